@@ -1,0 +1,401 @@
+//! The target grammar: one input token to a `Target`, or a reason it is not one.
+//!
+//! Pure: no sockets, no DNS, no clock. Driven by unit tests, benches and fuzzers.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The protocol spoken to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
+
+/// Where to connect: a DNS name to resolve, or an address literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Name(String),
+    Ip(IpAddr),
+}
+
+impl Host {
+    /// The host as written in the `Host` header and URLs: IPv6 in brackets.
+    pub fn authority_form(&self) -> Cow<'_, str> {
+        match self {
+            Host::Name(name) => Cow::Borrowed(name),
+            Host::Ip(IpAddr::V4(ip)) => Cow::Owned(ip.to_string()),
+            Host::Ip(IpAddr::V6(ip)) => Cow::Owned(format!("[{ip}]")),
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    /// The bare host (no brackets), as in JSON's `host` field.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(name) => f.write_str(name),
+            Host::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// A parsed target: what to connect to and what to ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub scheme: Scheme,
+    pub host: Host,
+    pub port: u16,
+    /// The request target as sent: path and query.
+    pub path: String,
+}
+
+impl Target {
+    /// The `Host` header value: the port only when it is not the scheme's default.
+    pub fn host_header(&self) -> String {
+        let host = self.host.authority_form();
+        if self.port == self.scheme.default_port() {
+            host.into_owned()
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// What a token without a scheme (or without a path) gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    /// Scheme for tokens without one (`--tls` makes it https).
+    pub scheme: Scheme,
+    /// Port for tokens that name none and have no scheme (`--port`).
+    pub port: u16,
+    /// Request target for tokens that give no path (`--path`).
+    pub path: String,
+    /// Whether `https://` targets are accepted (TLS support compiled in).
+    pub https: bool,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            scheme: Scheme::Http,
+            port: 80,
+            path: "/".to_string(),
+            https: false,
+        }
+    }
+}
+
+/// Why a token is not a target; the text is the `invalid_target` message.
+pub type Invalid = String;
+
+/// Parses one token (already trimmed) as the contract's target grammar.
+pub fn parse(token: &str, defaults: &Defaults) -> Result<Target, Invalid> {
+    if token.is_empty() {
+        return Err("empty target".into());
+    }
+    if let Some(c) = token.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(if c.is_whitespace() {
+            "a target cannot contain spaces".into()
+        } else {
+            "a target cannot contain control characters".into()
+        });
+    }
+
+    match token.find("://") {
+        Some(i) => parse_url(&token[..i], &token[i + 3..], defaults),
+        None => parse_bare(token, defaults),
+    }
+}
+
+fn parse_url(scheme: &str, rest: &str, defaults: &Defaults) -> Result<Target, Invalid> {
+    let scheme = if scheme.eq_ignore_ascii_case("http") {
+        Scheme::Http
+    } else if scheme.eq_ignore_ascii_case("https") {
+        if !defaults.https {
+            return Err("https:// targets are not supported by this build".into());
+        }
+        Scheme::Https
+    } else {
+        return Err(format!(
+            "unknown scheme '{scheme}' (use http:// or https://)"
+        ));
+    };
+
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if authority.contains('@') {
+        return Err("credentials (user@) in a target URL are not supported".into());
+    }
+    let (host, port) = split_authority(authority, false)?;
+    let port = port.unwrap_or(scheme.default_port());
+
+    // The fragment never goes on the wire.
+    let tail = tail.split('#').next().unwrap_or("");
+    let path = if tail.is_empty() {
+        "/".to_string()
+    } else if tail.starts_with('?') {
+        format!("/{tail}")
+    } else {
+        tail.to_string()
+    };
+    Ok(Target {
+        scheme,
+        host,
+        port,
+        path,
+    })
+}
+
+fn parse_bare(token: &str, defaults: &Defaults) -> Result<Target, Invalid> {
+    if token.contains(['/', '?', '#', '@']) {
+        return Err("not a host, host:port or http:// URL".into());
+    }
+    let (host, port) = split_authority(token, true)?;
+    Ok(Target {
+        scheme: defaults.scheme,
+        host,
+        port: port.unwrap_or(defaults.port),
+        path: defaults.path.clone(),
+    })
+}
+
+/// Splits `host[:port]`, `[v6][:port]` and (when `bare_v6`) an unbracketed IPv6 literal.
+fn split_authority(authority: &str, bare_v6: bool) -> Result<(Host, Option<u16>), Invalid> {
+    if authority.is_empty() {
+        return Err("empty host".into());
+    }
+    if let Some(inner) = authority.strip_prefix('[') {
+        let close = inner
+            .find(']')
+            .ok_or_else(|| "unclosed '[' in IPv6 address".to_string())?;
+        let ip: Ipv6Addr = inner[..close]
+            .parse()
+            .map_err(|_| format!("'{}' is not an IPv6 address", &inner[..close]))?;
+        let after = &inner[close + 1..];
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(parse_port(p)?),
+                None => return Err(format!("unexpected '{after}' after ']'")),
+            },
+        };
+        return Ok((Host::Ip(IpAddr::V6(ip)), port));
+    }
+
+    match authority.matches(':').count() {
+        0 => Ok((parse_host(authority)?, None)),
+        1 => {
+            let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
+            Ok((parse_host(host)?, Some(parse_port(port)?)))
+        }
+        _ => match authority.parse::<Ipv6Addr>() {
+            Ok(ip) if bare_v6 => Ok((Host::Ip(IpAddr::V6(ip)), None)),
+            Ok(_) => Err("an IPv6 address in a URL must be in brackets".into()),
+            Err(_) => Err(format!("'{authority}' is not a host:port or IPv6 address")),
+        },
+    }
+}
+
+fn parse_port(text: &str) -> Result<u16, Invalid> {
+    if text.is_empty() {
+        return Err("empty port".into());
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("port '{text}' is not a number"));
+    }
+    match text.parse::<u32>() {
+        Ok(p @ 1..=65535) => Ok(p as u16),
+        _ => Err(format!("port {text} is outside 1-65535")),
+    }
+}
+
+/// A DNS name (letters, digits, '-', '_'; labels of 1–63; at most 253) or an IPv4 literal.
+fn parse_host(host: &str) -> Result<Host, Invalid> {
+    if host.is_empty() {
+        return Err("empty host".into());
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let last_label = name.rsplit('.').next().unwrap_or("");
+    if !last_label.is_empty() && last_label.bytes().all(|b| b.is_ascii_digit()) {
+        // Looks numeric: it must be a whole IPv4 address, as browsers and curl read it.
+        return host
+            .parse::<Ipv4Addr>()
+            .map(|ip| Host::Ip(IpAddr::V4(ip)))
+            .map_err(|_| format!("'{host}' is not a valid IPv4 address"));
+    }
+    if name.len() > 253 {
+        return Err("host name longer than 253 characters".into());
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(format!("'{host}' has an empty label"));
+        }
+        if label.len() > 63 {
+            return Err(format!("'{host}' has a label longer than 63 characters"));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(if c.is_ascii() {
+                format!("'{c}' is not allowed in a host name")
+            } else {
+                "non-ASCII host names must be given in punycode (xn--...)".into()
+            });
+        }
+    }
+    Ok(Host::Name(host.to_string()))
+}
+
+#[cfg(test)]
+#[allow(clippy::type_complexity)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Defaults {
+        Defaults {
+            https: true,
+            ..Defaults::default()
+        }
+    }
+
+    fn ok(token: &str) -> (Scheme, String, u16, String) {
+        let t = parse(token, &defaults()).unwrap_or_else(|e| panic!("{token:?}: {e}"));
+        (t.scheme, t.host.to_string(), t.port, t.path)
+    }
+
+    #[test]
+    fn accepted_forms() {
+        use Scheme::*;
+        let cases: &[(&str, (Scheme, &str, u16, &str))] = &[
+            ("example.com", (Http, "example.com", 80, "/")),
+            ("Example.COM.", (Http, "Example.COM.", 80, "/")),
+            ("localhost", (Http, "localhost", 80, "/")),
+            (
+                "under_score.example",
+                (Http, "under_score.example", 80, "/"),
+            ),
+            ("example.com:8080", (Http, "example.com", 8080, "/")),
+            ("1.2.3.4", (Http, "1.2.3.4", 80, "/")),
+            ("127.0.0.1:1", (Http, "127.0.0.1", 1, "/")),
+            ("[::1]", (Http, "::1", 80, "/")),
+            ("[::1]:8080", (Http, "::1", 8080, "/")),
+            ("::1", (Http, "::1", 80, "/")),
+            ("2001:db8::1", (Http, "2001:db8::1", 80, "/")),
+            ("http://example.com", (Http, "example.com", 80, "/")),
+            ("http://example.com/", (Http, "example.com", 80, "/")),
+            (
+                "HTTP://example.com:81/a/b?c=d",
+                (Http, "example.com", 81, "/a/b?c=d"),
+            ),
+            ("http://example.com?q=1", (Http, "example.com", 80, "/?q=1")),
+            ("http://example.com/x#frag", (Http, "example.com", 80, "/x")),
+            ("http://[::1]:9/p", (Http, "::1", 9, "/p")),
+            ("http://1.2.3.4:65535", (Http, "1.2.3.4", 65535, "/")),
+            ("https://example.com", (Https, "example.com", 443, "/")),
+            (
+                "https://example.com:8443/x",
+                (Https, "example.com", 8443, "/x"),
+            ),
+        ];
+        for (token, (scheme, host, port, path)) in cases {
+            assert_eq!(
+                ok(token),
+                (*scheme, host.to_string(), *port, path.to_string()),
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejected_forms() {
+        let cases = [
+            ("", "empty target"),
+            ("exa mple.com", "spaces"),
+            ("example.com\x1b[31m", "control"),
+            ("ftp://example.com", "unknown scheme 'ftp'"),
+            ("http://", "empty host"),
+            ("http://:80", "empty host"),
+            (":80", "empty host"),
+            ("example.com:0", "outside 1-65535"),
+            ("example.com:65536", "outside 1-65535"),
+            ("example.com:99999999999", "outside 1-65535"),
+            ("example.com:", "empty port"),
+            ("example.com:http", "not a number"),
+            ("example.com:+80", "not a number"),
+            ("example.com/path", "not a host"),
+            ("user@example.com", "not a host"),
+            ("http://u:p@example.com/", "credentials"),
+            ("[::1", "unclosed"),
+            ("[nope]", "not an IPv6"),
+            ("[::1]x", "unexpected"),
+            ("http://::1/", "must be in brackets"),
+            ("1:2:3", "not a host:port"),
+            ("1.2.3.256", "not a valid IPv4"),
+            ("1.2.3", "not a valid IPv4"),
+            ("a..b", "empty label"),
+            ("bad!host", "'!' is not allowed"),
+            ("bücher.de", "punycode"),
+        ];
+        for (token, needle) in cases {
+            let err = parse(token, &defaults()).expect_err(token);
+            assert!(err.contains(needle), "{token:?}: {err:?} lacks {needle:?}");
+        }
+        let long_label = format!("{}.com", "a".repeat(64));
+        assert!(parse(&long_label, &defaults()).is_err());
+        let long_name = format!("{}com", "abcdefghi.".repeat(26));
+        assert!(parse(&long_name, &defaults()).is_err());
+    }
+
+    #[test]
+    fn defaults_apply_to_bare_tokens_only() {
+        let d = Defaults {
+            scheme: Scheme::Http,
+            port: 8080,
+            path: "/health".into(),
+            https: false,
+        };
+        let t = parse("example.com", &d).unwrap();
+        assert_eq!((t.port, t.path.as_str()), (8080, "/health"));
+        let t = parse("http://example.com", &d).unwrap();
+        assert_eq!((t.port, t.path.as_str()), (80, "/"));
+        assert!(parse("https://example.com", &d)
+            .unwrap_err()
+            .contains("not supported"));
+    }
+
+    #[test]
+    fn host_header_carries_port_only_when_not_default() {
+        let d = defaults();
+        let cases = [
+            ("example.com", "example.com"),
+            ("example.com:80", "example.com"),
+            ("example.com:8080", "example.com:8080"),
+            ("::1", "[::1]"),
+            ("[::1]:81", "[::1]:81"),
+            ("https://example.com", "example.com"),
+            ("https://example.com:80", "example.com:80"),
+        ];
+        for (token, header) in cases {
+            assert_eq!(parse(token, &d).unwrap().host_header(), header, "{token}");
+        }
+    }
+}
