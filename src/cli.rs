@@ -1,0 +1,206 @@
+//! The command-line arguments as argh sees them. Their doc comments are `--help`.
+//!
+//! Nothing here is validated beyond argh's own parsing: `config` does that.
+
+use argh::FromArgs;
+
+#[derive(FromArgs, Debug, Default, PartialEq)]
+#[argh(
+    description = "Probe many HTTP servers at once: send one request to each and print the \
+status line and header lines of the answer (never the body).",
+    example = "{command_name} example.com\n\
+{command_name} -f hosts.txt --format status\n\
+cat hosts.txt | {command_name} -c 1000 -t 5s --format json | jq -r 'select(.ok) | .target'\n\
+{command_name} --resolve example.com:80:127.0.0.1 http://example.com/health",
+    note = "TARGET is HOST, HOST:PORT, [IPV6], [IPV6]:PORT, a bare IPv6 address, or \
+http://HOST[:PORT][/PATH][?QUERY]. With no TARGET and no --file, targets are read from \
+standard input, one per line ('#' starts a comment).\n\n\
+DUR is 250ms, 5s, 1m, or a number of seconds such as 2.5.\n\n\
+Output: text (TARGET header > LINE, streamed), status (TARGET, code or error kind, \
+milliseconds, address, reason or message; tab-separated) or json (one object per line).",
+    error_code(0, "every target was probed and is ok (or there were none)"),
+    error_code(1, "at least one target is not ok"),
+    error_code(
+        2,
+        "usage error: bad option or value, unreadable --file; nothing was probed"
+    ),
+    error_code(
+        130,
+        "interrupted (Ctrl-C); unfinished targets are reported as cancelled"
+    )
+)]
+#[argh(help_triggers("-h", "--help"))]
+pub struct Args {
+    /// targets to probe (see below); read from standard input when none are given
+    #[argh(positional, arg_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// read targets from PATH, one per line; '-' is standard input; repeatable
+    #[argh(option, short = 'f', arg_name = "PATH")]
+    pub file: Vec<String>,
+
+    /// probes in flight at once (default 256; lowered to fit the open-file limit)
+    #[argh(option, short = 'c', arg_name = "N")]
+    pub concurrency: Option<String>,
+
+    /// port for targets that name none (default 80)
+    #[argh(option, short = 'p', arg_name = "N")]
+    pub port: Option<String>,
+
+    /// request method (default GET; HEAD is common)
+    #[argh(option, short = 'X', arg_name = "M")]
+    pub method: Option<String>,
+
+    /// request target for targets that give no path (default /)
+    #[argh(option, arg_name = "P")]
+    pub path: Option<String>,
+
+    /// extra request header 'Name: value'; replaces a default header of that name;
+    /// 'Name:' removes it; repeatable
+    #[argh(option, short = 'H', arg_name = "'N: V'")]
+    pub header: Vec<String>,
+
+    /// HTTP version to send: 1.0 (default) or 1.1 (adds Connection: close)
+    #[argh(option, arg_name = "V")]
+    pub http_version: Option<String>,
+
+    /// time allowed per probe for name resolution and TCP connect (default 5s)
+    #[argh(option, arg_name = "DUR")]
+    pub connect_timeout: Option<String>,
+
+    /// time allowed per probe, from start to the end of the header block (default 10s)
+    #[argh(option, short = 't', arg_name = "DUR")]
+    pub timeout: Option<String>,
+
+    /// cap on the header block in bytes, interim responses included (default 65536)
+    #[argh(option, arg_name = "N")]
+    pub max_header_bytes: Option<String>,
+
+    /// output format: text (default), status or json
+    #[argh(option, arg_name = "F")]
+    pub format: Option<String>,
+
+    /// write results in input order (memory stays bounded by --concurrency)
+    #[argh(switch)]
+    pub ordered: bool,
+
+    /// use ADDR for HOST:PORT instead of DNS, as curl does (ADDR may be a
+    /// comma-separated list); repeatable
+    #[argh(option, arg_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+
+    /// statuses that count as ok, e.g. 200,300-399; others are status_mismatch
+    #[argh(option, arg_name = "LIST")]
+    pub expect_status: Option<String>,
+
+    /// print no results; the exit status says it all
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// at most N new connections per second across the run (default 0: no limit)
+    #[argh(option, arg_name = "N")]
+    pub rate: Option<String>,
+
+    /// probe only targets whose 0-based input index i has i % N == K-1
+    #[argh(option, arg_name = "K/N")]
+    pub shard: Option<String>,
+
+    /// show a progress line on stderr (default: when stderr is a terminal and stdout is not)
+    #[argh(switch)]
+    pub progress: bool,
+
+    /// never show the progress line
+    #[argh(switch)]
+    pub no_progress: bool,
+
+    /// print the version and exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
+}
+
+/// What parsing the command line came to.
+#[derive(Debug)]
+pub enum Parsed {
+    Args(Box<Args>),
+    /// `--help`: print this on stdout, exit 0.
+    Help(String),
+    /// A usage error: print this on stderr, exit 2.
+    Error(String),
+}
+
+/// Parses `args` (without the program name). Accepts `--name=value` too, which argh
+/// alone does not.
+pub fn parse(args: &[String]) -> Parsed {
+    let mut split: Vec<String> = Vec::with_capacity(args.len());
+    let mut options_ended = false;
+    for arg in args {
+        if arg == "--" {
+            options_ended = true;
+        }
+        match arg.split_once('=') {
+            Some((name, value)) if !options_ended && name.starts_with("--") && name.len() > 2 => {
+                split.push(name.to_string());
+                split.push(value.to_string());
+            }
+            _ => split.push(arg.clone()),
+        }
+    }
+    let strs: Vec<&str> = split.iter().map(String::as_str).collect();
+    match <Args as FromArgs>::from_args(&["headprobe"], &strs) {
+        Ok(args) => Parsed::Args(Box::new(args)),
+        Err(early) => match early.status {
+            Ok(()) => Parsed::Help(early.output),
+            Err(()) => Parsed::Error(early.output),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Args {
+        let owned: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        match parse(&owned) {
+            Parsed::Args(a) => *a,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_options_and_targets() {
+        let a = args(&[
+            "-c",
+            "10",
+            "--format=json",
+            "-H",
+            "X: 1",
+            "-H",
+            "Y:",
+            "a",
+            "--ordered",
+            "b",
+        ]);
+        assert_eq!(a.targets, ["a", "b"]);
+        assert_eq!(a.concurrency.as_deref(), Some("10"));
+        assert_eq!(a.format.as_deref(), Some("json"));
+        assert_eq!(a.header, ["X: 1", "Y:"]);
+        assert!(a.ordered);
+    }
+
+    #[test]
+    fn double_dash_ends_options() {
+        let a = args(&["--", "--format=json", "-x"]);
+        assert_eq!(a.targets, ["--format=json", "-x"]);
+        assert_eq!(a.format, None);
+    }
+
+    #[test]
+    fn help_and_errors() {
+        assert!(
+            matches!(parse(&["--help".into()]), Parsed::Help(h) if h.contains("--connect-timeout"))
+        );
+        assert!(matches!(parse(&["--bogus".into()]), Parsed::Error(_)));
+        assert!(matches!(parse(&["--timeout".into()]), Parsed::Error(_)));
+    }
+}

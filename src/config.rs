@@ -1,0 +1,432 @@
+//! Validated settings: argh's strings turned into typed values, with errors naming the flag.
+//!
+//! Nothing below this module sees argh types.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use crate::cli::Args;
+use crate::http::{self, HttpVersion, RequestTemplate};
+use crate::output::Format;
+use crate::target::{Defaults, Scheme};
+
+/// A usage error: printed on stderr, exit status 2, nothing probed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Positional targets, probed first.
+    pub targets: Vec<String>,
+    /// `--file` paths in order; `-` is standard input.
+    pub files: Vec<String>,
+    pub concurrency: usize,
+    pub defaults: Defaults,
+    pub request: RequestTemplate,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_header_bytes: usize,
+    pub format: Format,
+    pub ordered: bool,
+    pub quiet: bool,
+    pub resolve: Resolve,
+    pub expect_status: Option<StatusSet>,
+    /// New connections per second; 0 is no limit.
+    pub rate: f64,
+    /// `--shard K/N` as (K-1, N).
+    pub shard: Option<(u64, u64)>,
+    /// `Some` when forced on or off; `None` decides from the terminals.
+    pub progress: Option<bool>,
+}
+
+impl Config {
+    /// A config with the contract's defaults and the given targets (for tests and benches).
+    pub fn with_targets(targets: &[&str]) -> Config {
+        let args = Args {
+            targets: targets.iter().map(|s| s.to_string()).collect(),
+            ..Args::default()
+        };
+        Config::from_args(args).expect("the defaults are valid")
+    }
+
+    pub fn from_args(a: Args) -> Result<Config, UsageError> {
+        if a.progress && a.no_progress {
+            return Err(usage("--progress and --no-progress", "choose one"));
+        }
+        let port = match &a.port {
+            Some(p) => number::<u16>("--port", p, 1, 65535)?,
+            None => Scheme::Http.default_port(),
+        };
+        let method = a.method.as_deref().unwrap_or("GET");
+        if !http::is_token(method) {
+            return Err(usage(
+                "--method",
+                &format!("'{method}' is not a valid method name"),
+            ));
+        }
+        let path = a.path.clone().unwrap_or_else(|| "/".into());
+        if !(path.starts_with('/') || path == "*")
+            || path.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(usage(
+                "--path",
+                &format!(
+                    "'{path}' must start with '/' and contain no spaces or control characters"
+                ),
+            ));
+        }
+        let version = match a.http_version.as_deref() {
+            None | Some("1.0") => HttpVersion::Http10,
+            Some("1.1") => HttpVersion::Http11,
+            Some(v) => return Err(usage("--http-version", &format!("'{v}' is not 1.0 or 1.1"))),
+        };
+        let headers = a
+            .header
+            .iter()
+            .map(|h| http::parse_header_arg(h).map_err(|e| usage("--header", &e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let format = match a.format.as_deref() {
+            None => Format::Text,
+            Some(f) => Format::parse(f).ok_or_else(|| {
+                usage(
+                    "--format",
+                    &format!("'{f}' is not one of text, status, json"),
+                )
+            })?,
+        };
+        let resolve = Resolve::parse(&a.resolve)?;
+        let expect_status = a
+            .expect_status
+            .as_deref()
+            .map(StatusSet::parse)
+            .transpose()
+            .map_err(|e| usage("--expect-status", &e))?;
+        let rate = match &a.rate {
+            None => 0.0,
+            Some(r) => match r.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => v,
+                _ => {
+                    return Err(usage(
+                        "--rate",
+                        &format!("'{r}' is not a number of connections per second"),
+                    ))
+                }
+            },
+        };
+        let shard = a.shard.as_deref().map(parse_shard).transpose()?;
+
+        Ok(Config {
+            targets: a.targets,
+            files: a.file,
+            concurrency: match &a.concurrency {
+                Some(c) => number("--concurrency", c, 1, 1_000_000)?,
+                None => 256,
+            },
+            defaults: Defaults {
+                scheme: Scheme::Http,
+                port,
+                path,
+                https: false,
+            },
+            request: RequestTemplate::new(method, version, &headers),
+            connect_timeout: duration_flag("--connect-timeout", a.connect_timeout.as_deref(), 5.0)?,
+            timeout: duration_flag("--timeout", a.timeout.as_deref(), 10.0)?,
+            max_header_bytes: match &a.max_header_bytes {
+                Some(n) => number("--max-header-bytes", n, 1, 256 << 20)?,
+                None => 65536,
+            },
+            format,
+            ordered: a.ordered,
+            quiet: a.quiet,
+            resolve,
+            expect_status,
+            rate,
+            shard,
+            progress: match (a.progress, a.no_progress) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+        })
+    }
+}
+
+fn usage(flag: &str, problem: &str) -> UsageError {
+    UsageError(format!("invalid {flag}: {problem}"))
+}
+
+fn number<T>(flag: &str, text: &str, min: T, max: T) -> Result<T, UsageError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    match text.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(usage(
+            flag,
+            &format!("'{text}' is not a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+fn duration_flag(
+    flag: &str,
+    text: Option<&str>,
+    default_secs: f64,
+) -> Result<Duration, UsageError> {
+    match text {
+        None => Ok(Duration::from_secs_f64(default_secs)),
+        Some(t) => parse_duration(t).map_err(|e| usage(flag, &e)),
+    }
+}
+
+/// The longest duration accepted, so that deadlines never overflow.
+const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `250ms`, `5s`, `1m`, or a bare number of seconds (`2.5`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("'{text}' is not a duration (try 250ms, 5s, 1m or 2.5)");
+    let d = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+            Duration::try_from_secs_f64(secs).map_err(|_| bad())?
+        }
+        Ok(_) => return Err(bad()),
+        Err(_) => humantime::parse_duration(text).map_err(|_| bad())?,
+    };
+    if d.is_zero() {
+        return Err(format!("'{text}' must be more than zero"));
+    }
+    if d > MAX_DURATION {
+        return Err(format!("'{text}' is longer than 7 days"));
+    }
+    Ok(d)
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), UsageError> {
+    let bad = || usage("--shard", &format!("'{text}' is not K/N with 1 <= K <= N"));
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n) = (
+        k.parse::<u64>().map_err(|_| bad())?,
+        n.parse::<u64>().map_err(|_| bad())?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k - 1, n))
+}
+
+/// `--resolve` entries: (lower-cased host, port) to addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolve(HashMap<(String, u16), Vec<IpAddr>>);
+
+impl Resolve {
+    pub fn parse(entries: &[String]) -> Result<Resolve, UsageError> {
+        let mut map = HashMap::new();
+        for entry in entries {
+            let bad = |why: &str| usage("--resolve", &format!("'{entry}': {why}"));
+            let mut parts = entry.splitn(3, ':');
+            let (host, port, addrs) = match (parts.next(), parts.next(), parts.next()) {
+                (Some(h), Some(p), Some(a)) if !h.is_empty() => (h, p, a),
+                _ => return Err(bad("expected HOST:PORT:ADDR")),
+            };
+            let port: u16 = match port.parse() {
+                Ok(p) if p > 0 => p,
+                _ => return Err(bad("the port is not a number from 1 to 65535")),
+            };
+            let mut ips = Vec::new();
+            for addr in addrs.split(',') {
+                let inner = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']'));
+                let ip = match inner {
+                    Some(v6) => v6.parse::<Ipv6Addr>().map(IpAddr::V6).ok(),
+                    None => addr.parse::<IpAddr>().ok(),
+                };
+                ips.push(ip.ok_or_else(|| bad(&format!("'{addr}' is not an IP address")))?);
+            }
+            map.insert((host.to_ascii_lowercase(), port), ips);
+        }
+        Ok(Resolve(map))
+    }
+
+    /// The addresses given for `host:port`, if any.
+    pub fn get(&self, host: &str, port: u16) -> Option<&[IpAddr]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0
+            .get(&(host.to_ascii_lowercase(), port))
+            .map(Vec::as_slice)
+    }
+}
+
+/// `--expect-status`: a list of codes and ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet {
+    ranges: Vec<RangeInclusive<u16>>,
+    text: String,
+}
+
+impl StatusSet {
+    pub fn parse(text: &str) -> Result<StatusSet, String> {
+        let code = |s: &str| match s.trim().parse::<u16>() {
+            Ok(c @ 100..=999) => Ok(c),
+            _ => Err(format!("'{s}' is not a status code from 100 to 999")),
+        };
+        let mut ranges = Vec::new();
+        for item in text.split(',') {
+            let range = match item.split_once('-') {
+                Some((lo, hi)) => code(lo)?..=code(hi)?,
+                None => code(item)?..=code(item)?,
+            };
+            if range.is_empty() {
+                return Err(format!("'{item}' is an empty range"));
+            }
+            ranges.push(range);
+        }
+        Ok(StatusSet {
+            ranges,
+            text: text.to_string(),
+        })
+    }
+
+    pub fn contains(&self, code: u16) -> bool {
+        self.ranges.iter().any(|r| r.contains(&code))
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(list: &[&str]) -> Result<Config, UsageError> {
+        let owned: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        match crate::cli::parse(&owned) {
+            crate::cli::Parsed::Args(a) => Config::from_args(*a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let ok = [
+            ("250ms", 250),
+            ("5s", 5000),
+            ("1m", 60_000),
+            ("2.5", 2500),
+            ("10", 10_000),
+            ("1s 500ms", 1500),
+        ];
+        for (text, millis) in ok {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(millis)),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "0",
+            "0s",
+            "-1",
+            "abc",
+            "5 parsecs",
+            "nan",
+            "inf",
+            "1e300",
+            "30d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_contracts() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.concurrency, 256);
+        assert_eq!(c.defaults.port, 80);
+        assert_eq!(c.defaults.path, "/");
+        assert_eq!(c.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.max_header_bytes, 65536);
+        assert_eq!(c.format, Format::Text);
+        assert_eq!(c.rate, 0.0);
+        assert_eq!(c.progress, None);
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["-c", "0"], "--concurrency"),
+            (&["-c", "many"], "--concurrency"),
+            (&["-p", "0"], "--port"),
+            (&["-p", "65536"], "--port"),
+            (&["-X", "GE T"], "--method"),
+            (&["--path", "nope"], "--path"),
+            (&["--path", "/a b"], "--path"),
+            (&["--http-version", "2"], "--http-version"),
+            (&["-H", "nocolon"], "--header"),
+            (&["-t", "soon"], "--timeout"),
+            (&["--connect-timeout", "0"], "--connect-timeout"),
+            (&["--max-header-bytes", "0"], "--max-header-bytes"),
+            (&["--format", "xml"], "--format"),
+            (&["--resolve", "a:80"], "--resolve"),
+            (&["--resolve", "a:x:127.0.0.1"], "--resolve"),
+            (&["--resolve", "a:80:nope"], "--resolve"),
+            (&["--expect-status", "2xx"], "--expect-status"),
+            (&["--expect-status", "300-200"], "--expect-status"),
+            (&["--rate", "-1"], "--rate"),
+            (&["--shard", "0/3"], "--shard"),
+            (&["--shard", "4/3"], "--shard"),
+            (&["--progress", "--no-progress"], "--progress"),
+        ];
+        for (args, flag) in cases {
+            let err = config(args).expect_err(&format!("{args:?}"));
+            assert!(err.0.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn resolve_entries() {
+        let r = Resolve::parse(&[
+            "Example.com:80:127.0.0.1".into(),
+            "v6.test:8080:[::1],127.0.0.2".into(),
+        ])
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(r.get("example.COM", 80), Some(&[ip("127.0.0.1")][..]));
+        assert_eq!(r.get("example.com", 81), None);
+        assert_eq!(
+            r.get("v6.test", 8080),
+            Some(&[ip("::1"), ip("127.0.0.2")][..])
+        );
+    }
+
+    #[test]
+    fn status_sets() {
+        let s = StatusSet::parse("200,300-399").unwrap();
+        assert!(s.contains(200) && s.contains(301) && s.contains(399));
+        assert!(!s.contains(201) && !s.contains(404));
+        assert_eq!(s.to_string(), "200,300-399");
+    }
+
+    #[test]
+    fn shards() {
+        assert_eq!(config(&["--shard", "2/3"]).unwrap().shard, Some((1, 3)));
+    }
+}

@@ -1,0 +1,98 @@
+//! headprobe: probe many HTTP servers at once and stream back their status and header
+//! lines, never the body.
+//!
+//! Module map, in the order data flows:
+//! - `cli` → `config`: arguments, then validated settings;
+//! - `input`: targets streamed from arguments, files and stdin, parsed by `target`;
+//! - `runner`: bounded concurrency, ordering, cancellation;
+//! - `probe`: one probe over async-std, reading with the sans-IO `http` parser;
+//! - `record` → `output`: one result per target, formatted by the one printer.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod input;
+pub mod output;
+pub mod probe;
+pub mod record;
+pub mod runner;
+pub mod target;
+
+use std::sync::Arc;
+
+pub use config::{Config, UsageError};
+pub use runner::{Cancel, Outcome, StopReason};
+
+/// Exit statuses, named once.
+pub mod exit {
+    /// Every target was probed and is ok.
+    pub const OK: i32 = 0;
+    /// At least one target is not ok.
+    pub const NOT_OK: i32 = 1;
+    /// Bad option or value, unreadable `--file`: nothing was probed.
+    pub const USAGE: i32 = 2;
+    /// Interrupted by SIGINT.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> i32 {
+        match self.stopped {
+            Some(StopReason::BrokenPipe) => exit::OK,
+            Some(StopReason::Interrupted) => exit::INTERRUPTED,
+            Some(StopReason::OutputError) => exit::NOT_OK,
+            None if self.tally.failed_total() > 0 || !self.problems.is_empty() => exit::NOT_OK,
+            None => exit::OK,
+        }
+    }
+}
+
+/// Descriptors kept free for everything that is not a probe's socket (stdio, the
+/// reactor, input files).
+const RESERVED_FDS: u64 = 16;
+
+/// Runs `cfg` to the end, writing results to stdout and warnings to stderr.
+/// Installs the SIGINT handler. Returns a usage error before probing anything.
+pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
+    let input = input::Input::open(&cfg)?;
+    fit_concurrency_to_fd_limit(&mut cfg);
+
+    let cancel = Arc::new(Cancel::default());
+    let on_signal = Arc::clone(&cancel);
+    // A second Ctrl-C does not wait for the records to be flushed.
+    let _ = ctrlc::set_handler(move || {
+        if on_signal.reason() == Some(StopReason::Interrupted) {
+            std::process::exit(exit::INTERRUPTED);
+        }
+        on_signal.cancel(StopReason::Interrupted);
+    });
+
+    let outcome = runner::run(Arc::new(cfg), input, std::io::stdout(), cancel);
+    for problem in &outcome.problems {
+        eprintln!("headprobe: {problem}");
+    }
+    Ok(outcome)
+}
+
+/// Raises the soft open-file limit toward the hard one; lowers `--concurrency`, with one
+/// warning, if it still does not fit.
+fn fit_concurrency_to_fd_limit(cfg: &mut Config) {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(_) => match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+            Ok((soft, _)) => soft,
+            Err(_) => return,
+        },
+    };
+    let reserved = RESERVED_FDS + cfg.files.len() as u64;
+    let room = limit.saturating_sub(reserved).max(1);
+    if (cfg.concurrency as u64) > room {
+        eprintln!(
+            "headprobe: warning: --concurrency {} lowered to {room}: the open-file limit is {limit} \
+             (raise it with 'ulimit -n')",
+            cfg.concurrency
+        );
+        cfg.concurrency = room as usize;
+    }
+}

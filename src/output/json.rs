@@ -1,0 +1,180 @@
+//! The `json` format: one object per record, fields in the contract's order.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::http::{Block, HeadParser};
+use crate::record::Record;
+
+#[derive(Serialize)]
+struct JsonRecord<'a> {
+    target: Cow<'a, str>,
+    scheme: Option<&'static str>,
+    host: Option<String>,
+    port: Option<u16>,
+    path: Option<&'a str>,
+    addr: Option<String>,
+    ok: bool,
+    status: Option<u16>,
+    version: Option<String>,
+    reason: Option<Cow<'a, str>>,
+    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    interim: Vec<Interim<'a>>,
+    banner: Option<Cow<'a, str>>,
+    error: Option<JsonError<'a>>,
+    timing_ms: TimingMs,
+}
+
+#[derive(Serialize)]
+struct Interim<'a> {
+    status: u16,
+    reason: Cow<'a, str>,
+    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    kind: &'static str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct TimingMs {
+    dns: Option<f64>,
+    connect: Option<f64>,
+    first_byte: Option<f64>,
+    headers: Option<f64>,
+    total: f64,
+}
+
+/// Writes `rec` as one JSON object (no newline).
+pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
+    let target = rec.target.as_ref();
+    let head = rec.head.as_ref();
+    let last = head.and_then(|h| h.final_block().map(|b| (h, b)));
+    let json = JsonRecord {
+        target: String::from_utf8_lossy(&rec.token),
+        scheme: target.map(|t| t.scheme.name()),
+        host: target.map(|t| t.host.to_string()),
+        port: target.map(|t| t.port),
+        path: target.map(|t| t.path.as_str()),
+        addr: rec.addr.map(|a| a.to_string()),
+        ok: rec.ok(),
+        status: last.map(|(_, b)| b.status.code),
+        version: last.map(|(_, b)| format!("HTTP/{}.{}", b.status.major, b.status.minor)),
+        reason: last.map(|(h, b)| String::from_utf8_lossy(h.reason(b))),
+        headers: last.map(|(h, b)| headers(h, b)).unwrap_or_default(),
+        interim: head
+            .map(|h| {
+                h.interim_blocks()
+                    .iter()
+                    .map(|b| Interim {
+                        status: b.status.code,
+                        reason: String::from_utf8_lossy(h.reason(b)),
+                        headers: headers(h, b),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        banner: rec.banner().map(String::from_utf8_lossy),
+        error: rec.error.as_ref().map(|e| JsonError {
+            kind: e.kind.name(),
+            message: &e.message,
+        }),
+        timing_ms: TimingMs {
+            dns: rec.timing.dns.map(ms),
+            connect: rec.timing.connect.map(ms),
+            first_byte: rec.timing.first_byte.map(ms),
+            headers: rec.timing.headers.map(ms),
+            total: ms(rec.timing.total),
+        },
+    };
+    serde_json::to_writer(out, &json)
+}
+
+fn headers<'a>(head: &'a HeadParser, block: &Block) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    head.headers(block)
+        .into_iter()
+        .map(|(name, value)| (lossy(name), lossy(value)))
+        .collect()
+}
+
+fn lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+    }
+}
+
+/// Milliseconds to one decimal place.
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ErrorKind, ProbeError};
+    use crate::record::Timing;
+    use crate::target;
+
+    #[test]
+    fn shape_and_order_follow_the_contract() {
+        let mut head = HeadParser::new(65536);
+        let _ = head.feed(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.0 302 Moved Temporarily\r\nServer: nginx\r\nSet-Cookie: a\r\nSet-Cookie: b\r\nX: 1\r\n 2\r\nBare\r\nBad: \xff\r\n\r\n",
+        );
+        let rec = Record {
+            seq: 0,
+            token: b"http://www.163.com/a?b=c".to_vec(),
+            target: target::parse("http://www.163.com/a?b=c", &target::Defaults::default()).ok(),
+            addr: Some("127.0.0.1:80".parse().unwrap()),
+            head: Some(head),
+            error: None,
+            timing: Timing {
+                dns: Some(Duration::from_micros(1949)),
+                connect: Some(Duration::from_micros(12_100)),
+                first_byte: Some(Duration::from_micros(30_400)),
+                headers: Some(Duration::from_micros(30_600)),
+                total: Duration::from_micros(30_700),
+            },
+            streamed: 0,
+        };
+        let mut out = Vec::new();
+        write(&mut out, &rec).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"target":"http://www.163.com/a?b=c","scheme":"http","host":"www.163.com","port":80,"path":"/a?b=c","#,
+                r#""addr":"127.0.0.1:80","ok":true,"status":302,"version":"HTTP/1.0","reason":"Moved Temporarily","#,
+                r#""headers":[["Server","nginx"],["Set-Cookie","a"],["Set-Cookie","b"],["X","1 2"],["Bare",""],["Bad","�"]],"#,
+                r#""interim":[{"status":103,"reason":"Early Hints","headers":[["Link","</a>"]]}],"#,
+                r#""banner":null,"error":null,"#,
+                r#""timing_ms":{"dns":1.9,"connect":12.1,"first_byte":30.4,"headers":30.6,"total":30.7}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn invalid_target_has_nulls() {
+        let rec = Record::failed(
+            3,
+            b"bad token".to_vec(),
+            None,
+            ProbeError::new(ErrorKind::InvalidTarget, "a target cannot contain spaces"),
+        );
+        let mut out = Vec::new();
+        write(&mut out, &rec).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"target":"bad token","scheme":null,"host":null,"port":null,"path":null,"addr":null,"#,
+                r#""ok":false,"status":null,"version":null,"reason":null,"headers":[],"interim":[],"#,
+                r#""banner":null,"error":{"kind":"invalid_target","message":"a target cannot contain spaces"},"#,
+                r#""timing_ms":{"dns":null,"connect":null,"first_byte":null,"headers":null,"total":0.0}}"#
+            )
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! The printer: the one place that formats results and writes them to stdout.
+//!
+//! Generic over `io::Write` so tests print into a `Vec<u8>`.
+
+mod json;
+pub mod sanitize;
+
+use std::io::{self, Write};
+
+use crate::record::Record;
+use sanitize::escape_into;
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `TARGET header > LINE`, streamed as lines arrive.
+    Text,
+    /// One tab-separated line per target.
+    Status,
+    /// One JSON object per line per target.
+    Json,
+}
+
+impl Format {
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "text" => Some(Format::Text),
+            "status" => Some(Format::Status),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Formats lines and records onto `out`.
+pub struct Printer<W: Write> {
+    out: W,
+    format: Format,
+    line: Vec<u8>,
+}
+
+impl<W: Write> Printer<W> {
+    pub fn new(out: W, format: Format) -> Self {
+        Printer {
+            out,
+            format,
+            line: Vec::with_capacity(512),
+        }
+    }
+
+    /// Head lines of `token` that just arrived (`text` format only), one per `\n`.
+    pub fn lines(&mut self, token: &[u8], lines: &[u8]) -> io::Result<()> {
+        for line in lines.split(|&b| b == b'\n') {
+            self.line.clear();
+            text_line(&mut self.line, token, b"header", line);
+            self.out.write_all(&self.line)?;
+        }
+        Ok(())
+    }
+
+    /// A finished probe: in `text`, the head lines not yet streamed and the error line.
+    pub fn record(&mut self, rec: &Record) -> io::Result<()> {
+        self.line.clear();
+        match self.format {
+            Format::Text => {
+                if let Some(head) = &rec.head {
+                    for line in head.lines().skip(rec.streamed) {
+                        text_line(&mut self.line, &rec.token, b"header", line);
+                    }
+                }
+                if let Some(err) = &rec.error {
+                    let message = format!("{}: {}", err.kind, err.message);
+                    text_line(&mut self.line, &rec.token, b"error", message.as_bytes());
+                }
+            }
+            Format::Status => status_line(&mut self.line, rec),
+            Format::Json => {
+                json::write(&mut self.line, rec).map_err(io::Error::other)?;
+                self.line.push(b'\n');
+            }
+        }
+        self.out.write_all(&self.line)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+fn text_line(out: &mut Vec<u8>, token: &[u8], what: &[u8], line: &[u8]) {
+    escape_into(out, token, false);
+    out.push(b' ');
+    out.extend_from_slice(what);
+    out.extend_from_slice(b" > ");
+    escape_into(out, line, false);
+    out.push(b'\n');
+}
+
+/// `TARGET \t CODE_OR_KIND \t TOTAL_MS \t ADDR \t DETAIL`
+fn status_line(out: &mut Vec<u8>, rec: &Record) {
+    escape_into(out, &rec.token, true);
+    out.push(b'\t');
+    match (&rec.error, rec.status()) {
+        (Some(err), _) => out.extend_from_slice(err.kind.name().as_bytes()),
+        (None, Some(code)) => out.extend_from_slice(code.to_string().as_bytes()),
+        (None, None) => out.push(b'-'),
+    }
+    out.push(b'\t');
+    out.extend_from_slice(rec.timing.total.as_millis().to_string().as_bytes());
+    out.push(b'\t');
+    match rec.addr {
+        Some(addr) => out.extend_from_slice(addr.to_string().as_bytes()),
+        None => out.push(b'-'),
+    }
+    out.push(b'\t');
+    match &rec.error {
+        Some(err) => escape_into(out, err.message.as_bytes(), true),
+        None => {
+            let head = rec.head.as_ref();
+            if let Some((head, block)) = head.and_then(|h| Some((h, h.final_block()?))) {
+                escape_into(out, head.reason(block), true);
+            }
+        }
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ErrorKind, ProbeError};
+    use crate::http::HeadParser;
+    use crate::record::Timing;
+    use crate::target;
+    use std::time::Duration;
+
+    fn record(token: &str, response: &[u8], error: Option<ProbeError>) -> Record {
+        let mut head = HeadParser::new(65536);
+        let _ = head.feed(response);
+        Record {
+            seq: 0,
+            token: token.as_bytes().to_vec(),
+            target: target::parse(token, &target::Defaults::default()).ok(),
+            addr: Some("127.0.0.1:8080".parse().unwrap()),
+            head: Some(head),
+            error,
+            timing: Timing {
+                dns: None,
+                connect: Some(Duration::from_micros(1234)),
+                first_byte: Some(Duration::from_micros(2345)),
+                headers: Some(Duration::from_micros(2399)),
+                total: Duration::from_micros(2450),
+            },
+            streamed: 0,
+        }
+    }
+
+    fn print(format: Format, rec: &Record) -> String {
+        let mut p = Printer::new(Vec::new(), format);
+        p.record(rec).unwrap();
+        String::from_utf8(p.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn text_prints_raw_lines_then_the_error() {
+        let ok = record(
+            "127.0.0.1:8080",
+            b"HTTP/1.1 200 OK\r\nA: 1\r\n  2\r\n\r\n",
+            None,
+        );
+        assert_eq!(
+            print(Format::Text, &ok),
+            "127.0.0.1:8080 header > HTTP/1.1 200 OK\n127.0.0.1:8080 header > A: 1\n127.0.0.1:8080 header >   2\n"
+        );
+        let mut streamed = ok.clone();
+        streamed.streamed = 2;
+        assert_eq!(
+            print(Format::Text, &streamed),
+            "127.0.0.1:8080 header >   2\n"
+        );
+        let err = record(
+            "127.0.0.1:8080",
+            b"HTTP/1.1 200 OK\r\n",
+            Some(ProbeError::new(
+                ErrorKind::Timeout,
+                "no end of the header block within 1s",
+            )),
+        );
+        assert_eq!(
+            print(Format::Text, &err),
+            "127.0.0.1:8080 header > HTTP/1.1 200 OK\n127.0.0.1:8080 error > timeout: no end of the header block within 1s\n"
+        );
+    }
+
+    #[test]
+    fn text_escapes_peer_bytes_and_the_token() {
+        let rec = record("x\x1b", b"HTTP/1.1 200 O\x1bK\x07\tz\xff\r\n\r\n", None);
+        assert_eq!(
+            print(Format::Text, &rec),
+            "x\\x1b header > HTTP/1.1 200 O\\x1bK\\x07\tz\\xff\n"
+        );
+    }
+
+    #[test]
+    fn streamed_lines() {
+        let mut p = Printer::new(Vec::new(), Format::Text);
+        p.lines(b"t", b"HTTP/1.0 200 OK\nA: \x1b").unwrap();
+        assert_eq!(
+            String::from_utf8(p.into_inner()).unwrap(),
+            "t header > HTTP/1.0 200 OK\nt header > A: \\x1b\n"
+        );
+    }
+
+    #[test]
+    fn status_lines() {
+        let ok = record("127.0.0.1:8080", b"HTTP/1.1 404 Not\tFound\r\n\r\n", None);
+        assert_eq!(
+            print(Format::Status, &ok),
+            "127.0.0.1:8080\t404\t2\t127.0.0.1:8080\tNot\\x09Found\n"
+        );
+        let mut bad = Record::failed(
+            0,
+            b"bad\ttoken".to_vec(),
+            None,
+            ProbeError::new(ErrorKind::InvalidTarget, "a target cannot contain spaces"),
+        );
+        bad.timing.total = Duration::ZERO;
+        assert_eq!(
+            print(Format::Status, &bad),
+            "bad\\x09token\tinvalid_target\t0\t-\ta target cannot contain spaces\n"
+        );
+    }
+}

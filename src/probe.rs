@@ -1,0 +1,300 @@
+//! One probe: resolve, connect, send the request, read the head, close.
+//!
+//! With `runner`, the only place that touches async-std (sockets, timers, DNS).
+//! Every await here is bounded by the connect deadline or the probe deadline.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use async_std::future::timeout;
+use async_std::net::{TcpStream, ToSocketAddrs};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::Config;
+use crate::error::{ErrorKind, ProbeError};
+use crate::http::{HeadError, HeadParser, Progress};
+use crate::record::{Record, Timing};
+use crate::target::{Host, Target};
+
+/// Receives head lines as they arrive, joined by `\n` (text output streams them).
+pub type LineSink<'a> = &'a (dyn Fn(Vec<u8>) + Sync);
+
+/// What a probe has gathered so far; it outlives a timeout or a cancellation, so what
+/// was received before is kept.
+#[derive(Default)]
+struct Gathered {
+    addr: Option<SocketAddr>,
+    head: Option<HeadParser>,
+    timing: Timing,
+    streamed: usize,
+}
+
+/// Probes `target`, racing the whole probe against `cancelled`.
+pub async fn probe<C>(
+    cfg: &Config,
+    seq: u64,
+    token: Vec<u8>,
+    target: Target,
+    lines: Option<LineSink<'_>>,
+    cancelled: C,
+) -> Record
+where
+    C: std::future::Future<Output = ()>,
+{
+    let start = Instant::now();
+    let mut got = Gathered::default();
+    let work = exchange(cfg, &target, start, &mut got, lines);
+    let cancel = async {
+        cancelled.await;
+        Err(ProbeError::new(
+            ErrorKind::Cancelled,
+            "the run was interrupted before this probe finished",
+        ))
+    };
+    let result = futures_lite::future::or(work, cancel).await;
+    got.timing.total = start.elapsed();
+    Record {
+        seq,
+        token,
+        target: Some(target),
+        addr: got.addr,
+        head: got.head,
+        error: result.err(),
+        timing: got.timing,
+        streamed: got.streamed,
+    }
+}
+
+async fn exchange(
+    cfg: &Config,
+    target: &Target,
+    start: Instant,
+    got: &mut Gathered,
+    lines: Option<LineSink<'_>>,
+) -> Result<(), ProbeError> {
+    let connect_budget = cfg.connect_timeout.min(cfg.timeout);
+    let connect_deadline = start + connect_budget;
+    let addrs = resolve(cfg, target, connect_deadline, connect_budget).await?;
+    if matches!(target.host, Host::Name(_)) {
+        got.timing.dns = Some(start.elapsed());
+    }
+    let mut stream = connect(&addrs, connect_deadline, connect_budget, got).await?;
+    got.timing.connect = Some(start.elapsed());
+
+    let left = (start + cfg.timeout).saturating_duration_since(Instant::now());
+    match timeout(left, talk(cfg, target, &mut stream, start, got, lines)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            let what = match &got.head {
+                Some(head) if !head.is_empty() => "the header block did not end",
+                _ => "no response",
+            };
+            return Err(ProbeError::new(
+                ErrorKind::Timeout,
+                format!("{what} within {} (--timeout)", human(cfg.timeout)),
+            ));
+        }
+    }
+    if let (Some(set), Some(code)) = (&cfg.expect_status, final_status(got)) {
+        if !set.contains(code) {
+            return Err(ProbeError::new(
+                ErrorKind::StatusMismatch,
+                format!("status {code} is not in --expect-status {set}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn final_status(got: &Gathered) -> Option<u16> {
+    got.head.as_ref()?.final_block().map(|b| b.status.code)
+}
+
+async fn resolve(
+    cfg: &Config,
+    target: &Target,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<Vec<SocketAddr>, ProbeError> {
+    let name = match &target.host {
+        Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, target.port)]),
+        Host::Name(name) => name,
+    };
+    if let Some(ips) = cfg.resolve.get(name, target.port) {
+        return Ok(ips
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, target.port))
+            .collect());
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let lookup = (name.as_str(), target.port).to_socket_addrs();
+    match timeout(left, lookup).await {
+        Err(_) => Err(ProbeError::new(
+            ErrorKind::Dns,
+            format!(
+                "resolving {name} took longer than {} (--connect-timeout)",
+                human(budget)
+            ),
+        )),
+        Ok(Err(e)) => {
+            let text = crate::error::os_text(&e);
+            let text = text
+                .strip_prefix("failed to lookup address information: ")
+                .unwrap_or(&text);
+            Err(ProbeError::new(
+                ErrorKind::Dns,
+                format!("cannot resolve {name}: {text}"),
+            ))
+        }
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                Err(ProbeError::new(
+                    ErrorKind::Dns,
+                    format!("{name} has no addresses"),
+                ))
+            } else {
+                Ok(addrs)
+            }
+        }
+    }
+}
+
+/// Tries each address in order until one connects. Each attempt gets an equal share of
+/// what is left of the connect budget, so every address is tried.
+async fn connect(
+    addrs: &[SocketAddr],
+    deadline: Instant,
+    budget: Duration,
+    got: &mut Gathered,
+) -> Result<TcpStream, ProbeError> {
+    let mut last = None;
+    for (i, &addr) in addrs.iter().enumerate() {
+        got.addr = Some(addr);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timed_out = || {
+            ProbeError::new(
+                ErrorKind::ConnectTimeout,
+                format!(
+                    "no connection to {addr} within {} (--connect-timeout)",
+                    human(budget)
+                ),
+            )
+        };
+        if left.is_zero() {
+            last = Some(timed_out());
+            break;
+        }
+        let share = left / (addrs.len() - i) as u32;
+        match timeout(share, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = Some(ProbeError::from_io(&e, "connecting to", addr)),
+            Err(_) => last = Some(timed_out()),
+        }
+    }
+    let mut err =
+        last.unwrap_or_else(|| ProbeError::new(ErrorKind::Dns, "no address to connect to"));
+    if addrs.len() > 1 {
+        err.message
+            .push_str(&format!(" (tried {} addresses)", addrs.len()));
+    }
+    Err(err)
+}
+
+/// Sends the request and reads the head. The body is never read.
+async fn talk(
+    cfg: &Config,
+    target: &Target,
+    stream: &mut TcpStream,
+    start: Instant,
+    got: &mut Gathered,
+    lines: Option<LineSink<'_>>,
+) -> Result<(), ProbeError> {
+    let addr = got.addr.map(|a| a.to_string()).unwrap_or_default();
+    let request = cfg.request.render(target);
+    stream
+        .write_all(&request)
+        .await
+        .map_err(|e| ProbeError::from_io(&e, "sending the request to", &addr))?;
+
+    let head = got.head.insert(HeadParser::new(cfg.max_header_bytes));
+    loop {
+        let buf = head.read_buf();
+        if buf.is_empty() {
+            return Err(too_large(cfg));
+        }
+        let n = stream
+            .read(buf)
+            .await
+            .map_err(|e| ProbeError::from_io(&e, "reading the response from", &addr))?;
+        if n == 0 {
+            head.commit(0).ok();
+            return Err(if head.is_empty() {
+                ProbeError::new(
+                    ErrorKind::Empty,
+                    format!("{addr} closed the connection without sending anything"),
+                )
+            } else {
+                ProbeError::new(
+                    ErrorKind::Incomplete,
+                    format!("{addr} closed the connection inside the header block"),
+                )
+            });
+        }
+        if got.timing.first_byte.is_none() {
+            got.timing.first_byte = Some(start.elapsed());
+        }
+        let progress = head.commit(n);
+        if let Some(sink) = lines {
+            if head.line_count() > got.streamed {
+                let mut joined = Vec::new();
+                for i in got.streamed..head.line_count() {
+                    if !joined.is_empty() {
+                        joined.push(b'\n');
+                    }
+                    joined.extend_from_slice(head.line(i));
+                }
+                got.streamed = head.line_count();
+                sink(joined);
+            }
+        }
+        match progress {
+            Ok(Progress::Partial) => continue,
+            Ok(Progress::Complete) => {
+                got.timing.headers = Some(start.elapsed());
+                return Ok(());
+            }
+            Err(HeadError::TooLarge) => return Err(too_large(cfg)),
+            Err(HeadError::NotHttp) => {
+                let banner = String::from_utf8_lossy(head.banner());
+                let shown: String = banner.chars().take(80).collect();
+                let more = if shown.len() < banner.len() {
+                    "..."
+                } else {
+                    ""
+                };
+                return Err(ProbeError::new(
+                    ErrorKind::NotHttp,
+                    format!(
+                        "the peer did not answer with an HTTP status line; it sent {shown:?}{more}"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn too_large(cfg: &Config) -> ProbeError {
+    ProbeError::new(
+        ErrorKind::HeadersTooLarge,
+        format!(
+            "the header block is larger than {} bytes (--max-header-bytes)",
+            cfg.max_header_bytes
+        ),
+    )
+}
+
+/// `5s`, `250ms`: durations as the user wrote them.
+pub fn human(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}

@@ -1,0 +1,76 @@
+//! The result of one probe: everything the printers need, and nothing about sockets.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::error::{ErrorKind, ProbeError};
+use crate::http::HeadParser;
+use crate::target::Target;
+
+/// When each phase ended, measured from the probe's start; `None` when not reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timing {
+    pub dns: Option<Duration>,
+    pub connect: Option<Duration>,
+    pub first_byte: Option<Duration>,
+    pub headers: Option<Duration>,
+    pub total: Duration,
+}
+
+/// One input target's result. Exactly one is made for every target read.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Position among the records of this run (input order), for `--ordered`.
+    pub seq: u64,
+    /// The input token as read.
+    pub token: Vec<u8>,
+    /// `None` when the token is not a target.
+    pub target: Option<Target>,
+    /// The last address a connection was tried to.
+    pub addr: Option<SocketAddr>,
+    /// What was read of the response head, if a connection was made.
+    pub head: Option<HeadParser>,
+    pub error: Option<ProbeError>,
+    pub timing: Timing,
+    /// How many head lines were already handed to the printer as they arrived.
+    pub streamed: usize,
+}
+
+impl Record {
+    /// A record for a target that never got probed (invalid, or cancelled while queued).
+    pub fn failed(seq: u64, token: Vec<u8>, target: Option<Target>, error: ProbeError) -> Self {
+        Record {
+            seq,
+            token,
+            target,
+            addr: None,
+            head: None,
+            error: Some(error),
+            timing: Timing::default(),
+            streamed: 0,
+        }
+    }
+
+    /// A final status line and the end of the head were read, and the status is wanted.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        self.error.as_ref().map(|e| e.kind)
+    }
+
+    /// The final status code, if its status line was read.
+    pub fn status(&self) -> Option<u16> {
+        let head = self.head.as_ref()?;
+        head.final_block().map(|b| b.status.code)
+    }
+
+    /// The peer's first line, when it was not HTTP.
+    pub fn banner(&self) -> Option<&[u8]> {
+        match (self.error_kind(), &self.head) {
+            (Some(ErrorKind::NotHttp), Some(head)) => Some(head.banner()),
+            _ => None,
+        }
+    }
+}
