@@ -15,10 +15,12 @@ pub mod http;
 pub mod input;
 pub mod output;
 pub mod probe;
+pub mod progress;
 pub mod record;
 pub mod runner;
 pub mod target;
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 pub use config::{Config, UsageError};
@@ -68,7 +70,16 @@ pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
         on_signal.cancel(StopReason::Interrupted);
     });
 
-    let outcome = runner::run(Arc::new(cfg), input, std::io::stdout(), cancel);
+    let show_progress = cfg
+        .progress
+        .unwrap_or_else(|| std::io::stderr().is_terminal() && !std::io::stdout().is_terminal());
+    let progress = show_progress.then(|| progress::Progress::start(input.known_total));
+    let counters = progress.as_ref().map(|p| Arc::clone(&p.counters));
+
+    let outcome = runner::run(Arc::new(cfg), input, std::io::stdout(), cancel, counters);
+    if let Some(progress) = progress {
+        progress.finish(&outcome.tally);
+    }
     for problem in &outcome.problems {
         eprintln!("headprobe: {problem}");
     }

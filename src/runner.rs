@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender, TryRecvError};
 use async_lock::{Semaphore, SemaphoreGuardArc};
@@ -18,6 +19,7 @@ use crate::error::{ErrorKind, ProbeError};
 use crate::input::{Input, InputReport, Item};
 use crate::output::{Format, Printer};
 use crate::probe;
+use crate::progress::Counters;
 use crate::record::Record;
 
 /// Why a run stopped early.
@@ -119,6 +121,7 @@ pub fn run<W: Write + Send + 'static>(
     input: Input,
     out: W,
     cancel: Arc<Cancel>,
+    counters: Option<Arc<Counters>>,
 ) -> Outcome {
     let (items_tx, items_rx) = async_channel::bounded::<Item>(256);
     let (events_tx, events_rx) = async_channel::unbounded::<Event>();
@@ -134,7 +137,7 @@ pub fn run<W: Write + Send + 'static>(
         let cancel = Arc::clone(&cancel);
         std::thread::Builder::new()
             .name("headprobe-output".into())
-            .spawn(move || print_events(&cfg, printer, events_rx, &cancel))
+            .spawn(move || print_events(&cfg, printer, events_rx, &cancel, counters))
             .expect("spawning the output thread")
     };
 
@@ -170,6 +173,7 @@ async fn dispatch(
 ) {
     let slots = Arc::new(Semaphore::new(cfg.concurrency));
     let stream_lines = cfg.format == Format::Text && !cfg.ordered && !cfg.quiet;
+    let mut pace = Pace::new(cfg.rate);
     loop {
         let slot = future::or(async { Some(slots.acquire_arc().await) }, async {
             cancel.wait().await;
@@ -196,6 +200,15 @@ async fn dispatch(
                 continue;
             }
         };
+        if !pace.wait(&cancel).await {
+            let err = ProbeError::new(
+                ErrorKind::Cancelled,
+                "the run was interrupted before this probe started",
+            );
+            let rec = Record::failed(seq, token, Some(target), err);
+            let _ = events.try_send(Event::Done(Box::new(rec), Some(slot)));
+            break;
+        }
         let cfg = Arc::clone(&cfg);
         let events = events.clone();
         let cancel = Arc::clone(&cancel);
@@ -237,15 +250,57 @@ async fn dispatch(
     }
 }
 
+/// `--rate`: new connections are spaced 1/N s apart. Time lost waiting for a slot is
+/// not made up with a burst, so the rate is never exceeded.
+struct Pace {
+    interval: Option<Duration>,
+    next: Instant,
+}
+
+impl Pace {
+    fn new(rate: f64) -> Pace {
+        Pace {
+            interval: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
+            next: Instant::now(),
+        }
+    }
+
+    /// Waits for the next start time; false when the run was cancelled meanwhile.
+    async fn wait(&mut self, cancel: &Cancel) -> bool {
+        let Some(interval) = self.interval else {
+            return true;
+        };
+        let now = Instant::now();
+        if self.next > now {
+            let sleep = async {
+                async_std::task::sleep(self.next - now).await;
+                true
+            };
+            if !future::or(sleep, async {
+                cancel.wait().await;
+                false
+            })
+            .await
+            {
+                return false;
+            }
+        }
+        self.next = self.next.max(Instant::now()) + interval;
+        true
+    }
+}
+
 /// The printer thread: owns stdout, writes whole lines, restores input order when asked.
 fn print_events<W: Write>(
     cfg: &Config,
     printer: Printer<W>,
     events: Receiver<Event>,
     cancel: &Cancel,
+    counters: Option<Arc<Counters>>,
 ) -> (Tally, Option<String>) {
     let mut sink = Sink {
         printer,
+        counters,
         tally: Tally::default(),
         writing: !cfg.quiet,
         problem: None,
@@ -296,6 +351,7 @@ fn print_events<W: Write>(
 /// output error (a closed stdout ends the run quietly).
 struct Sink<'a, W: Write> {
     printer: Printer<W>,
+    counters: Option<Arc<Counters>>,
     tally: Tally,
     writing: bool,
     problem: Option<String>,
@@ -305,6 +361,9 @@ struct Sink<'a, W: Write> {
 impl<W: Write> Sink<'_, W> {
     fn record(&mut self, rec: &Record) {
         self.tally.count(rec);
+        if let Some(c) = &self.counters {
+            c.record(rec.ok());
+        }
         if self.writing {
             let result = self.printer.record(rec);
             self.check(result);

@@ -1,0 +1,143 @@
+//! The progress line and end-of-run summary on stderr (never stdout).
+//!
+//! The printer bumps three counters; a thread redraws the line four times a second.
+//! When progress is off none of this exists, so it costs nothing.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::ErrorKind;
+use crate::runner::Tally;
+
+/// Shared counts, written by the printer thread.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub done: AtomicU64,
+    pub ok: AtomicU64,
+}
+
+impl Counters {
+    pub fn record(&self, ok: bool) {
+        self.done.fetch_add(1, Relaxed);
+        if ok {
+            self.ok.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// A running progress line; `finish` clears it and prints the summary.
+pub struct Progress {
+    pub counters: Arc<Counters>,
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+    start: Instant,
+}
+
+const TICK: Duration = Duration::from_millis(250);
+
+impl Progress {
+    pub fn start(total: Option<u64>) -> Progress {
+        let counters = Arc::new(Counters::default());
+        let (stop, stopped) = mpsc::channel::<()>();
+        let start = Instant::now();
+        let shared = Arc::clone(&counters);
+        let thread = std::thread::spawn(move || loop {
+            match stopped.recv_timeout(TICK) {
+                Err(RecvTimeoutError::Timeout) => {
+                    let line = progress_line(&shared, total, start.elapsed());
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(err, "\r\x1b[K{line}");
+                    let _ = err.flush();
+                }
+                _ => return,
+            }
+        });
+        Progress {
+            counters,
+            stop,
+            thread,
+            start,
+        }
+    }
+
+    /// Clears the line and prints the summary.
+    pub fn finish(self, tally: &Tally) {
+        drop(self.stop);
+        let _ = self.thread.join();
+        eprint!("\r\x1b[K");
+        eprintln!("{}", summary(tally, self.start.elapsed()));
+    }
+}
+
+/// `1234/20000 done, 1200 ok, 34 failed, 2345/s, ETA 7s` (no total: `1234 done, ...`).
+pub fn progress_line(c: &Counters, total: Option<u64>, elapsed: Duration) -> String {
+    let done = c.done.load(Relaxed);
+    let ok = c.ok.load(Relaxed).min(done);
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-3);
+    let mut line = match total {
+        Some(t) => format!("{done}/{t} done"),
+        None => format!("{done} done"),
+    };
+    line.push_str(&format!(", {ok} ok, {} failed, {rate:.0}/s", done - ok));
+    if let Some(t) = total {
+        if rate > 0.0 && t > done {
+            let eta = Duration::from_secs(((t - done) as f64 / rate).ceil() as u64);
+            line.push_str(&format!(", ETA {}", humantime::format_duration(eta)));
+        }
+    }
+    line
+}
+
+/// `probed N targets in 12.3s: A ok, B failed (timeout 3, refused 2)`.
+pub fn summary(tally: &Tally, elapsed: Duration) -> String {
+    let mut line = format!(
+        "probed {} targets in {:.1}s: {} ok, {} failed",
+        tally.total,
+        elapsed.as_secs_f64(),
+        tally.ok,
+        tally.failed_total()
+    );
+    if !tally.failed.is_empty() {
+        let mut kinds: Vec<(ErrorKind, u64)> = tally.failed.iter().map(|(k, n)| (*k, *n)).collect();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        line.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines() {
+        let c = Counters::default();
+        for ok in [true, true, false, true] {
+            c.record(ok);
+        }
+        assert_eq!(
+            progress_line(&c, Some(8), Duration::from_secs(2)),
+            "4/8 done, 3 ok, 1 failed, 2/s, ETA 2s"
+        );
+        assert_eq!(
+            progress_line(&c, None, Duration::from_secs(1)),
+            "4 done, 3 ok, 1 failed, 4/s"
+        );
+        let mut tally = Tally {
+            total: 10,
+            ok: 5,
+            ..Tally::default()
+        };
+        tally.failed.insert(ErrorKind::Refused, 2);
+        tally.failed.insert(ErrorKind::Timeout, 3);
+        assert_eq!(
+            summary(&tally, Duration::from_millis(12_345)),
+            "probed 10 targets in 12.3s: 5 ok, 5 failed (timeout 3, refused 2)"
+        );
+    }
+}
