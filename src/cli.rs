@@ -13,7 +13,7 @@ status line and header lines of the answer (never the body).",
 cat hosts.txt | {command_name} -c 1000 -t 5s --format json | jq -r 'select(.ok) | .target'\n\
 {command_name} --resolve example.com:80:127.0.0.1 http://example.com/health",
     note = "TARGET is HOST, HOST:PORT, [IPV6], [IPV6]:PORT, a bare IPv6 address, or \
-http://HOST[:PORT][/PATH][?QUERY]. With no TARGET and no --file, targets are read from \
+http://HOST[:PORT][/PATH][?QUERY] or https://... With no TARGET and no --file, targets are read from \
 standard input, one per line ('#' starts a comment).\n\n\
 DUR is 250ms, 5s, 1m, or a number of seconds such as 2.5.\n\n\
 Output: text (TARGET header > LINE, streamed), status (TARGET, code or error kind, \
@@ -92,6 +92,18 @@ pub struct Args {
     /// statuses that count as ok, e.g. 200,300-399; others are status_mismatch
     #[argh(option, arg_name = "LIST")]
     pub expect_status: Option<String>,
+
+    /// use TLS for targets without a scheme (port 443 unless --port)
+    #[argh(switch)]
+    pub tls: bool,
+
+    /// add the PEM certificates in FILE to the trusted roots
+    #[argh(option, arg_name = "FILE")]
+    pub cacert: Option<String>,
+
+    /// do not verify certificates (they are still recorded)
+    #[argh(switch, short = 'k')]
+    pub insecure: bool,
 
     /// print no results; the exit status says it all
     #[argh(switch, short = 'q')]

@@ -12,6 +12,7 @@ use crate::cli::Args;
 use crate::http::{self, HttpVersion, RequestTemplate};
 use crate::output::Format;
 use crate::target::{Defaults, Scheme};
+use crate::tls::TlsSettings;
 
 /// A usage error: printed on stderr, exit status 2, nothing probed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,8 @@ pub struct Config {
     pub shard: Option<(u64, u64)>,
     /// `Some` when forced on or off; `None` decides from the terminals.
     pub progress: Option<bool>,
+    /// Client settings for https targets.
+    pub tls: TlsSettings,
 }
 
 impl Config {
@@ -65,10 +68,25 @@ impl Config {
         if a.progress && a.no_progress {
             return Err(usage("--progress and --no-progress", "choose one"));
         }
+        let scheme = if a.tls { Scheme::Https } else { Scheme::Http };
         let port = match &a.port {
             Some(p) => number::<u16>("--port", p, 1, 65535)?,
-            None => Scheme::Http.default_port(),
+            None => scheme.default_port(),
         };
+        let cacert = a
+            .cacert
+            .as_deref()
+            .map(|path| {
+                std::fs::read(path).map_err(|e| {
+                    usage(
+                        "--cacert",
+                        &format!("cannot read {path}: {}", crate::error::os_text(&e)),
+                    )
+                })
+            })
+            .transpose()?;
+        let tls =
+            TlsSettings::new(cacert.as_deref(), a.insecure).map_err(|e| usage("--cacert", &e))?;
         let method = a.method.as_deref().unwrap_or("GET");
         if !http::is_token(method) {
             return Err(usage(
@@ -135,10 +153,10 @@ impl Config {
                 None => 256,
             },
             defaults: Defaults {
-                scheme: Scheme::Http,
+                scheme,
                 port,
                 path,
-                https: false,
+                https: true,
             },
             request: RequestTemplate::new(method, version, &headers),
             connect_timeout: duration_flag("--connect-timeout", a.connect_timeout.as_deref(), 5.0)?,
@@ -159,6 +177,7 @@ impl Config {
                 (_, true) => Some(false),
                 _ => None,
             },
+            tls,
         })
     }
 }

@@ -34,13 +34,15 @@ pub enum ErrorKind {
     StatusMismatch,
     /// The run was interrupted before this probe finished.
     Cancelled,
+    /// TLS handshake or certificate failure.
+    Tls,
     /// Any other I/O error.
     Io,
 }
 
 impl ErrorKind {
     /// Every kind, in the contract's order (used for summaries and tests).
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::InvalidTarget,
         ErrorKind::Dns,
         ErrorKind::Refused,
@@ -54,6 +56,7 @@ impl ErrorKind {
         ErrorKind::HeadersTooLarge,
         ErrorKind::StatusMismatch,
         ErrorKind::Cancelled,
+        ErrorKind::Tls,
         ErrorKind::Io,
     ];
 
@@ -72,6 +75,7 @@ impl ErrorKind {
             ErrorKind::HeadersTooLarge => "headers_too_large",
             ErrorKind::StatusMismatch => "status_mismatch",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Tls => "tls",
             ErrorKind::Io => "io",
         }
     }
@@ -162,6 +166,7 @@ mod tests {
                 "headers_too_large",
                 "status_mismatch",
                 "cancelled",
+                "tls",
                 "io"
             ]
         );

@@ -19,6 +19,7 @@ pub mod progress;
 pub mod record;
 pub mod runner;
 pub mod target;
+pub mod tls;
 
 use std::io::IsTerminal;
 use std::sync::Arc;

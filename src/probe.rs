@@ -8,16 +8,25 @@ use std::time::{Duration, Instant};
 
 use async_std::future::timeout;
 use async_std::net::{TcpStream, ToSocketAddrs};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
 use crate::error::{ErrorKind, ProbeError};
 use crate::http::{HeadError, HeadParser, Progress};
 use crate::record::{Record, Timing};
-use crate::target::{Host, Target};
+use crate::target::{Host, Scheme, Target};
+use crate::tls::TlsInfo;
 
-/// Receives head lines as they arrive, joined by `\n` (text output streams them).
-pub type LineSink<'a> = &'a (dyn Fn(Vec<u8>) + Sync);
+/// What a probe hands on as it happens (text output streams it).
+pub enum Streamed {
+    /// The handshake's summary (`tls >` line).
+    Tls(String),
+    /// Head lines that just arrived, joined by `\n`.
+    Lines(Vec<u8>),
+}
+
+/// Receives what a probe streams.
+pub type LineSink<'a> = &'a (dyn Fn(Streamed) + Sync);
 
 /// What a probe has gathered so far; it outlives a timeout or a cancellation, so what
 /// was received before is kept.
@@ -25,8 +34,10 @@ pub type LineSink<'a> = &'a (dyn Fn(Vec<u8>) + Sync);
 struct Gathered {
     addr: Option<SocketAddr>,
     head: Option<HeadParser>,
+    tls: Option<TlsInfo>,
     timing: Timing,
     streamed: usize,
+    tls_streamed: bool,
 }
 
 /// Probes `target`, racing the whole probe against `cancelled`.
@@ -59,9 +70,11 @@ where
         target: Some(target),
         addr: got.addr,
         head: got.head,
+        tls: got.tls,
         error: result.err(),
         timing: got.timing,
         streamed: got.streamed,
+        tls_streamed: got.tls_streamed,
     }
 }
 
@@ -78,11 +91,39 @@ async fn exchange(
     if matches!(target.host, Host::Name(_)) {
         got.timing.dns = Some(start.elapsed());
     }
-    let mut stream = connect(&addrs, connect_deadline, connect_budget, got).await?;
+    let stream = connect(&addrs, connect_deadline, connect_budget, got).await?;
     got.timing.connect = Some(start.elapsed());
 
     let left = (start + cfg.timeout).saturating_duration_since(Instant::now());
-    match timeout(left, talk(cfg, target, &mut stream, start, got, lines)).await {
+    let talked = match target.scheme {
+        Scheme::Http => timeout(left, talk(cfg, target, stream, start, got, lines)).await,
+        Scheme::Https => {
+            // The handshake is part of connecting: it shares the connect budget.
+            let left = connect_deadline.saturating_duration_since(Instant::now());
+            let handshake = timeout(left, cfg.tls.handshake(&target.host, stream));
+            let (stream, info) = match handshake.await {
+                Ok(done) => done?,
+                Err(_) => {
+                    return Err(ProbeError::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "TLS handshake not finished within {} (--connect-timeout)",
+                            human(connect_budget)
+                        ),
+                    ))
+                }
+            };
+            got.timing.tls = Some(start.elapsed());
+            if let Some(sink) = lines {
+                sink(Streamed::Tls(info.summary()));
+                got.tls_streamed = true;
+            }
+            got.tls = Some(info);
+            let left = (start + cfg.timeout).saturating_duration_since(Instant::now());
+            timeout(left, talk(cfg, target, stream, start, got, lines)).await
+        }
+    };
+    match talked {
         Ok(result) => result?,
         Err(_) => {
             let what = match &got.head {
@@ -202,10 +243,10 @@ async fn connect(
 }
 
 /// Sends the request and reads the head. The body is never read.
-async fn talk(
+async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     cfg: &Config,
     target: &Target,
-    stream: &mut TcpStream,
+    mut stream: S,
     start: Instant,
     got: &mut Gathered,
     lines: Option<LineSink<'_>>,
@@ -255,7 +296,7 @@ async fn talk(
                     joined.extend_from_slice(head.line(i));
                 }
                 got.streamed = head.line_count();
-                sink(joined);
+                sink(Streamed::Lines(joined));
             }
         }
         match progress {

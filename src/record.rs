@@ -6,12 +6,14 @@ use std::time::Duration;
 use crate::error::{ErrorKind, ProbeError};
 use crate::http::HeadParser;
 use crate::target::Target;
+use crate::tls::TlsInfo;
 
 /// When each phase ended, measured from the probe's start; `None` when not reached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timing {
     pub dns: Option<Duration>,
     pub connect: Option<Duration>,
+    pub tls: Option<Duration>,
     pub first_byte: Option<Duration>,
     pub headers: Option<Duration>,
     pub total: Duration,
@@ -30,10 +32,14 @@ pub struct Record {
     pub addr: Option<SocketAddr>,
     /// What was read of the response head, if a connection was made.
     pub head: Option<HeadParser>,
+    /// What the TLS handshake established (https only).
+    pub tls: Option<TlsInfo>,
     pub error: Option<ProbeError>,
     pub timing: Timing,
     /// How many head lines were already handed to the printer as they arrived.
     pub streamed: usize,
+    /// Whether the `tls >` line was already handed to the printer.
+    pub tls_streamed: bool,
 }
 
 impl Record {
@@ -45,9 +51,11 @@ impl Record {
             target,
             addr: None,
             head: None,
+            tls: None,
             error: Some(error),
             timing: Timing::default(),
             streamed: 0,
+            tls_streamed: false,
         }
     }
 

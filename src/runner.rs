@@ -78,8 +78,11 @@ impl Cancel {
 
 /// What probes tell the printer.
 enum Event {
-    /// Head lines of a target, as they arrived (`text`, unordered).
-    Lines { token: Vec<u8>, lines: Vec<u8> },
+    /// What a probe streamed as it happened (`text`, unordered).
+    Streamed {
+        token: Vec<u8>,
+        what: probe::Streamed,
+    },
     /// A finished target, with the slot it held.
     Done(Box<Record>, Option<SemaphoreGuardArc>),
 }
@@ -214,10 +217,10 @@ async fn dispatch(
         let cancel = Arc::clone(&cancel);
         async_std::task::spawn(async move {
             let sink_token = token.clone();
-            let sink = |lines: Vec<u8>| {
-                let _ = events.try_send(Event::Lines {
+            let sink = |what: probe::Streamed| {
+                let _ = events.try_send(Event::Streamed {
                     token: sink_token.clone(),
-                    lines,
+                    what,
                 });
             };
             let lines = stream_lines.then_some(&sink as probe::LineSink);
@@ -323,9 +326,12 @@ fn print_events<W: Write>(
             }
         };
         match event {
-            Event::Lines { token, lines } => {
+            Event::Streamed { token, what } => {
                 if sink.writing {
-                    let result = sink.printer.lines(&token, &lines);
+                    let result = match what {
+                        probe::Streamed::Lines(lines) => sink.printer.lines(&token, &lines),
+                        probe::Streamed::Tls(summary) => sink.printer.tls_line(&token, &summary),
+                    };
                     sink.check(result);
                 }
             }

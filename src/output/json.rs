@@ -24,7 +24,26 @@ struct JsonRecord<'a> {
     interim: Vec<Interim<'a>>,
     banner: Option<Cow<'a, str>>,
     error: Option<JsonError<'a>>,
+    tls: Option<JsonTls<'a>>,
     timing_ms: TimingMs,
+}
+
+#[derive(Serialize)]
+struct JsonTls<'a> {
+    version: &'a str,
+    cipher: &'a str,
+    verified: bool,
+    cert: Option<JsonCert<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonCert<'a> {
+    subject: &'a str,
+    issuer: &'a str,
+    not_before: &'a str,
+    not_after: &'a str,
+    san: &'a [String],
+    sha256: &'a str,
 }
 
 #[derive(Serialize)]
@@ -44,6 +63,7 @@ struct JsonError<'a> {
 struct TimingMs {
     dns: Option<f64>,
     connect: Option<f64>,
+    tls: Option<f64>,
     first_byte: Option<f64>,
     headers: Option<f64>,
     total: f64,
@@ -83,9 +103,23 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
             kind: e.kind.name(),
             message: &e.message,
         }),
+        tls: rec.tls.as_ref().map(|t| JsonTls {
+            version: &t.version,
+            cipher: &t.cipher,
+            verified: t.verified,
+            cert: t.cert.as_ref().map(|c| JsonCert {
+                subject: &c.subject,
+                issuer: &c.issuer,
+                not_before: &c.not_before,
+                not_after: &c.not_after,
+                san: &c.san,
+                sha256: &c.sha256,
+            }),
+        }),
         timing_ms: TimingMs {
             dns: rec.timing.dns.map(ms),
             connect: rec.timing.connect.map(ms),
+            tls: rec.timing.tls.map(ms),
             first_byte: rec.timing.first_byte.map(ms),
             headers: rec.timing.headers.map(ms),
             total: ms(rec.timing.total),
@@ -132,15 +166,18 @@ mod tests {
             target: target::parse("http://www.163.com/a?b=c", &target::Defaults::default()).ok(),
             addr: Some("127.0.0.1:80".parse().unwrap()),
             head: Some(head),
+            tls: None,
             error: None,
             timing: Timing {
                 dns: Some(Duration::from_micros(1949)),
                 connect: Some(Duration::from_micros(12_100)),
+                tls: None,
                 first_byte: Some(Duration::from_micros(30_400)),
                 headers: Some(Duration::from_micros(30_600)),
                 total: Duration::from_micros(30_700),
             },
             streamed: 0,
+            tls_streamed: false,
         };
         let mut out = Vec::new();
         write(&mut out, &rec).unwrap();
@@ -151,8 +188,8 @@ mod tests {
                 r#""addr":"127.0.0.1:80","ok":true,"status":302,"version":"HTTP/1.0","reason":"Moved Temporarily","#,
                 r#""headers":[["Server","nginx"],["Set-Cookie","a"],["Set-Cookie","b"],["X","1 2"],["Bare",""],["Bad","�"]],"#,
                 r#""interim":[{"status":103,"reason":"Early Hints","headers":[["Link","</a>"]]}],"#,
-                r#""banner":null,"error":null,"#,
-                r#""timing_ms":{"dns":1.9,"connect":12.1,"first_byte":30.4,"headers":30.6,"total":30.7}}"#
+                r#""banner":null,"error":null,"tls":null,"#,
+                r#""timing_ms":{"dns":1.9,"connect":12.1,"tls":null,"first_byte":30.4,"headers":30.6,"total":30.7}}"#
             )
         );
     }
@@ -173,7 +210,7 @@ mod tests {
                 r#"{"target":"bad token","scheme":null,"host":null,"port":null,"path":null,"addr":null,"#,
                 r#""ok":false,"status":null,"version":null,"reason":null,"headers":[],"interim":[],"#,
                 r#""banner":null,"error":{"kind":"invalid_target","message":"a target cannot contain spaces"},"#,
-                r#""timing_ms":{"dns":null,"connect":null,"first_byte":null,"headers":null,"total":0.0}}"#
+                r#""tls":null,"timing_ms":{"dns":null,"connect":null,"tls":null,"first_byte":null,"headers":null,"total":0.0}}"#
             )
         );
     }

@@ -58,11 +58,21 @@ impl<W: Write> Printer<W> {
         Ok(())
     }
 
+    /// The `tls >` line of `token` (`text` format only).
+    pub fn tls_line(&mut self, token: &[u8], summary: &str) -> io::Result<()> {
+        self.line.clear();
+        text_line(&mut self.line, token, b"tls", summary.as_bytes());
+        self.out.write_all(&self.line)
+    }
+
     /// A finished probe: in `text`, the head lines not yet streamed and the error line.
     pub fn record(&mut self, rec: &Record) -> io::Result<()> {
         self.line.clear();
         match self.format {
             Format::Text => {
+                if let (Some(tls), false) = (&rec.tls, rec.tls_streamed) {
+                    text_line(&mut self.line, &rec.token, b"tls", tls.summary().as_bytes());
+                }
                 if let Some(head) = &rec.head {
                     for line in head.lines().skip(rec.streamed) {
                         text_line(&mut self.line, &rec.token, b"header", line);
@@ -147,15 +157,18 @@ mod tests {
             target: target::parse(token, &target::Defaults::default()).ok(),
             addr: Some("127.0.0.1:8080".parse().unwrap()),
             head: Some(head),
+            tls: None,
             error,
             timing: Timing {
                 dns: None,
                 connect: Some(Duration::from_micros(1234)),
+                tls: None,
                 first_byte: Some(Duration::from_micros(2345)),
                 headers: Some(Duration::from_micros(2399)),
                 total: Duration::from_micros(2450),
             },
             streamed: 0,
+            tls_streamed: false,
         }
     }
 
