@@ -1,0 +1,345 @@
+//! The target grammar: every form reaches the right address with the right request, and
+//! anything else is an `invalid_target` record while the run goes on.
+//!
+//! Names are only ever `localhost` (answered by /etc/hosts) pinned with `--resolve`, so
+//! no lookup can leave the machine.
+
+use serde_json::{json, Value};
+
+use crate::util::*;
+
+/// Probes `args` in json format against `server`, expecting one ok record and one request.
+fn probe_ok(server: &Server, args: &[&str]) -> (Value, String) {
+    let out = headprobe().args(["--format", "json"]).args(args).run();
+    out.expect_code(0);
+    let record = out.only_json();
+    assert_eq!(record["ok"], true, "{record}");
+    assert_eq!(record["status"], 200, "{record}");
+    (record, server.request_text())
+}
+
+#[test]
+fn ipv4_with_port() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let target = server.target();
+    let port = server.port();
+    let (r, req) = probe_ok(&server, &[&target]);
+    assert_eq!(r["target"], target);
+    assert_eq!(r["scheme"], "http");
+    assert_eq!(r["host"], "127.0.0.1");
+    assert_eq!(r["port"], port);
+    assert_eq!(r["path"], "/");
+    assert_eq!(r["addr"], target);
+    assert!(
+        req.starts_with(&format!("GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn ipv4_without_port_uses_port_option() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let port = server.port().to_string();
+    let (r, req) = probe_ok(&server, &["-p", &port, "127.0.0.1"]);
+    assert_eq!(r["target"], "127.0.0.1");
+    assert_eq!(r["host"], "127.0.0.1");
+    assert_eq!(r["port"], server.port());
+    assert_eq!(r["addr"], server.target());
+    assert!(
+        req.contains(&format!("\r\nHost: 127.0.0.1:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn name_with_port_via_resolve() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let port = server.port();
+    let target = format!("localhost:{port}");
+    let pin = format!("localhost:{port}:127.0.0.1");
+    let (r, req) = probe_ok(&server, &["--resolve", &pin, &target]);
+    assert_eq!(r["target"], target);
+    assert_eq!(r["host"], "localhost");
+    assert_eq!(r["port"], port);
+    assert_eq!(r["addr"], server.target());
+    assert!(
+        req.contains(&format!("\r\nHost: localhost:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn name_without_port_uses_port_option() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let port = server.port();
+    let pin = format!("localhost:{port}:127.0.0.1");
+    let (r, req) = probe_ok(
+        &server,
+        &["--resolve", &pin, "-p", &port.to_string(), "localhost"],
+    );
+    assert_eq!(r["target"], "localhost");
+    assert_eq!(r["host"], "localhost");
+    assert_eq!(r["port"], port);
+    assert!(
+        req.contains(&format!("\r\nHost: localhost:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+/// `localhost` is 127.0.0.1 in /etc/hosts and nothing of ours listens there on this
+/// port: only `--resolve` can send the probe to ::1.
+fn resolve_overrides_lookup(addr_form: &str) {
+    let Some(server) = Server::start_v6(Behaviour::Respond(ok_response())) else {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    };
+    let port = server.port();
+    let target = format!("localhost:{port}");
+    let pin = format!("localhost:{port}:{addr_form}");
+    let (r, req) = probe_ok(&server, &["--resolve", &pin, &target]);
+    assert_eq!(r["addr"], format!("[::1]:{port}"));
+    assert_eq!(r["host"], "localhost");
+    assert!(
+        req.contains(&format!("\r\nHost: localhost:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn resolve_overrides_lookup_bracketed_ipv6() {
+    resolve_overrides_lookup("[::1]");
+}
+
+#[test]
+fn resolve_overrides_lookup_bare_ipv6() {
+    resolve_overrides_lookup("::1");
+}
+
+#[test]
+fn ipv6_bracketed_with_port() {
+    let Some(server) = Server::start_v6(Behaviour::Respond(ok_response())) else {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    };
+    let target = server.target();
+    let port = server.port();
+    let (r, req) = probe_ok(&server, &[&target]);
+    assert_eq!(r["target"], target);
+    assert_eq!(r["host"], "::1");
+    assert_eq!(r["port"], port);
+    assert_eq!(r["addr"], target);
+    assert!(
+        req.contains(&format!("\r\nHost: [::1]:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn ipv6_bracketed_without_port_uses_port_option() {
+    let Some(server) = Server::start_v6(Behaviour::Respond(ok_response())) else {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    };
+    let port = server.port();
+    let (r, req) = probe_ok(&server, &["-p", &port.to_string(), "[::1]"]);
+    assert_eq!(r["target"], "[::1]");
+    assert_eq!(r["port"], port);
+    assert_eq!(r["addr"], server.target());
+    assert!(
+        req.contains(&format!("\r\nHost: [::1]:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn bare_ipv6_literal_is_one_host() {
+    let Some(server) = Server::start_v6(Behaviour::Respond(ok_response())) else {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    };
+    let port = server.port();
+    let (r, req) = probe_ok(&server, &["-p", &port.to_string(), "::1"]);
+    assert_eq!(r["target"], "::1");
+    assert_eq!(r["host"], "::1");
+    assert_eq!(r["port"], port);
+    assert_eq!(r["addr"], server.target());
+    assert!(
+        req.contains(&format!("\r\nHost: [::1]:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn url_with_path_and_query() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let port = server.port();
+    let target = format!("http://127.0.0.1:{port}/a/b?c=d");
+    let (r, req) = probe_ok(&server, &[&target]);
+    assert_eq!(r["target"], target);
+    assert_eq!(r["scheme"], "http");
+    assert_eq!(r["host"], "127.0.0.1");
+    assert_eq!(r["port"], port);
+    assert_eq!(r["path"], "/a/b?c=d");
+    assert!(
+        req.starts_with(&format!(
+            "GET /a/b?c=d HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n"
+        )),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn url_path_wins_over_path_option() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let target = format!("http://{}/from-url", server.target());
+    let (r, req) = probe_ok(&server, &["--path", "/from-option", &target]);
+    assert_eq!(r["path"], "/from-url");
+    assert!(req.starts_with("GET /from-url HTTP/1.0\r\n"), "{req:?}");
+}
+
+#[test]
+fn url_without_path_requests_root() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let target = format!("http://{}", server.target());
+    let (r, req) = probe_ok(&server, &[&target]);
+    assert_eq!(r["path"], "/");
+    assert!(req.starts_with("GET / HTTP/1.0\r\n"), "{req:?}");
+}
+
+#[test]
+fn url_with_ipv6_host() {
+    let Some(server) = Server::start_v6(Behaviour::Respond(ok_response())) else {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    };
+    let port = server.port();
+    let target = format!("http://[::1]:{port}/v6?x=1");
+    let (r, req) = probe_ok(&server, &[&target]);
+    assert_eq!(r["host"], "::1");
+    assert_eq!(r["path"], "/v6?x=1");
+    assert_eq!(r["addr"], server.target());
+    assert!(
+        req.starts_with(&format!("GET /v6?x=1 HTTP/1.0\r\nHost: [::1]:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn url_with_name_via_resolve() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let port = server.port();
+    let target = format!("http://localhost:{port}/n");
+    let pin = format!("localhost:{port}:127.0.0.1");
+    let (r, req) = probe_ok(&server, &["--resolve", &pin, &target]);
+    assert_eq!(r["host"], "localhost");
+    assert_eq!(r["path"], "/n");
+    assert!(
+        req.starts_with(&format!("GET /n HTTP/1.0\r\nHost: localhost:{port}\r\n")),
+        "{req:?}"
+    );
+}
+
+#[test]
+fn invalid_tokens_are_records_and_the_run_goes_on() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let good = server.target();
+    // Spaces and control characters go in the path of a URL whose host is an IP
+    // literal, so that a parser lax about them would probe our server, not ask DNS.
+    let with_space = format!("http://{good}/a b");
+    let with_control = format!("http://{good}/a\u{1}b");
+    let with_del = format!("http://{good}/a\u{7f}b");
+    let bad = [
+        "ftp://127.0.0.1/",
+        "gopher://127.0.0.1:70/",
+        "127.0.0.1:0",
+        "127.0.0.1:65536",
+        "127.0.0.1:99999",
+        "127.0.0.1:abc",
+        "http://127.0.0.1:0/",
+        "[::1]:70000",
+        ":80",
+        "http://",
+        "http://:80/",
+        &with_space,
+        &with_control,
+        &with_del,
+    ];
+    let out = headprobe()
+        .args(["--format", "json", "--ordered"])
+        .args(bad)
+        .arg(&good)
+        .run();
+    out.expect_code(1);
+    let records = out.json();
+    assert_eq!(records.len(), bad.len() + 1, "{out:?}");
+    for (token, r) in bad.iter().zip(&records) {
+        assert_eq!(r["target"], *token, "{r}");
+        assert_eq!(r["ok"], false, "{r}");
+        assert_eq!(r["error"]["kind"], "invalid_target", "{token:?}: {r}");
+        assert_eq!(r["addr"], Value::Null, "{r}");
+        assert_eq!(r["status"], Value::Null, "{r}");
+    }
+    let last = &records[bad.len()];
+    assert_eq!(last["target"], json!(good));
+    assert_eq!(last["ok"], true, "{last}");
+    // Only the valid target reached the server.
+    server.next_request();
+    assert!(server
+        .next_request_within(std::time::Duration::from_millis(200))
+        .is_none());
+}
+
+#[test]
+fn invalid_target_in_text_format() {
+    let out = headprobe().arg("127.0.0.1:0").run();
+    out.expect_code(1);
+    let lines = out.lines();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    assert!(
+        lines[0].starts_with("127.0.0.1:0 error > invalid_target: "),
+        "{out:?}"
+    );
+}
+
+/// A pin only applies to its own HOST:PORT; other ports of the name resolve as usual
+/// (here from /etc/hosts, so nothing leaves the machine).
+#[test]
+fn resolve_applies_to_its_port_only() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let port = server.port();
+    let other = refused_addr().port();
+    let pin = format!("localhost:{other}:[::1]");
+    let (r, _) = probe_ok(&server, &["--resolve", &pin, &format!("localhost:{port}")]);
+    assert_eq!(r["addr"], server.target());
+}
+
+/// Addresses are tried in order until one connects; `addr` is the last one tried.
+#[test]
+fn addresses_are_tried_in_order() {
+    let Some(v6) = Server::start_v6(Behaviour::Respond(ok_response())) else {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    };
+    // Nothing listens on 127.0.0.1 at the IPv6 server's port (checked: refused).
+    let port = v6.port();
+    if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        eprintln!("skipped: 127.0.0.1:{port} is taken");
+        return;
+    }
+    let target = format!("localhost:{port}");
+    let pin = format!("localhost:{port}:127.0.0.1,[::1]");
+    let (r, _) = probe_ok(&v6, &["--resolve", &pin, &target]);
+    assert_eq!(r["addr"], format!("[::1]:{port}"));
+
+    // All refused: the record names the last address tried.
+    let dead = refused_addr().port();
+    let target = format!("localhost:{dead}");
+    let pin = format!("localhost:{dead}:[::1],127.0.0.1");
+    let out = headprobe()
+        .args(["--format", "json", "--resolve", &pin, &target])
+        .run();
+    out.expect_code(1);
+    let r = out.only_json();
+    assert_eq!(r["error"]["kind"], "refused", "{r}");
+    assert_eq!(r["addr"], format!("127.0.0.1:{dead}"), "{r}");
+}

@@ -1,0 +1,25 @@
+//! Integration tests: the real `headprobe` binary against scripted loopback servers.
+//!
+//! One test binary. The test modules live under `suite/` because cargo would build every
+//! `tests/*.rs` file as a test binary of its own.
+
+mod util;
+
+#[path = "suite/errors.rs"]
+mod errors;
+#[path = "suite/formats.rs"]
+mod formats;
+#[path = "suite/harness.rs"]
+mod harness;
+#[path = "suite/input.rs"]
+mod input;
+#[path = "suite/process.rs"]
+mod process;
+#[path = "suite/request.rs"]
+mod request;
+#[path = "suite/response.rs"]
+mod response;
+#[path = "suite/targets.rs"]
+mod targets;
+#[path = "suite/tls.rs"]
+mod tls;
