@@ -105,6 +105,16 @@ pub struct Args {
     #[argh(switch, short = 'k')]
     pub insecure: bool,
 
+    /// send every probe through this proxy: http://[user:pass@]HOST:PORT or
+    /// socks5://[user:pass@]HOST:PORT
+    #[argh(option, arg_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// check a proxy pool: every target is a proxy (HOST:PORT, http://HOST:PORT,
+    /// socks5://HOST:PORT) and URL is requested through each
+    #[argh(option, arg_name = "URL")]
+    pub proxy_check: Option<String>,
+
     /// print no results; the exit status says it all
     #[argh(switch, short = 'q')]
     pub quiet: bool,

@@ -11,7 +11,8 @@ use std::time::Duration;
 use crate::cli::Args;
 use crate::http::{self, HttpVersion, RequestTemplate};
 use crate::output::Format;
-use crate::target::{Defaults, Scheme};
+use crate::proxy::{Proxy, DEFAULT_PROXY_PORT};
+use crate::target::{self, Defaults, Scheme, Target};
 use crate::tls::TlsSettings;
 
 /// A usage error: printed on stderr, exit status 2, nothing probed.
@@ -52,6 +53,19 @@ pub struct Config {
     pub progress: Option<bool>,
     /// Client settings for https targets.
     pub tls: TlsSettings,
+    /// `--proxy`: every probe goes through it.
+    pub proxy: Option<Proxy>,
+    /// `--proxy-check URL`: targets are proxies, and this is requested through each.
+    pub proxy_check: Option<ProxyCheck>,
+}
+
+/// `--proxy-check`: the URL as given, parsed.
+#[derive(Debug, Clone)]
+pub struct ProxyCheck {
+    pub url: String,
+    pub target: Target,
+    /// Port for proxies that name none.
+    pub default_port: u16,
 }
 
 impl Config {
@@ -144,6 +158,39 @@ impl Config {
             },
         };
         let shard = a.shard.as_deref().map(parse_shard).transpose()?;
+        let proxy = a
+            .proxy
+            .as_deref()
+            .map(|p| Proxy::parse(p, DEFAULT_PROXY_PORT).map_err(|e| usage("--proxy", &e)))
+            .transpose()?;
+        let proxy_check = match a.proxy_check.as_deref() {
+            None => None,
+            Some(_) if proxy.is_some() => {
+                return Err(usage("--proxy-check", "it cannot be combined with --proxy"))
+            }
+            Some(url) if !url.contains("://") => {
+                return Err(usage(
+                    "--proxy-check",
+                    &format!("'{url}' is not an http:// or https:// URL"),
+                ))
+            }
+            Some(url) => {
+                let defaults = Defaults {
+                    https: true,
+                    ..Defaults::default()
+                };
+                let target =
+                    target::parse(url, &defaults).map_err(|e| usage("--proxy-check", &e))?;
+                Some(ProxyCheck {
+                    url: url.to_string(),
+                    target,
+                    default_port: match a.port {
+                        Some(_) => port,
+                        None => DEFAULT_PROXY_PORT,
+                    },
+                })
+            }
+        };
 
         Ok(Config {
             targets: a.targets,
@@ -178,6 +225,8 @@ impl Config {
                 _ => None,
             },
             tls,
+            proxy,
+            proxy_check,
         })
     }
 }

@@ -36,13 +36,15 @@ pub enum ErrorKind {
     Cancelled,
     /// TLS handshake or certificate failure.
     Tls,
+    /// The proxy refused or failed the tunnel.
+    Proxy,
     /// Any other I/O error.
     Io,
 }
 
 impl ErrorKind {
     /// Every kind, in the contract's order (used for summaries and tests).
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::InvalidTarget,
         ErrorKind::Dns,
         ErrorKind::Refused,
@@ -57,6 +59,7 @@ impl ErrorKind {
         ErrorKind::StatusMismatch,
         ErrorKind::Cancelled,
         ErrorKind::Tls,
+        ErrorKind::Proxy,
         ErrorKind::Io,
     ];
 
@@ -76,6 +79,7 @@ impl ErrorKind {
             ErrorKind::StatusMismatch => "status_mismatch",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Tls => "tls",
+            ErrorKind::Proxy => "proxy",
             ErrorKind::Io => "io",
         }
     }
@@ -167,6 +171,7 @@ mod tests {
                 "status_mismatch",
                 "cancelled",
                 "tls",
+                "proxy",
                 "io"
             ]
         );

@@ -9,6 +9,7 @@ use std::io::{self, BufRead, BufReader, IsTerminal};
 use async_channel::Sender;
 
 use crate::config::{Config, UsageError};
+use crate::proxy::{self, Proxy};
 use crate::target::{self, Defaults, Target};
 
 /// Lines longer than this are not targets; the rest of such a line is skipped unread.
@@ -21,7 +22,16 @@ pub struct Item {
     pub seq: u64,
     /// The token as read (trimmed).
     pub token: Vec<u8>,
-    pub target: Result<Target, String>,
+    pub target: Result<Job, String>,
+}
+
+/// What a token asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Probe this target (through `--proxy` if set).
+    Target(Target),
+    /// `--proxy-check`: request the check URL through this proxy.
+    Proxy(Proxy),
 }
 
 enum Source {
@@ -34,6 +44,8 @@ enum Source {
 pub struct Input {
     sources: Vec<Source>,
     defaults: Defaults,
+    /// `--proxy-check`: tokens are proxies, with this default port.
+    proxies: Option<u16>,
     shard: Option<(u64, u64)>,
     /// How many targets there are, when that is known before reading (arguments only).
     pub known_total: Option<u64>,
@@ -91,6 +103,7 @@ impl Input {
         Ok(Input {
             sources,
             defaults: cfg.defaults.clone(),
+            proxies: cfg.proxy_check.as_ref().map(|c| c.default_port),
             shard: cfg.shard,
             known_total,
         })
@@ -108,9 +121,15 @@ impl Input {
                     return true;
                 }
             }
-            let target = match std::str::from_utf8(&token) {
-                Ok(text) => target::parse(text, &self.defaults),
-                Err(_) => Err("a target must be valid UTF-8".into()),
+            let target = match (std::str::from_utf8(&token), self.proxies) {
+                (Err(_), _) => Err("a target must be valid UTF-8".into()),
+                (Ok(text), None) => target::parse(text, &self.defaults).map(Job::Target),
+                (Ok(text), Some(port)) => Proxy::parse(text, port).map(Job::Proxy),
+            };
+            // Credentials in a proxy token never go further than this.
+            let token = match self.proxies {
+                Some(_) => proxy::redact(&String::from_utf8_lossy(&token)).into_bytes(),
+                None => token,
             };
             let item = Item { seq, token, target };
             seq += 1;

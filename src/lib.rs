@@ -16,6 +16,7 @@ pub mod input;
 pub mod output;
 pub mod probe;
 pub mod progress;
+pub mod proxy;
 pub mod record;
 pub mod runner;
 pub mod target;

@@ -13,7 +13,9 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::config::Config;
 use crate::error::{ErrorKind, ProbeError};
 use crate::http::{HeadError, HeadParser, Progress};
-use crate::record::{Record, Timing};
+use crate::input::Job;
+use crate::proxy::{http_connect, socks5_connect, Proxy, ProxyKind};
+use crate::record::{Record, Timing, Via};
 use crate::target::{Host, Scheme, Target};
 use crate::tls::TlsInfo;
 
@@ -38,23 +40,34 @@ struct Gathered {
     timing: Timing,
     streamed: usize,
     tls_streamed: bool,
+    /// The proxy's reply to CONNECT.
+    tunnel: Option<HeadParser>,
+    /// The request target as sent, when in absolute form (through an HTTP proxy).
+    request_target: Option<String>,
 }
 
-/// Probes `target`, racing the whole probe against `cancelled`.
+/// Probes what `job` asks for, racing the whole probe against `cancelled`.
 pub async fn probe<C>(
     cfg: &Config,
     seq: u64,
     token: Vec<u8>,
-    target: Target,
+    job: Job,
     lines: Option<LineSink<'_>>,
     cancelled: C,
 ) -> Record
 where
     C: std::future::Future<Output = ()>,
 {
+    let (target, proxy, check_url) = match job {
+        Job::Target(target) => (target, cfg.proxy.clone(), None),
+        Job::Proxy(proxy) => match &cfg.proxy_check {
+            Some(check) => (check.target.clone(), Some(proxy), Some(check.url.clone())),
+            None => unreachable!("proxy jobs exist only with --proxy-check"),
+        },
+    };
     let start = Instant::now();
     let mut got = Gathered::default();
-    let work = exchange(cfg, &target, start, &mut got, lines);
+    let work = exchange(cfg, &target, proxy.as_ref(), start, &mut got, lines);
     let cancel = async {
         cancelled.await;
         Err(ProbeError::new(
@@ -71,6 +84,12 @@ where
         addr: got.addr,
         head: got.head,
         tls: got.tls,
+        via: proxy.map(|proxy| Via {
+            proxy,
+            check_url,
+            request_target: got.request_target,
+            tunnel: got.tunnel,
+        }),
         error: result.err(),
         timing: got.timing,
         streamed: got.streamed,
@@ -81,22 +100,77 @@ where
 async fn exchange(
     cfg: &Config,
     target: &Target,
+    via: Option<&Proxy>,
     start: Instant,
     got: &mut Gathered,
     lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
     let connect_budget = cfg.connect_timeout.min(cfg.timeout);
     let connect_deadline = start + connect_budget;
-    let addrs = resolve(cfg, target, connect_deadline, connect_budget).await?;
-    if matches!(target.host, Host::Name(_)) {
+    let (host, port) = match via {
+        Some(proxy) => (&proxy.host, proxy.port),
+        None => (&target.host, target.port),
+    };
+    let addrs = resolve(cfg, host, port, connect_deadline, connect_budget).await?;
+    if matches!(host, Host::Name(_)) {
         got.timing.dns = Some(start.elapsed());
     }
-    let stream = connect(&addrs, connect_deadline, connect_budget, got).await?;
+    let mut stream = connect(&addrs, connect_deadline, connect_budget, got).await?;
     got.timing.connect = Some(start.elapsed());
+
+    let mut request = None;
+    if let Some(proxy) = via {
+        // Setting up the tunnel is part of connecting: it shares the connect budget.
+        let left = connect_deadline.saturating_duration_since(Instant::now());
+        let tunnel = async {
+            match (proxy.kind, target.scheme) {
+                (ProxyKind::Http, Scheme::Http) => Ok(false),
+                (ProxyKind::Http, Scheme::Https) => http_connect(
+                    &mut stream,
+                    proxy,
+                    target,
+                    cfg.max_header_bytes,
+                    &mut got.tunnel,
+                )
+                .await
+                .map(|()| true),
+                (ProxyKind::Socks5, _) => socks5_connect(&mut stream, proxy, target)
+                    .await
+                    .map(|()| true),
+            }
+        };
+        match timeout(left, tunnel).await {
+            Ok(Ok(true)) => got.timing.proxy = Some(start.elapsed()),
+            Ok(Ok(false)) => {
+                // A plain-http target through an HTTP proxy: absolute form, no tunnel.
+                let absolute = format!("http://{}{}", target.host_header(), target.path);
+                let mut bytes = cfg.request.render_with(&absolute, target);
+                if let Some(auth) = proxy.authorization() {
+                    bytes.truncate(bytes.len() - 2);
+                    bytes.extend_from_slice(
+                        format!("Proxy-Authorization: {auth}\r\n\r\n").as_bytes(),
+                    );
+                }
+                got.request_target = Some(absolute);
+                request = Some(bytes);
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(ProbeError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "proxy {proxy} did not open the tunnel within {} (--connect-timeout)",
+                        human(connect_budget)
+                    ),
+                ))
+            }
+        }
+    }
+    let request = request.unwrap_or_else(|| cfg.request.render(target));
 
     let left = (start + cfg.timeout).saturating_duration_since(Instant::now());
     let talked = match target.scheme {
-        Scheme::Http => timeout(left, talk(cfg, target, stream, start, got, lines)).await,
+        Scheme::Http => timeout(left, talk(cfg, &request, stream, start, got, lines)).await,
         Scheme::Https => {
             // The handshake is part of connecting: it shares the connect budget.
             let left = connect_deadline.saturating_duration_since(Instant::now());
@@ -120,7 +194,7 @@ async fn exchange(
             }
             got.tls = Some(info);
             let left = (start + cfg.timeout).saturating_duration_since(Instant::now());
-            timeout(left, talk(cfg, target, stream, start, got, lines)).await
+            timeout(left, talk(cfg, &request, stream, start, got, lines)).await
         }
     };
     match talked {
@@ -135,6 +209,19 @@ async fn exchange(
                 format!("{what} within {} (--timeout)", human(cfg.timeout)),
             ));
         }
+    }
+    if let (Some(proxy), Some(407), Some(_)) = (via, final_status(got), &got.request_target) {
+        return Err(ProbeError::new(
+            ErrorKind::Proxy,
+            format!(
+                "proxy {proxy} answered 407 Proxy Authentication Required ({})",
+                if proxy.authorization().is_some() {
+                    "credentials rejected"
+                } else {
+                    "credentials required"
+                }
+            ),
+        ));
     }
     if let (Some(set), Some(code)) = (&cfg.expect_status, final_status(got)) {
         if !set.contains(code) {
@@ -153,22 +240,20 @@ fn final_status(got: &Gathered) -> Option<u16> {
 
 async fn resolve(
     cfg: &Config,
-    target: &Target,
+    host: &Host,
+    port: u16,
     deadline: Instant,
     budget: Duration,
 ) -> Result<Vec<SocketAddr>, ProbeError> {
-    let name = match &target.host {
-        Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, target.port)]),
+    let name = match host {
+        Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, port)]),
         Host::Name(name) => name,
     };
-    if let Some(ips) = cfg.resolve.get(name, target.port) {
-        return Ok(ips
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, target.port))
-            .collect());
+    if let Some(ips) = cfg.resolve.get(name, port) {
+        return Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
     }
     let left = deadline.saturating_duration_since(Instant::now());
-    let lookup = (name.as_str(), target.port).to_socket_addrs();
+    let lookup = (name.as_str(), port).to_socket_addrs();
     match timeout(left, lookup).await {
         Err(_) => Err(ProbeError::new(
             ErrorKind::Dns,
@@ -245,16 +330,15 @@ async fn connect(
 /// Sends the request and reads the head. The body is never read.
 async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     cfg: &Config,
-    target: &Target,
+    request: &[u8],
     mut stream: S,
     start: Instant,
     got: &mut Gathered,
     lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
     let addr = got.addr.map(|a| a.to_string()).unwrap_or_default();
-    let request = cfg.request.render(target);
     stream
-        .write_all(&request)
+        .write_all(request)
         .await
         .map_err(|e| ProbeError::from_io(&e, "sending the request to", &addr))?;
 

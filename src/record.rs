@@ -5,8 +5,21 @@ use std::time::Duration;
 
 use crate::error::{ErrorKind, ProbeError};
 use crate::http::HeadParser;
+use crate::proxy::Proxy;
 use crate::target::Target;
 use crate::tls::TlsInfo;
+
+/// How a probe went through a proxy.
+#[derive(Debug, Clone)]
+pub struct Via {
+    pub proxy: Proxy,
+    /// `--proxy-check`: the proxy is what the record describes; this is the URL asked for.
+    pub check_url: Option<String>,
+    /// The request target as sent, when it is not the target's path (absolute form).
+    pub request_target: Option<String>,
+    /// The proxy's reply to CONNECT.
+    pub tunnel: Option<HeadParser>,
+}
 
 /// When each phase ended, measured from the probe's start; `None` when not reached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,6 +27,8 @@ pub struct Timing {
     pub dns: Option<Duration>,
     pub connect: Option<Duration>,
     pub tls: Option<Duration>,
+    /// Tunnel through the proxy established (CONNECT or SOCKS5).
+    pub proxy: Option<Duration>,
     pub first_byte: Option<Duration>,
     pub headers: Option<Duration>,
     pub total: Duration,
@@ -34,6 +49,8 @@ pub struct Record {
     pub head: Option<HeadParser>,
     /// What the TLS handshake established (https only).
     pub tls: Option<TlsInfo>,
+    /// The proxy gone through, and whether it is the subject (`--proxy-check`).
+    pub via: Option<Via>,
     pub error: Option<ProbeError>,
     pub timing: Timing,
     /// How many head lines were already handed to the printer as they arrived.
@@ -52,6 +69,7 @@ impl Record {
             addr: None,
             head: None,
             tls: None,
+            via: None,
             error: Some(error),
             timing: Timing::default(),
             streamed: 0,

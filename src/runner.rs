@@ -16,11 +16,11 @@ use futures_lite::future;
 
 use crate::config::Config;
 use crate::error::{ErrorKind, ProbeError};
-use crate::input::{Input, InputReport, Item};
+use crate::input::{Input, InputReport, Item, Job};
 use crate::output::{Format, Printer};
 use crate::probe;
 use crate::progress::Counters;
-use crate::record::Record;
+use crate::record::{Record, Via};
 
 /// Why a run stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,11 +204,7 @@ async fn dispatch(
             }
         };
         if !pace.wait(&cancel).await {
-            let err = ProbeError::new(
-                ErrorKind::Cancelled,
-                "the run was interrupted before this probe started",
-            );
-            let rec = Record::failed(seq, token, Some(target), err);
+            let rec = unstarted(&cfg, seq, token, target);
             let _ = events.try_send(Event::Done(Box::new(rec), Some(slot)));
             break;
         }
@@ -239,18 +235,37 @@ async fn dispatch(
                 None,
                 ProbeError::new(ErrorKind::InvalidTarget, why),
             ),
-            Ok(target) => Record::failed(
-                seq,
-                token,
-                Some(target),
-                ProbeError::new(
-                    ErrorKind::Cancelled,
-                    "the run was interrupted before this probe started",
-                ),
-            ),
+            Ok(job) => unstarted(&cfg, seq, token, job),
         };
         let _ = events.try_send(Event::Done(Box::new(rec), None));
     }
+}
+
+/// The `cancelled` record of a job that was read but never started.
+fn unstarted(cfg: &Config, seq: u64, token: Vec<u8>, job: Job) -> Record {
+    let err = ProbeError::new(
+        ErrorKind::Cancelled,
+        "the run was interrupted before this probe started",
+    );
+    let (target, proxy, check_url) = match job {
+        Job::Target(target) => (Some(target), cfg.proxy.clone(), None),
+        Job::Proxy(proxy) => {
+            let check = cfg.proxy_check.as_ref();
+            (
+                check.map(|c| c.target.clone()),
+                Some(proxy),
+                check.map(|c| c.url.clone()),
+            )
+        }
+    };
+    let mut rec = Record::failed(seq, token, target, err);
+    rec.via = proxy.map(|proxy| Via {
+        proxy,
+        check_url,
+        request_target: None,
+        tunnel: None,
+    });
+    rec
 }
 
 /// `--rate`: new connections are spaced 1/N s apart. Time lost waiting for a slot is

@@ -25,6 +25,9 @@ struct JsonRecord<'a> {
     banner: Option<Cow<'a, str>>,
     error: Option<JsonError<'a>>,
     tls: Option<JsonTls<'a>>,
+    proxy: Option<String>,
+    url: Option<&'a str>,
+    tunnel: Option<Interim<'a>>,
     timing_ms: TimingMs,
 }
 
@@ -64,6 +67,7 @@ struct TimingMs {
     dns: Option<f64>,
     connect: Option<f64>,
     tls: Option<f64>,
+    proxy: Option<f64>,
     first_byte: Option<f64>,
     headers: Option<f64>,
     total: f64,
@@ -74,12 +78,23 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
     let target = rec.target.as_ref();
     let head = rec.head.as_ref();
     let last = head.and_then(|h| h.final_block().map(|b| (h, b)));
+    let via = rec.via.as_ref();
+    // With --proxy-check the record describes the proxy; the URL goes under `url`.
+    let checked = via.filter(|v| v.check_url.is_some()).map(|v| &v.proxy);
     let json = JsonRecord {
         target: String::from_utf8_lossy(&rec.token),
-        scheme: target.map(|t| t.scheme.name()),
-        host: target.map(|t| t.host.to_string()),
-        port: target.map(|t| t.port),
-        path: target.map(|t| t.path.as_str()),
+        scheme: match checked {
+            Some(proxy) => Some(proxy.kind.name()),
+            None => target.map(|t| t.scheme.name()),
+        },
+        host: match checked {
+            Some(proxy) => Some(proxy.host.to_string()),
+            None => target.map(|t| t.host.to_string()),
+        },
+        port: checked.map(|p| p.port).or(target.map(|t| t.port)),
+        path: via
+            .and_then(|v| v.request_target.as_deref())
+            .or(target.map(|t| t.path.as_str())),
         addr: rec.addr.map(|a| a.to_string()),
         ok: rec.ok(),
         status: last.map(|(_, b)| b.status.code),
@@ -116,10 +131,21 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
                 sha256: &c.sha256,
             }),
         }),
+        proxy: via.map(|v| v.proxy.to_string()),
+        url: via.and_then(|v| v.check_url.as_deref()),
+        tunnel: via
+            .and_then(|v| v.tunnel.as_ref())
+            .and_then(|h| h.final_block().map(|b| (h, b)))
+            .map(|(h, b)| Interim {
+                status: b.status.code,
+                reason: String::from_utf8_lossy(h.reason(b)),
+                headers: headers(h, b),
+            }),
         timing_ms: TimingMs {
             dns: rec.timing.dns.map(ms),
             connect: rec.timing.connect.map(ms),
             tls: rec.timing.tls.map(ms),
+            proxy: rec.timing.proxy.map(ms),
             first_byte: rec.timing.first_byte.map(ms),
             headers: rec.timing.headers.map(ms),
             total: ms(rec.timing.total),
@@ -167,11 +193,13 @@ mod tests {
             addr: Some("127.0.0.1:80".parse().unwrap()),
             head: Some(head),
             tls: None,
+            via: None,
             error: None,
             timing: Timing {
                 dns: Some(Duration::from_micros(1949)),
                 connect: Some(Duration::from_micros(12_100)),
                 tls: None,
+                proxy: None,
                 first_byte: Some(Duration::from_micros(30_400)),
                 headers: Some(Duration::from_micros(30_600)),
                 total: Duration::from_micros(30_700),
@@ -188,8 +216,8 @@ mod tests {
                 r#""addr":"127.0.0.1:80","ok":true,"status":302,"version":"HTTP/1.0","reason":"Moved Temporarily","#,
                 r#""headers":[["Server","nginx"],["Set-Cookie","a"],["Set-Cookie","b"],["X","1 2"],["Bare",""],["Bad","�"]],"#,
                 r#""interim":[{"status":103,"reason":"Early Hints","headers":[["Link","</a>"]]}],"#,
-                r#""banner":null,"error":null,"tls":null,"#,
-                r#""timing_ms":{"dns":1.9,"connect":12.1,"tls":null,"first_byte":30.4,"headers":30.6,"total":30.7}}"#
+                r#""banner":null,"error":null,"tls":null,"proxy":null,"url":null,"tunnel":null,"#,
+                r#""timing_ms":{"dns":1.9,"connect":12.1,"tls":null,"proxy":null,"first_byte":30.4,"headers":30.6,"total":30.7}}"#
             )
         );
     }
@@ -210,7 +238,8 @@ mod tests {
                 r#"{"target":"bad token","scheme":null,"host":null,"port":null,"path":null,"addr":null,"#,
                 r#""ok":false,"status":null,"version":null,"reason":null,"headers":[],"interim":[],"#,
                 r#""banner":null,"error":{"kind":"invalid_target","message":"a target cannot contain spaces"},"#,
-                r#""tls":null,"timing_ms":{"dns":null,"connect":null,"tls":null,"first_byte":null,"headers":null,"total":0.0}}"#
+                r#""tls":null,"proxy":null,"url":null,"tunnel":null,"#,
+                r#""timing_ms":{"dns":null,"connect":null,"tls":null,"proxy":null,"first_byte":null,"headers":null,"total":0.0}}"#
             )
         );
     }

@@ -158,11 +158,13 @@ mod tests {
             addr: Some("127.0.0.1:8080".parse().unwrap()),
             head: Some(head),
             tls: None,
+            via: None,
             error,
             timing: Timing {
                 dns: None,
                 connect: Some(Duration::from_micros(1234)),
                 tls: None,
+                proxy: None,
                 first_byte: Some(Duration::from_micros(2345)),
                 headers: Some(Duration::from_micros(2399)),
                 total: Duration::from_micros(2450),

@@ -1,0 +1,453 @@
+//! Proxies: the `--proxy` / `--proxy-check` URL grammar, HTTP CONNECT and SOCKS5.
+//!
+//! Message bytes are built and parsed by pure functions; the two handshakes drive any
+//! futures-io stream, so no runtime is named here. Credentials never leave this module
+//! except inside the bytes sent to the proxy.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use base64::Engine;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::error::{ErrorKind, ProbeError};
+use crate::http::{HeadError, HeadParser, Progress};
+use crate::target::{self, Host, Target};
+
+/// Which protocol the proxy speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    Http,
+    Socks5,
+}
+
+impl ProxyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyKind::Http => "http",
+            ProxyKind::Socks5 => "socks5",
+        }
+    }
+}
+
+/// A proxy to go through.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proxy {
+    pub kind: ProxyKind,
+    pub host: Host,
+    pub port: u16,
+    auth: Option<(String, String)>,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the credentials, not even in a debug dump.
+        write!(f, "Proxy({self})")
+    }
+}
+
+impl fmt::Display for Proxy {
+    /// `socks5://host:port`, credentials removed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}://{}:{}",
+            self.kind.name(),
+            self.host.authority_form(),
+            self.port
+        )
+    }
+}
+
+/// The port of a proxy that names none, as curl has it.
+pub const DEFAULT_PROXY_PORT: u16 = 1080;
+
+impl Proxy {
+    /// `HOST:PORT`, `http://[user:pass@]HOST:PORT` or `socks5://[user:pass@]HOST:PORT`.
+    pub fn parse(token: &str, default_port: u16) -> Result<Proxy, String> {
+        let (kind, rest) = match token.split_once("://") {
+            None => (ProxyKind::Http, token),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (ProxyKind::Http, rest),
+            Some((scheme, rest))
+                if scheme.eq_ignore_ascii_case("socks5")
+                    || scheme.eq_ignore_ascii_case("socks5h") =>
+            {
+                (ProxyKind::Socks5, rest)
+            }
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "unknown proxy scheme '{scheme}' (use http:// or socks5://)"
+                ))
+            }
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (auth, authority) = match rest.rsplit_once('@') {
+            Some((userinfo, authority)) => {
+                let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                (
+                    Some((percent_decode(user)?, percent_decode(pass)?)),
+                    authority,
+                )
+            }
+            None => (None, rest),
+        };
+        if authority.contains(['/', '?', '#']) {
+            return Err("a proxy is HOST:PORT, without a path".into());
+        }
+        // Reuse the target grammar for the host and port.
+        let defaults = target::Defaults {
+            port: default_port,
+            ..target::Defaults::default()
+        };
+        let t =
+            target::parse(authority, &defaults).map_err(|e| format!("bad proxy address: {e}"))?;
+        if kind == ProxyKind::Socks5 {
+            if let Some((user, pass)) = &auth {
+                if user.len() > 255 || pass.len() > 255 {
+                    return Err("SOCKS5 user name and password are at most 255 bytes each".into());
+                }
+            }
+        }
+        Ok(Proxy {
+            kind,
+            host: t.host,
+            port: t.port,
+            auth,
+        })
+    }
+
+    /// `Proxy-Authorization` value for an HTTP proxy with credentials.
+    pub fn authorization(&self) -> Option<String> {
+        let (user, pass) = self.auth.as_ref()?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        Some(format!("Basic {encoded}"))
+    }
+}
+
+/// The token with any `user:pass@` shown as `user:***@`, for echoing in output.
+pub fn redact(token: &str) -> String {
+    let (prefix, rest) = match token.find("://") {
+        Some(i) => token.split_at(i + 3),
+        None => ("", token),
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{prefix}{user}:***@{host}")
+        }
+        None => token.to_string(),
+    }
+}
+
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("bad %-escape in proxy credentials")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "proxy credentials must be UTF-8".to_string())
+}
+
+/// Opens a CONNECT tunnel to `target`; returns the proxy's reply (status line and
+/// headers). A non-2xx reply is kind `proxy`, and the reply comes back with it.
+pub async fn http_connect<S>(
+    stream: &mut S,
+    proxy: &Proxy,
+    target: &Target,
+    max_header_bytes: usize,
+    reply: &mut Option<HeadParser>,
+) -> Result<(), ProbeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let authority = format!("{}:{}", target.host.authority_form(), target.port);
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(auth) = proxy.authorization() {
+        request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| ProbeError::from_io(&e, "sending CONNECT to", format!("proxy {proxy}")))?;
+
+    let head = reply.insert(HeadParser::new(max_header_bytes));
+    loop {
+        let buf = head.read_buf();
+        let n = stream.read(buf).await.map_err(|e| {
+            ProbeError::from_io(
+                &e,
+                "reading the CONNECT reply from",
+                format!("proxy {proxy}"),
+            )
+        })?;
+        if n == 0 {
+            head.commit(0).ok();
+            return Err(refused(format!(
+                "proxy {proxy} closed the connection before answering CONNECT"
+            )));
+        }
+        match head.commit(n) {
+            Ok(Progress::Partial) => continue,
+            Ok(Progress::Complete) => break,
+            Err(HeadError::NotHttp) => {
+                let banner = String::from_utf8_lossy(head.banner())
+                    .chars()
+                    .take(60)
+                    .collect::<String>();
+                return Err(refused(format!(
+                    "proxy {proxy} did not answer CONNECT with HTTP; it sent {banner:?}"
+                )));
+            }
+            Err(HeadError::TooLarge) => {
+                return Err(refused(format!(
+                    "proxy {proxy} sent an oversized CONNECT reply"
+                )))
+            }
+        }
+    }
+    let block = head
+        .final_block()
+        .expect("a complete head has a final block");
+    let code = block.status.code;
+    if (200..300).contains(&code) {
+        return Ok(());
+    }
+    let reason = String::from_utf8_lossy(head.reason(block)).into_owned();
+    let why = match code {
+        407 if proxy.auth.is_some() => " (credentials rejected)",
+        407 => " (credentials required)",
+        _ => "",
+    };
+    Err(refused(
+        format!("proxy {proxy} refused CONNECT {authority}: {code} {reason}{why}")
+            .trim_end()
+            .to_string(),
+    ))
+}
+
+fn refused(message: String) -> ProbeError {
+    ProbeError::new(ErrorKind::Proxy, message)
+}
+
+/// SOCKS5 reply codes (RFC 1928 §6).
+pub fn socks_reply_text(code: u8) -> &'static str {
+    match code {
+        1 => "general SOCKS server failure",
+        2 => "connection not allowed by ruleset",
+        3 => "network unreachable",
+        4 => "host unreachable",
+        5 => "connection refused",
+        6 => "TTL expired",
+        7 => "command not supported",
+        8 => "address type not supported",
+        _ => "unknown error",
+    }
+}
+
+/// The SOCKS5 CONNECT request for `target`: names go to the proxy to resolve.
+pub fn socks_connect_request(host: &Host, port: u16) -> Result<Vec<u8>, String> {
+    let mut req = vec![5, 1, 0];
+    match host {
+        Host::Ip(IpAddr::V4(ip)) => {
+            req.push(1);
+            req.extend_from_slice(&ip.octets());
+        }
+        Host::Ip(IpAddr::V6(ip)) => {
+            req.push(4);
+            req.extend_from_slice(&ip.octets());
+        }
+        Host::Name(name) => {
+            let len = u8::try_from(name.len())
+                .map_err(|_| "host name too long for SOCKS5".to_string())?;
+            req.push(3);
+            req.push(len);
+            req.extend_from_slice(name.as_bytes());
+        }
+    }
+    req.extend_from_slice(&port.to_be_bytes());
+    Ok(req)
+}
+
+/// Runs the SOCKS5 greeting, optional RFC 1929 authentication, and CONNECT.
+pub async fn socks5_connect<S>(
+    stream: &mut S,
+    proxy: &Proxy,
+    target: &Target,
+) -> Result<(), ProbeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let io = |what: &'static str| move |e: std::io::Error| socks_io(e, what, proxy);
+    let greeting: &[u8] = if proxy.auth.is_some() {
+        &[5, 2, 0, 2]
+    } else {
+        &[5, 1, 0]
+    };
+    stream.write_all(greeting).await.map_err(io("greeting"))?;
+    let mut choice = [0u8; 2];
+    stream
+        .read_exact(&mut choice)
+        .await
+        .map_err(io("greeting"))?;
+    if choice[0] != 5 {
+        return Err(refused(format!(
+            "{proxy} is not a SOCKS5 proxy (it answered {:?})",
+            String::from_utf8_lossy(&choice)
+        )));
+    }
+    match (choice[1], &proxy.auth) {
+        (0, _) => {}
+        (2, Some((user, pass))) => {
+            let mut auth = vec![1, user.len() as u8];
+            auth.extend_from_slice(user.as_bytes());
+            auth.push(pass.len() as u8);
+            auth.extend_from_slice(pass.as_bytes());
+            stream
+                .write_all(&auth)
+                .await
+                .map_err(io("authentication"))?;
+            let mut status = [0u8; 2];
+            stream
+                .read_exact(&mut status)
+                .await
+                .map_err(io("authentication"))?;
+            if status[1] != 0 {
+                return Err(refused(format!(
+                    "SOCKS5 proxy {proxy} rejected the user name and password"
+                )));
+            }
+        }
+        (0xff, _) | (2, None) => {
+            let need = if proxy.auth.is_some() {
+                ""
+            } else {
+                " (it may need a user name and password)"
+            };
+            return Err(refused(format!(
+                "SOCKS5 proxy {proxy} accepts none of our authentication methods{need}"
+            )));
+        }
+        (m, _) => {
+            return Err(refused(format!(
+                "SOCKS5 proxy {proxy} chose an unknown authentication method {m}"
+            )))
+        }
+    }
+
+    let request = socks_connect_request(&target.host, target.port).map_err(refused)?;
+    stream.write_all(&request).await.map_err(io("CONNECT"))?;
+    let mut reply = [0u8; 4];
+    stream.read_exact(&mut reply).await.map_err(io("CONNECT"))?;
+    if reply[1] != 0 {
+        return Err(refused(format!(
+            "SOCKS5 proxy {proxy} could not connect to {}:{}: {} (reply {})",
+            target.host.authority_form(),
+            target.port,
+            socks_reply_text(reply[1]),
+            reply[1]
+        )));
+    }
+    // The bound address: skip it.
+    let skip = match reply[3] {
+        1 => 4 + 2,
+        4 => 16 + 2,
+        3 => {
+            let mut len = [0u8; 1];
+            stream.read_exact(&mut len).await.map_err(io("CONNECT"))?;
+            usize::from(len[0]) + 2
+        }
+        t => {
+            return Err(refused(format!(
+                "SOCKS5 proxy {proxy} answered with an unknown address type {t}"
+            )))
+        }
+    };
+    let mut bound = [0u8; 18];
+    let mut rest = vec![0u8; skip];
+    let buf: &mut [u8] = if skip <= bound.len() {
+        &mut bound[..skip]
+    } else {
+        &mut rest
+    };
+    stream.read_exact(buf).await.map_err(io("CONNECT"))?;
+    Ok(())
+}
+
+fn socks_io(e: std::io::Error, what: &str, proxy: &Proxy) -> ProbeError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        refused(format!(
+            "SOCKS5 proxy {proxy} closed the connection during {what}"
+        ))
+    } else {
+        ProbeError::from_io(&e, &format!("SOCKS5 {what} with"), format!("proxy {proxy}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_urls() {
+        let p = Proxy::parse("socks5://u%40x:p%3Ass@127.0.0.1:1080", 1080).unwrap();
+        assert_eq!(p.kind, ProxyKind::Socks5);
+        assert_eq!(p.to_string(), "socks5://127.0.0.1:1080");
+        assert_eq!(p.auth, Some(("u@x".into(), "p:ss".into())));
+        assert!(!format!("{p:?}").contains("p:ss"));
+        let p = Proxy::parse("http://user:pw@proxy.test:3128/", 1080).unwrap();
+        assert_eq!(p.to_string(), "http://proxy.test:3128");
+        assert_eq!(p.authorization().unwrap(), "Basic dXNlcjpwdw==");
+        let p = Proxy::parse("[::1]:8080", 1080).unwrap();
+        assert_eq!(
+            (p.kind, p.to_string()),
+            (ProxyKind::Http, "http://[::1]:8080".to_string())
+        );
+        assert_eq!(Proxy::parse("proxy.test", 1080).unwrap().port, 1080);
+        for bad in [
+            "ftp://x:1",
+            "http://x:1/path",
+            "http://x:0",
+            "",
+            "socks5://",
+        ] {
+            assert!(Proxy::parse(bad, 1080).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact("http://user:secret@h:1"), "http://user:***@h:1");
+        assert_eq!(redact("user:secret@h:1"), "user:***@h:1");
+        assert_eq!(redact("socks5://user@h:1"), "socks5://user:***@h:1");
+        assert_eq!(redact("h:1"), "h:1");
+    }
+
+    #[test]
+    fn socks_requests() {
+        let name = Host::Name("example.com".into());
+        assert_eq!(
+            socks_connect_request(&name, 443).unwrap(),
+            [&[5, 1, 0, 3, 11][..], b"example.com", &[1, 187]].concat()
+        );
+        let v4 = Host::Ip("127.0.0.1".parse().unwrap());
+        assert_eq!(
+            socks_connect_request(&v4, 80).unwrap(),
+            [5, 1, 0, 1, 127, 0, 0, 1, 0, 80]
+        );
+        let v6 = Host::Ip("::1".parse().unwrap());
+        let req = socks_connect_request(&v6, 80).unwrap();
+        assert_eq!((req[3], req.len()), (4, 4 + 16 + 2));
+    }
+}
