@@ -4,7 +4,7 @@
 //! channel, so probing starts before the input ends and memory does not grow with it.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read};
 
 use async_channel::Sender;
 
@@ -36,7 +36,32 @@ pub enum Job {
 
 enum Source {
     Arg(String),
-    Reader(String, Box<dyn BufRead + Send>),
+    Reader(String, BufReader<Box<dyn Read + Send>>),
+}
+
+/// Items travel in batches, so the probing thread is woken once per batch, not per
+/// target. A batch is sent when full, or before a read that may block.
+pub const BATCH: usize = 64;
+
+struct Batcher {
+    batch: Vec<Item>,
+    tx: Sender<Vec<Item>>,
+}
+
+impl Batcher {
+    /// False once the receiver is gone.
+    fn push(&mut self, item: Item) -> bool {
+        self.batch.push(item);
+        self.batch.len() < BATCH || self.flush()
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.tx.send_blocking(batch).is_ok()
+    }
 }
 
 /// The opened input: every `--file` is opened up front, so an unreadable one is a usage
@@ -75,8 +100,8 @@ impl Input {
             files.push("-".into());
         }
         for path in &files {
-            let reader: Box<dyn BufRead + Send> = if path == "-" {
-                Box::new(BufReader::with_capacity(64 * 1024, io::stdin()))
+            let reader: Box<dyn Read + Send> = if path == "-" {
+                Box::new(io::stdin())
             } else {
                 let file = File::open(path).map_err(|e| {
                     UsageError(format!(
@@ -89,8 +114,9 @@ impl Input {
                         "cannot read --file {path}: it is a directory"
                     )));
                 }
-                Box::new(BufReader::with_capacity(64 * 1024, file))
+                Box::new(file)
             };
+            let reader = BufReader::with_capacity(64 * 1024, reader);
             sources.push(Source::Reader(path.clone(), reader));
         }
         let known_total = files.is_empty().then(|| {
@@ -109,11 +135,16 @@ impl Input {
         })
     }
 
-    /// Reads every source, sending each target on `tx`; stops early when `tx` closes.
-    pub fn run(self, tx: Sender<Item>) -> InputReport {
+    /// Reads every source, sending targets on `tx` in batches; stops early when `tx`
+    /// closes.
+    pub fn run(self, tx: Sender<Vec<Item>>) -> InputReport {
         let mut report = InputReport::default();
+        let mut batcher = Batcher {
+            batch: Vec::with_capacity(BATCH),
+            tx,
+        };
         let mut seq = 0u64;
-        let mut send = |token: Vec<u8>, report: &mut InputReport| -> bool {
+        let mut send = |token: Vec<u8>, report: &mut InputReport, batcher: &mut Batcher| -> bool {
             let index = report.read;
             report.read += 1;
             if let Some((k, n)) = self.shard {
@@ -133,13 +164,13 @@ impl Input {
             };
             let item = Item { seq, token, target };
             seq += 1;
-            tx.send_blocking(item).is_ok()
+            batcher.push(item)
         };
 
         for source in self.sources {
             match source {
                 Source::Arg(arg) => {
-                    if !send(arg.trim().as_bytes().to_vec(), &mut report) {
+                    if !send(arg.trim().as_bytes().to_vec(), &mut report, &mut batcher) {
                         return report;
                     }
                 }
@@ -147,6 +178,10 @@ impl Input {
                     let mut line = Vec::new();
                     let mut first = true;
                     loop {
+                        // The next read may wait on a slow pipe: hand on what we have first.
+                        if !reader.buffer().contains(&b'\n') && !batcher.flush() {
+                            return report;
+                        }
                         let too_long = match read_line(&mut reader, &mut line, MAX_LINE) {
                             Ok(Some(too_long)) => too_long,
                             Ok(None) => break,
@@ -173,13 +208,14 @@ impl Input {
                         } else {
                             token.to_vec()
                         };
-                        if !send(token, &mut report) {
+                        if !send(token, &mut report, &mut batcher) {
                             return report;
                         }
                     }
                 }
             }
         }
+        batcher.flush();
         report
     }
 }
@@ -229,12 +265,14 @@ mod tests {
         let (tx, rx) = async_channel::bounded(4);
         let handle = std::thread::spawn(move || input.run(tx));
         let mut out = Vec::new();
-        while let Ok(item) = rx.recv_blocking() {
-            out.push((
-                item.seq,
-                String::from_utf8_lossy(&item.token).into_owned(),
-                item.target.is_ok(),
-            ));
+        while let Ok(item) = rx.recv_blocking().map(|b| b.into_iter()) {
+            for item in item {
+                out.push((
+                    item.seq,
+                    String::from_utf8_lossy(&item.token).into_owned(),
+                    item.target.is_ok(),
+                ));
+            }
         }
         handle.join().unwrap();
         out

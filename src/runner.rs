@@ -1,4 +1,4 @@
-//! The run: input thread → dispatcher (bounded concurrency) → probes → printer thread.
+//! The run: input thread → dispatcher (bounded concurrency) → probes → printer → writer thread.
 //!
 //! Concurrency, ordering and cancellation live here. A slot (a semaphore permit) is taken
 //! before a target is read and given back only once its record is written, so probes in
@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_channel::{Receiver, Sender, TryRecvError};
+use async_channel::{Receiver, Sender};
+use async_executor::LocalExecutor;
 use async_lock::{Semaphore, SemaphoreGuardArc};
 use futures_lite::future;
 
@@ -126,32 +127,42 @@ pub fn run<W: Write + Send + 'static>(
     cancel: Arc<Cancel>,
     counters: Option<Arc<Counters>>,
 ) -> Outcome {
-    let (items_tx, items_rx) = async_channel::bounded::<Item>(256);
-    let (events_tx, events_rx) = async_channel::unbounded::<Event>();
+    let (items_tx, items_rx) = async_channel::bounded::<Vec<Item>>(4);
+    let (chunks_tx, chunks_rx) = async_channel::bounded::<Vec<u8>>(16);
 
     let input_thread = std::thread::Builder::new()
         .name("headprobe-input".into())
         .spawn(move || input.run(items_tx))
         .expect("spawning the input thread");
-
-    let printer = Printer::new(out, cfg.format);
-    let printer_thread = {
-        let cfg = Arc::clone(&cfg);
+    let writer_thread = {
         let cancel = Arc::clone(&cancel);
         std::thread::Builder::new()
             .name("headprobe-output".into())
-            .spawn(move || print_events(&cfg, printer, events_rx, &cancel, counters))
+            .spawn(move || write_chunks(out, chunks_rx, &cancel))
             .expect("spawning the output thread")
     };
 
-    async_std::task::block_on(dispatch(
+    // Every probe, and the printer, run on this one thread, which also drives the
+    // reactor while idle: no task hops threads, and a probe costs little beyond its
+    // syscalls. Only finished output crosses to the writer thread, a chunk per tick.
+    let executor = LocalExecutor::new();
+    let (events_tx, events_rx) = async_channel::unbounded::<Event>();
+    let slots = Arc::new(Semaphore::new(cfg.concurrency));
+    let printer = Printer::new(Vec::with_capacity(64 * 1024), cfg.format);
+    let printing = executor.spawn(print_events(
         Arc::clone(&cfg),
-        items_rx,
-        events_tx,
+        printer,
+        events_rx,
+        chunks_tx,
         Arc::clone(&cancel),
+        counters,
     ));
+    let tally = async_io::block_on(executor.run(async {
+        dispatch(&executor, &cfg, &slots, items_rx, events_tx, &cancel).await;
+        printing.await
+    }));
 
-    let (tally, output_problem) = printer_thread.join().unwrap_or_default();
+    let output_problem = writer_thread.join().unwrap_or_default();
     let mut outcome = Outcome {
         tally,
         stopped: cancel.reason(),
@@ -167,16 +178,19 @@ pub fn run<W: Write + Send + 'static>(
 }
 
 /// Takes a slot, then a target, and starts its probe; after the input ends or a stop,
-/// every target already read still gets its record.
+/// every target already read still gets its record. Returns once every record is
+/// written (every slot is back).
 async fn dispatch(
-    cfg: Arc<Config>,
-    items: Receiver<Item>,
+    executor: &LocalExecutor<'_>,
+    cfg: &Arc<Config>,
+    slots: &Arc<Semaphore>,
+    items: Receiver<Vec<Item>>,
     events: Sender<Event>,
-    cancel: Arc<Cancel>,
+    cancel: &Arc<Cancel>,
 ) {
-    let slots = Arc::new(Semaphore::new(cfg.concurrency));
     let stream_lines = cfg.format == Format::Text && !cfg.ordered && !cfg.quiet;
     let mut pace = Pace::new(cfg.rate);
+    let mut queue = std::collections::VecDeque::new();
     loop {
         let slot = future::or(async { Some(slots.acquire_arc().await) }, async {
             cancel.wait().await;
@@ -184,50 +198,57 @@ async fn dispatch(
         })
         .await;
         let Some(slot) = slot else { break };
-        let item = future::or(async { items.recv().await.ok() }, async {
-            cancel.wait().await;
-            None
-        })
-        .await;
-        let Some(Item { seq, token, target }) = item else {
-            break;
+        if queue.is_empty() {
+            let batch = future::or(async { items.recv().await.ok() }, async {
+                cancel.wait().await;
+                None
+            })
+            .await;
+            let Some(batch) = batch else { break };
+            queue.extend(batch);
+        }
+        let Some(Item { seq, token, target }) = queue.pop_front() else {
+            continue;
         };
         let target = match target {
             Ok(target) => target,
             Err(why) => {
                 let err = ProbeError::new(ErrorKind::InvalidTarget, why);
-                let _ = events.try_send(Event::Done(
-                    Box::new(Record::failed(seq, token, None, err)),
-                    Some(slot),
-                ));
+                let rec = Record::failed(seq, token, None, err);
+                let _ = events.try_send(Event::Done(Box::new(rec), Some(slot)));
                 continue;
             }
         };
-        if !pace.wait(&cancel).await {
-            let rec = unstarted(&cfg, seq, token, target);
+        if !pace.wait(cancel).await {
+            let rec = unstarted(cfg, seq, token, target);
             let _ = events.try_send(Event::Done(Box::new(rec), Some(slot)));
             break;
         }
-        let cfg = Arc::clone(&cfg);
+        let cfg = Arc::clone(cfg);
         let events = events.clone();
-        let cancel = Arc::clone(&cancel);
-        async_std::task::spawn(async move {
-            let sink_token = token.clone();
-            let sink = |what: probe::Streamed| {
-                let _ = events.try_send(Event::Streamed {
-                    token: sink_token.clone(),
-                    what,
-                });
-            };
-            let lines = stream_lines.then_some(&sink as probe::LineSink);
-            let rec = probe::probe(&cfg, seq, token, target, lines, cancel.wait()).await;
-            let _ = events.try_send(Event::Done(Box::new(rec), Some(slot)));
-        });
+        let cancel = Arc::clone(cancel);
+        executor
+            .spawn(async move {
+                let sink_token = token.clone();
+                let sink = |what: probe::Streamed| {
+                    let _ = events.try_send(Event::Streamed {
+                        token: sink_token.clone(),
+                        what,
+                    });
+                };
+                let lines = stream_lines.then_some(&sink as probe::LineSink);
+                let rec = probe::probe(&cfg, seq, token, target, lines, cancel.wait()).await;
+                let _ = events.try_send(Event::Done(Box::new(rec), Some(slot)));
+            })
+            .detach();
     }
 
     // Whatever was read but not started: reading stops, each gets its record.
     items.close();
-    while let Ok(Item { seq, token, target }) = items.try_recv() {
+    let leftovers = queue
+        .into_iter()
+        .chain(std::iter::from_fn(|| items.try_recv().ok()).flatten());
+    for Item { seq, token, target } in leftovers {
         let rec = match target {
             Err(why) => Record::failed(
                 seq,
@@ -235,9 +256,14 @@ async fn dispatch(
                 None,
                 ProbeError::new(ErrorKind::InvalidTarget, why),
             ),
-            Ok(job) => unstarted(&cfg, seq, token, job),
+            Ok(job) => unstarted(cfg, seq, token, job),
         };
         let _ = events.try_send(Event::Done(Box::new(rec), None));
+    }
+    // Every slot back means every record written: only then may the printer stop.
+    let mut all = Vec::with_capacity(cfg.concurrency);
+    for _ in 0..cfg.concurrency {
+        all.push(slots.acquire().await);
     }
 }
 
@@ -308,107 +334,123 @@ impl Pace {
     }
 }
 
-/// The printer thread: owns stdout, writes whole lines, restores input order when asked.
-fn print_events<W: Write>(
-    cfg: &Config,
-    printer: Printer<W>,
+/// The printer task: formats records, restores input order when asked, gives slots
+/// back, and hands finished output to the writer thread once per batch of events.
+async fn print_events(
+    cfg: Arc<Config>,
+    printer: Printer<Vec<u8>>,
     events: Receiver<Event>,
-    cancel: &Cancel,
+    chunks: Sender<Vec<u8>>,
+    cancel: Arc<Cancel>,
     counters: Option<Arc<Counters>>,
-) -> (Tally, Option<String>) {
+) -> Tally {
     let mut sink = Sink {
         printer,
         counters,
         tally: Tally::default(),
-        writing: !cfg.quiet,
-        problem: None,
-        cancel,
+        quiet: cfg.quiet,
+        cancel: &cancel,
     };
     let mut pending: BTreeMap<u64, (Box<Record>, Option<SemaphoreGuardArc>)> = BTreeMap::new();
     let mut next_seq = 0u64;
 
-    loop {
-        let event = match events.try_recv() {
-            Ok(event) => event,
-            Err(TryRecvError::Closed) => break,
-            Err(TryRecvError::Empty) => {
-                // Idle: show what we have, then wait.
-                sink.flush();
-                match events.recv_blocking() {
-                    Ok(event) => event,
-                    Err(_) => break,
+    while let Ok(first) = events.recv().await {
+        // Take everything that is ready, then hand it on as one chunk.
+        let ready = std::iter::once(first).chain(std::iter::from_fn(|| events.try_recv().ok()));
+        for event in ready {
+            match event {
+                Event::Streamed { token, what } => sink.streamed(&token, what),
+                Event::Done(rec, slot) if cfg.ordered => {
+                    pending.insert(rec.seq, (rec, slot));
+                    while let Some((rec, _slot)) = pending.remove(&next_seq) {
+                        next_seq += 1;
+                        sink.record(&rec);
+                    }
                 }
+                Event::Done(rec, _slot) => sink.record(&rec),
             }
-        };
-        match event {
-            Event::Streamed { token, what } => {
-                if sink.writing {
-                    let result = match what {
-                        probe::Streamed::Lines(lines) => sink.printer.lines(&token, &lines),
-                        probe::Streamed::Tls(summary) => sink.printer.tls_line(&token, &summary),
-                    };
-                    sink.check(result);
-                }
-            }
-            Event::Done(rec, slot) if cfg.ordered => {
-                pending.insert(rec.seq, (rec, slot));
-                while let Some((rec, _slot)) = pending.remove(&next_seq) {
-                    next_seq += 1;
-                    sink.record(&rec);
-                }
-            }
-            Event::Done(rec, _slot) => sink.record(&rec),
+        }
+        let chunk = sink.printer.take_output();
+        if !chunk.is_empty() && chunks.send(chunk).await.is_err() {
+            sink.quiet = true;
         }
     }
     // Records still waiting for an earlier one (not expected): write them all the same.
     for (_, (rec, _slot)) in std::mem::take(&mut pending) {
         sink.record(&rec);
     }
-    sink.flush();
-    (sink.tally, sink.problem)
+    let chunk = sink.printer.take_output();
+    if !chunk.is_empty() {
+        let _ = chunks.send(chunk).await;
+    }
+    sink.tally
 }
 
-/// The printer with its bookkeeping: counts every record, stops writing at the first
-/// output error (a closed stdout ends the run quietly).
-struct Sink<'a, W: Write> {
-    printer: Printer<W>,
+/// The printer with its bookkeeping: counts every record; formats nothing once output
+/// has failed (a closed stdout ends the run quietly).
+struct Sink<'a> {
+    printer: Printer<Vec<u8>>,
     counters: Option<Arc<Counters>>,
     tally: Tally,
-    writing: bool,
-    problem: Option<String>,
+    quiet: bool,
     cancel: &'a Cancel,
 }
 
-impl<W: Write> Sink<'_, W> {
+impl Sink<'_> {
+    fn writing(&self) -> bool {
+        !self.quiet
+            && !matches!(
+                self.cancel.reason(),
+                Some(StopReason::BrokenPipe | StopReason::OutputError)
+            )
+    }
+
     fn record(&mut self, rec: &Record) {
         self.tally.count(rec);
         if let Some(c) = &self.counters {
             c.record(rec.ok());
         }
-        if self.writing {
-            let result = self.printer.record(rec);
-            self.check(result);
+        if self.writing() {
+            // Formatting into memory: nothing to fail but JSON encoding, which cannot here.
+            let _ = self.printer.record(rec);
         }
     }
 
-    fn flush(&mut self) {
-        if self.writing {
-            let result = self.printer.flush();
-            self.check(result);
+    fn streamed(&mut self, token: &[u8], what: probe::Streamed) {
+        if self.writing() {
+            let _ = match what {
+                probe::Streamed::Lines(lines) => self.printer.lines(token, &lines),
+                probe::Streamed::Tls(summary) => self.printer.tls_line(token, &summary),
+            };
         }
     }
+}
 
-    fn check(&mut self, result: io::Result<()>) {
-        let Err(e) = result else { return };
-        self.writing = false;
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            self.cancel.cancel(StopReason::BrokenPipe);
-        } else {
-            self.problem = Some(format!(
-                "writing the results: {}",
-                crate::error::os_text(&e)
-            ));
-            self.cancel.cancel(StopReason::OutputError);
+/// The writer thread: the one owner of stdout. Stops writing at the first error (a
+/// closed pipe ends the run quietly; anything else is reported) but keeps draining.
+fn write_chunks<W: Write>(
+    mut out: W,
+    chunks: Receiver<Vec<u8>>,
+    cancel: &Cancel,
+) -> Option<String> {
+    let mut problem = None;
+    let mut failed = false;
+    while let Ok(chunk) = chunks.recv_blocking() {
+        if failed {
+            continue;
+        }
+        if let Err(e) = out.write_all(&chunk).and_then(|()| out.flush()) {
+            failed = true;
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                cancel.cancel(StopReason::BrokenPipe);
+            } else {
+                problem = Some(format!(
+                    "writing the results: {}",
+                    crate::error::os_text(&e)
+                ));
+                cancel.cancel(StopReason::OutputError);
+            }
         }
     }
+    problem
 }

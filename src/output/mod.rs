@@ -101,6 +101,13 @@ impl<W: Write> Printer<W> {
     }
 }
 
+impl Printer<Vec<u8>> {
+    /// The output formatted so far, leaving the printer empty.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::replace(&mut self.out, Vec::with_capacity(4096))
+    }
+}
+
 fn text_line(out: &mut Vec<u8>, token: &[u8], what: &[u8], line: &[u8]) {
     escape_into(out, token, false);
     out.push(b' ');
