@@ -331,8 +331,8 @@ impl HeadParser {
             max,
             scanned: 0,
             line_start: 0,
-            lines: Vec::new(),
-            blocks: Vec::new(),
+            lines: Vec::with_capacity(16),
+            blocks: Vec::with_capacity(1),
             state: State::Status,
         }
     }

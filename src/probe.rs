@@ -336,7 +336,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     got: &mut Gathered,
     lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
-    let addr = got.addr.map(|a| a.to_string()).unwrap_or_default();
+    let addr = AddrText(got.addr);
     stream
         .write_all(request)
         .await
@@ -417,6 +417,19 @@ fn too_large(cfg: &Config) -> ProbeError {
             cfg.max_header_bytes
         ),
     )
+}
+
+/// An address for messages, formatted only if a message is made.
+#[derive(Clone, Copy)]
+struct AddrText(Option<SocketAddr>);
+
+impl std::fmt::Display for AddrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("the peer"),
+        }
+    }
 }
 
 /// `5s`, `250ms`: durations as the user wrote them.

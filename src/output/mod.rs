@@ -121,16 +121,19 @@ fn text_line(out: &mut Vec<u8>, token: &[u8], what: &[u8], line: &[u8]) {
 fn status_line(out: &mut Vec<u8>, rec: &Record) {
     escape_into(out, &rec.token, true);
     out.push(b'\t');
+    // Writing into a Vec cannot fail.
     match (&rec.error, rec.status()) {
         (Some(err), _) => out.extend_from_slice(err.kind.name().as_bytes()),
-        (None, Some(code)) => out.extend_from_slice(code.to_string().as_bytes()),
+        (None, Some(code)) => {
+            let _ = write!(out, "{code}");
+        }
         (None, None) => out.push(b'-'),
     }
-    out.push(b'\t');
-    out.extend_from_slice(rec.timing.total.as_millis().to_string().as_bytes());
-    out.push(b'\t');
+    let _ = write!(out, "\t{}\t", rec.timing.total.as_millis());
     match rec.addr {
-        Some(addr) => out.extend_from_slice(addr.to_string().as_bytes()),
+        Some(addr) => {
+            let _ = write!(out, "{addr}");
+        }
         None => out.push(b'-'),
     }
     out.push(b'\t');
