@@ -157,10 +157,11 @@ impl Input {
                 (Ok(text), None) => target::parse(text, &self.defaults).map(Job::Target),
                 (Ok(text), Some(port)) => Proxy::parse(text, port).map(Job::Proxy),
             };
-            // Credentials in a proxy token never go further than this.
-            let token = match self.proxies {
-                Some(_) => proxy::redact(&String::from_utf8_lossy(&token)).into_bytes(),
-                None => token,
+            // Credentials in a token (`user:pass@`) never go further than this.
+            let token = if token.contains(&b'@') {
+                proxy::redact(&String::from_utf8_lossy(&token)).into_bytes()
+            } else {
+                token
             };
             let item = Item { seq, token, target };
             seq += 1;

@@ -340,7 +340,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     stream
         .write_all(request)
         .await
-        .map_err(|e| ProbeError::from_io(&e, "sending the request to", &addr))?;
+        .map_err(|e| ProbeError::from_io(&e, "sending the request to", addr))?;
 
     let head = got.head.insert(HeadParser::new(cfg.max_header_bytes));
     loop {
@@ -351,7 +351,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
         let n = stream
             .read(buf)
             .await
-            .map_err(|e| ProbeError::from_io(&e, "reading the response from", &addr))?;
+            .map_err(|e| ProbeError::from_io(&e, "reading the response from", addr))?;
         if n == 0 {
             head.commit(0).ok();
             return Err(if head.is_empty() {
