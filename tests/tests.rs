@@ -5,16 +5,22 @@
 
 mod util;
 
+#[path = "suite/dns.rs"]
+mod dns;
 #[path = "suite/errors.rs"]
 mod errors;
 #[path = "suite/formats.rs"]
 mod formats;
 #[path = "suite/harness.rs"]
 mod harness;
+#[path = "suite/hostile.rs"]
+mod hostile;
 #[path = "suite/input.rs"]
 mod input;
 #[path = "suite/process.rs"]
 mod process;
+#[path = "suite/proxy.rs"]
+mod proxy;
 #[path = "suite/request.rs"]
 mod request;
 #[path = "suite/response.rs"]
