@@ -21,6 +21,7 @@ pub mod record;
 pub mod runner;
 pub mod target;
 pub mod tls;
+pub mod wire;
 
 use std::io::IsTerminal;
 use std::sync::Arc;

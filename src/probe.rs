@@ -8,16 +8,17 @@ use std::time::{Duration, Instant};
 
 use async_std::future::timeout;
 use async_std::net::{TcpStream, ToSocketAddrs};
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
 use crate::error::{ErrorKind, ProbeError};
-use crate::http::{HeadError, HeadParser, Progress};
+use crate::http::{HeadError, HeadParser};
 use crate::input::Job;
 use crate::proxy::{http_connect, socks5_connect, Proxy, ProxyKind};
 use crate::record::{Record, Timing, Via};
 use crate::target::{Host, Scheme, Target};
 use crate::tls::TlsInfo;
+use crate::wire::{read_head, HeadEnd};
 
 /// What a probe hands on as it happens (text output streams it).
 pub enum Streamed {
@@ -343,68 +344,53 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
         .map_err(|e| ProbeError::from_io(&e, "sending the request to", addr))?;
 
     let head = got.head.insert(HeadParser::new(cfg.max_header_bytes));
-    loop {
-        let buf = head.read_buf();
-        if buf.is_empty() {
-            return Err(too_large(cfg));
+    let (timing, streamed) = (&mut got.timing, &mut got.streamed);
+    let read = read_head(&mut stream, head, |head| {
+        if timing.first_byte.is_none() {
+            timing.first_byte = Some(start.elapsed());
         }
-        let n = stream
-            .read(buf)
-            .await
-            .map_err(|e| ProbeError::from_io(&e, "reading the response from", addr))?;
-        if n == 0 {
-            head.commit(0).ok();
-            return Err(if head.is_empty() {
-                ProbeError::new(
-                    ErrorKind::Empty,
-                    format!("{addr} closed the connection without sending anything"),
-                )
-            } else {
-                ProbeError::new(
-                    ErrorKind::Incomplete,
-                    format!("{addr} closed the connection inside the header block"),
-                )
-            });
-        }
-        if got.timing.first_byte.is_none() {
-            got.timing.first_byte = Some(start.elapsed());
-        }
-        let progress = head.commit(n);
-        if let Some(sink) = lines {
-            if head.line_count() > got.streamed {
-                let mut joined = Vec::new();
-                for i in got.streamed..head.line_count() {
-                    if !joined.is_empty() {
-                        joined.push(b'\n');
-                    }
-                    joined.extend_from_slice(head.line(i));
+        if let (Some(sink), true) = (lines, head.line_count() > *streamed) {
+            let mut joined = Vec::new();
+            for i in *streamed..head.line_count() {
+                if !joined.is_empty() {
+                    joined.push(b'\n');
                 }
-                got.streamed = head.line_count();
-                sink(Streamed::Lines(joined));
+                joined.extend_from_slice(head.line(i));
             }
+            *streamed = head.line_count();
+            sink(Streamed::Lines(joined));
         }
-        match progress {
-            Ok(Progress::Partial) => continue,
-            Ok(Progress::Complete) => {
-                got.timing.headers = Some(start.elapsed());
-                return Ok(());
-            }
-            Err(HeadError::TooLarge) => return Err(too_large(cfg)),
-            Err(HeadError::NotHttp) => {
-                let banner = String::from_utf8_lossy(head.banner());
-                let shown: String = banner.chars().take(80).collect();
-                let more = if shown.len() < banner.len() {
-                    "..."
-                } else {
-                    ""
-                };
-                return Err(ProbeError::new(
-                    ErrorKind::NotHttp,
-                    format!(
-                        "the peer did not answer with an HTTP status line; it sent {shown:?}{more}"
-                    ),
-                ));
-            }
+    })
+    .await;
+    match read {
+        Ok(()) => {
+            got.timing.headers = Some(start.elapsed());
+            Ok(())
+        }
+        Err(HeadEnd::Io(e)) => Err(ProbeError::from_io(&e, "reading the response from", addr)),
+        Err(HeadEnd::Eof) if head.is_empty() => Err(ProbeError::new(
+            ErrorKind::Empty,
+            format!("{addr} closed the connection without sending anything"),
+        )),
+        Err(HeadEnd::Eof) => Err(ProbeError::new(
+            ErrorKind::Incomplete,
+            format!("{addr} closed the connection inside the header block"),
+        )),
+        Err(HeadEnd::Head(HeadError::TooLarge)) => Err(too_large(cfg)),
+        Err(HeadEnd::Head(HeadError::NotHttp)) => {
+            let banner = String::from_utf8_lossy(head.banner());
+            let shown: String = banner.chars().take(80).collect();
+            let more = if shown.len() < banner.len() {
+                "..."
+            } else {
+                ""
+            };
+            Err(ProbeError::new(
+                ErrorKind::NotHttp,
+                format!(
+                    "the peer did not answer with an HTTP status line; it sent {shown:?}{more}"
+                ),
+            ))
         }
     }
 }

@@ -11,8 +11,9 @@ use base64::Engine;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{ErrorKind, ProbeError};
-use crate::http::{HeadError, HeadParser, Progress};
+use crate::http::{HeadError, HeadParser};
 use crate::target::{self, Host, Target};
+use crate::wire::{read_head, HeadEnd};
 
 /// Which protocol the proxy speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,43 +184,33 @@ where
         .map_err(|e| ProbeError::from_io(&e, "sending CONNECT to", format!("proxy {proxy}")))?;
 
     let head = reply.insert(HeadParser::new(max_header_bytes));
-    loop {
-        let buf = head.read_buf();
-        let n = stream.read(buf).await.map_err(|e| {
-            ProbeError::from_io(
-                &e,
-                "reading the CONNECT reply from",
-                format!("proxy {proxy}"),
-            )
-        })?;
-        if n == 0 {
-            head.commit(0).ok();
-            return Err(refused(format!(
-                "proxy {proxy} closed the connection before answering CONNECT"
-            )));
+    let read = read_head(stream, head, |_| {}).await;
+    let failed = |why: String| Err(refused(format!("proxy {proxy} {why}")));
+    match read {
+        Ok(()) => {}
+        Err(HeadEnd::Io(e)) => {
+            let what = "reading the CONNECT reply from";
+            return Err(ProbeError::from_io(&e, what, format!("proxy {proxy}")));
         }
-        match head.commit(n) {
-            Ok(Progress::Partial) => continue,
-            Ok(Progress::Complete) => break,
-            Err(HeadError::NotHttp) => {
-                let banner = String::from_utf8_lossy(head.banner())
-                    .chars()
-                    .take(60)
-                    .collect::<String>();
-                return Err(refused(format!(
-                    "proxy {proxy} did not answer CONNECT with HTTP; it sent {banner:?}"
-                )));
-            }
-            Err(HeadError::TooLarge) => {
-                return Err(refused(format!(
-                    "proxy {proxy} sent an oversized CONNECT reply"
-                )))
-            }
+        Err(HeadEnd::Eof) => {
+            return failed("closed the connection before answering CONNECT".into())
+        }
+        Err(HeadEnd::Head(HeadError::NotHttp)) => {
+            let banner: String = String::from_utf8_lossy(head.banner())
+                .chars()
+                .take(60)
+                .collect();
+            return failed(format!(
+                "did not answer CONNECT with HTTP; it sent {banner:?}"
+            ));
+        }
+        Err(HeadEnd::Head(HeadError::TooLarge)) => {
+            return failed("sent an oversized CONNECT reply".into())
         }
     }
-    let block = head
-        .final_block()
-        .expect("a complete head has a final block");
+    let Some(block) = head.final_block() else {
+        return failed("sent no final reply to CONNECT".into());
+    };
     let code = block.status.code;
     if (200..300).contains(&code) {
         return Ok(());
