@@ -25,6 +25,8 @@ mod proxy;
 mod request;
 #[path = "suite/response.rs"]
 mod response;
+#[path = "suite/scale.rs"]
+mod scale;
 #[path = "suite/targets.rs"]
 mod targets;
 #[path = "suite/tls.rs"]
