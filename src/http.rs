@@ -318,7 +318,7 @@ pub struct HeadParser {
 }
 
 /// What `read_buf` offers at first; it doubles up to the cap.
-const FIRST_READ: usize = 1024;
+const FIRST_READ: usize = 512;
 /// `banner` is cut to this many bytes.
 pub const BANNER_MAX: usize = 512;
 

@@ -37,12 +37,12 @@ pub type LineSink<'a> = &'a (dyn Fn(Streamed) + Sync);
 struct Gathered {
     addr: Option<SocketAddr>,
     head: Option<HeadParser>,
-    tls: Option<TlsInfo>,
+    tls: Option<Box<TlsInfo>>,
     timing: Timing,
     streamed: usize,
     tls_streamed: bool,
     /// The proxy's reply to CONNECT.
-    tunnel: Option<HeadParser>,
+    tunnel: Option<Box<HeadParser>>,
     /// The request target as sent, when in absolute form (through an HTTP proxy).
     request_target: Option<String>,
 }
@@ -140,7 +140,8 @@ async fn exchange(
                     .map(|()| true),
             }
         };
-        match timeout(left, tunnel).await {
+        // Boxed: only proxied probes carry the tunnel's state.
+        match timeout(left, Box::pin(tunnel)).await {
             Ok(Ok(true)) => got.timing.proxy = Some(start.elapsed()),
             Ok(Ok(false)) => {
                 // A plain-http target through an HTTP proxy: absolute form, no tunnel.
@@ -169,46 +170,22 @@ async fn exchange(
     }
     let request = request.unwrap_or_else(|| cfg.request.render(target));
 
-    let left = (start + cfg.timeout).saturating_duration_since(Instant::now());
-    let talked = match target.scheme {
-        Scheme::Http => timeout(left, talk(cfg, &request, stream, start, got, lines)).await,
-        Scheme::Https => {
-            // The handshake is part of connecting: it shares the connect budget.
-            let left = connect_deadline.saturating_duration_since(Instant::now());
-            let handshake = timeout(left, cfg.tls.handshake(&target.host, stream));
-            let (stream, info) = match handshake.await {
-                Ok(done) => done?,
-                Err(_) => {
-                    return Err(ProbeError::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "TLS handshake not finished within {} (--connect-timeout)",
-                            human(connect_budget)
-                        ),
-                    ))
-                }
-            };
-            got.timing.tls = Some(start.elapsed());
-            if let Some(sink) = lines {
-                sink(Streamed::Tls(info.summary()));
-                got.tls_streamed = true;
-            }
-            got.tls = Some(info);
+    match target.scheme {
+        Scheme::Http => {
             let left = (start + cfg.timeout).saturating_duration_since(Instant::now());
-            timeout(left, talk(cfg, &request, stream, start, got, lines)).await
+            match timeout(left, talk(cfg, &request, stream, start, got, lines)).await {
+                Ok(result) => result?,
+                Err(_) => return Err(talk_timeout(cfg, got)),
+            }
         }
-    };
-    match talked {
-        Ok(result) => result?,
-        Err(_) => {
-            let what = match &got.head {
-                Some(head) if !head.is_empty() => "the header block did not end",
-                _ => "no response",
+        // Boxed: only https probes carry the TLS state, so plain ones stay small.
+        Scheme::Https => {
+            let clock = Clock {
+                start,
+                connect_deadline,
+                connect_budget,
             };
-            return Err(ProbeError::new(
-                ErrorKind::Timeout,
-                format!("{what} within {} (--timeout)", human(cfg.timeout)),
-            ));
+            Box::pin(over_tls(cfg, target, &request, stream, &clock, got, lines)).await?
         }
     }
     if let (Some(proxy), Some(407), Some(_)) = (via, final_status(got), &got.request_target) {
@@ -233,6 +210,63 @@ async fn exchange(
         }
     }
     Ok(())
+}
+
+/// When a probe started and how long it may take to connect.
+struct Clock {
+    start: Instant,
+    connect_deadline: Instant,
+    connect_budget: Duration,
+}
+
+/// The TLS handshake (on the connect budget), then the request and the head.
+async fn over_tls(
+    cfg: &Config,
+    target: &Target,
+    request: &[u8],
+    stream: TcpStream,
+    clock: &Clock,
+    got: &mut Gathered,
+    lines: Option<LineSink<'_>>,
+) -> Result<(), ProbeError> {
+    let left = clock
+        .connect_deadline
+        .saturating_duration_since(Instant::now());
+    let (stream, info) = match timeout(left, cfg.tls.handshake(&target.host, stream)).await {
+        Ok(done) => done?,
+        Err(_) => {
+            return Err(ProbeError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "TLS handshake not finished within {} (--connect-timeout)",
+                    human(clock.connect_budget)
+                ),
+            ))
+        }
+    };
+    got.timing.tls = Some(clock.start.elapsed());
+    if let Some(sink) = lines {
+        sink(Streamed::Tls(info.summary()));
+        got.tls_streamed = true;
+    }
+    got.tls = Some(Box::new(info));
+    let left = (clock.start + cfg.timeout).saturating_duration_since(Instant::now());
+    match timeout(left, talk(cfg, request, stream, clock.start, got, lines)).await {
+        Ok(result) => result,
+        Err(_) => Err(talk_timeout(cfg, got)),
+    }
+}
+
+/// `--timeout` ran out after connecting.
+fn talk_timeout(cfg: &Config, got: &Gathered) -> ProbeError {
+    let what = match &got.head {
+        Some(head) if !head.is_empty() => "the header block did not end",
+        _ => "no response",
+    };
+    ProbeError::new(
+        ErrorKind::Timeout,
+        format!("{what} within {} (--timeout)", human(cfg.timeout)),
+    )
 }
 
 fn final_status(got: &Gathered) -> Option<u16> {
@@ -421,4 +455,19 @@ impl std::fmt::Display for AddrText {
 /// `5s`, `250ms`: durations as the user wrote them.
 pub fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each probe in flight is one task holding this future: at `-c 10000` its size is
+    /// most of the memory. TLS and proxy state are boxed so plain probes stay small.
+    #[test]
+    fn a_probe_in_flight_stays_small() {
+        let cfg = crate::config::Config::with_targets(&[]);
+        let t = crate::target::parse("127.0.0.1:1", &cfg.defaults).unwrap();
+        let job = crate::input::Job::Target(t);
+        let fut = super::probe(&cfg, 0, vec![], job, None, std::future::pending::<()>());
+        let size = std::mem::size_of_val(&fut);
+        assert!(size <= 2048, "the probe future grew to {size} bytes");
+    }
 }

@@ -167,7 +167,7 @@ pub async fn http_connect<S>(
     proxy: &Proxy,
     target: &Target,
     max_header_bytes: usize,
-    reply: &mut Option<HeadParser>,
+    reply: &mut Option<Box<HeadParser>>,
 ) -> Result<(), ProbeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -183,7 +183,7 @@ where
         .await
         .map_err(|e| ProbeError::from_io(&e, "sending CONNECT to", format!("proxy {proxy}")))?;
 
-    let head = reply.insert(HeadParser::new(max_header_bytes));
+    let head = reply.insert(Box::new(HeadParser::new(max_header_bytes)));
     let read = read_head(stream, head, |_| {}).await;
     let failed = |why: String| Err(refused(format!("proxy {proxy} {why}")));
     match read {

@@ -18,7 +18,7 @@ pub struct Via {
     /// The request target as sent, when it is not the target's path (absolute form).
     pub request_target: Option<String>,
     /// The proxy's reply to CONNECT.
-    pub tunnel: Option<HeadParser>,
+    pub tunnel: Option<Box<HeadParser>>,
 }
 
 /// When each phase ended, measured from the probe's start; `None` when not reached.
@@ -48,7 +48,7 @@ pub struct Record {
     /// What was read of the response head, if a connection was made.
     pub head: Option<HeadParser>,
     /// What the TLS handshake established (https only).
-    pub tls: Option<TlsInfo>,
+    pub tls: Option<Box<TlsInfo>>,
     /// The proxy gone through, and whether it is the subject (`--proxy-check`).
     pub via: Option<Via>,
     pub error: Option<ProbeError>,
