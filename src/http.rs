@@ -319,6 +319,8 @@ pub struct HeadParser {
 
 /// What `read_buf` offers at first; it doubles up to the cap.
 const FIRST_READ: usize = 512;
+/// How much of an unfinished status line is checked on each read.
+const EARLY_CHECK: usize = 32;
 /// `banner` is cut to this many bytes.
 pub const BANNER_MAX: usize = 512;
 
@@ -341,19 +343,23 @@ impl HeadParser {
     /// Empty once the parser is done or failed, or the cap is reached.
     pub fn read_buf(&mut self) -> &mut [u8] {
         let len = self.filled;
-        let room = match self.state {
-            State::Status | State::Headers => self.max.saturating_sub(len),
-            _ => 0,
+        let limit = match self.state {
+            State::Status | State::Headers => self.max,
+            _ => len,
         };
-        let want = room.min(len.max(FIRST_READ));
-        self.buf.resize(len + want, 0);
-        &mut self.buf[len..]
+        // Room already zeroed is kept between reads; it doubles only when used up, so
+        // many small reads cost linear time.
+        if self.buf.len() == len && len < limit {
+            let grown = (len * 2).max(FIRST_READ).min(limit);
+            self.buf.resize(grown, 0);
+        }
+        let end = self.buf.len().min(limit);
+        &mut self.buf[len..end.max(len)]
     }
 
     /// Takes `n` bytes written at the start of the last `read_buf`.
     pub fn commit(&mut self, n: usize) -> Result<Progress, HeadError> {
         self.filled = (self.filled + n).min(self.buf.len());
-        self.buf.truncate(self.filled);
         self.advance()
     }
 
@@ -379,7 +385,10 @@ impl HeadParser {
             State::Failed(e) => return Err(e),
             _ => {}
         }
-        while let Some(offset) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+        while let Some(offset) = self.buf[self.scanned..self.filled]
+            .iter()
+            .position(|&b| b == b'\n')
+        {
             let lf = self.scanned + offset;
             self.scanned = lf + 1;
             let mut line = self.line_start..lf;
@@ -400,9 +409,13 @@ impl HeadParser {
             }
         }
         self.scanned = self.filled;
-        if self.state == State::Status
-            && matches!(match_status(&self.buf[self.line_start..], false), Match::No)
-        {
+        // A peer that is not HTTP is caught early, from the start of its first line. Only
+        // a bounded prefix is looked at, so a line trickled byte by byte costs constant
+        // work per read, not a rescan of everything so far; the whole line is judged
+        // once, when it ends.
+        let partial = &self.buf[self.line_start..self.filled];
+        let early = &partial[..partial.len().min(EARLY_CHECK)];
+        if self.state == State::Status && matches!(match_status(early, false), Match::No) {
             self.state = State::Failed(HeadError::NotHttp);
             return Err(HeadError::NotHttp);
         }
@@ -448,6 +461,22 @@ impl HeadParser {
             }
             State::Done | State::Failed(_) => Ok(()),
         }
+    }
+
+    /// The peer closed the connection: a first line that had not ended but can no longer
+    /// be a status line makes this `NotHttp` (otherwise the head is just incomplete).
+    pub fn at_eof(&mut self) -> Option<HeadError> {
+        if self.state == State::Status
+            && self.line_start < self.filled
+            && matches!(
+                match_status(&self.buf[self.line_start..self.filled], false),
+                Match::No
+            )
+        {
+            self.state = State::Failed(HeadError::NotHttp);
+            return Some(HeadError::NotHttp);
+        }
+        None
     }
 
     /// Whether the final head was read to its blank line.
@@ -864,6 +893,56 @@ mod tests {
             Ok(Progress::Complete)
         );
         assert!(done.read_buf().is_empty());
+    }
+
+    #[test]
+    fn a_trickled_status_line_costs_linear_time() {
+        // Found by fuzzing: each read rescanned the unfinished status line and re-zeroed
+        // the buffer, so a peer sending one byte at a time cost quadratic time. Compare
+        // how the cost scales (16x the input) rather than any absolute time.
+        fn best_of_3(spaces: usize) -> std::time::Duration {
+            let mut line = b"HTTP/1.1".to_vec();
+            line.extend(std::iter::repeat_n(b' ', spaces));
+            line.extend_from_slice(b"200 OK\r\n\r\n");
+            (0..3)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    assert_eq!(
+                        parse_bytewise(&line, 1 << 20).result,
+                        Ok(Progress::Complete)
+                    );
+                    started.elapsed()
+                })
+                .min()
+                .unwrap()
+        }
+        let small = best_of_3(4_000);
+        let large = best_of_3(64_000);
+        let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-9);
+        assert!(
+            ratio < 64.0,
+            "16x the bytes took {ratio:.0}x the time ({small:?} -> {large:?})"
+        );
+    }
+
+    #[test]
+    fn garbage_past_the_early_window_is_judged_at_the_line_end_or_eof() {
+        let mut junk = b"HTTP/1.1".to_vec();
+        junk.extend(std::iter::repeat_n(b' ', 40));
+        junk.extend_from_slice(b"nope");
+        let mut p = HeadParser::new(65536);
+        assert_eq!(p.feed(&junk), Ok(Progress::Partial));
+        assert_eq!(p.at_eof(), Some(HeadError::NotHttp));
+        let mut p = HeadParser::new(65536);
+        junk.extend_from_slice(b"\r\n");
+        assert_eq!(p.feed(&junk), Err(HeadError::NotHttp));
+        let mut cut = HeadParser::new(65536);
+        assert_eq!(cut.feed(b"HTTP/1.1 20"), Ok(Progress::Partial));
+        assert_eq!(
+            cut.at_eof(),
+            None,
+            "a status line cut short is incomplete, not garbage"
+        );
     }
 
     #[test]

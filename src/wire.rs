@@ -42,7 +42,10 @@ where
         };
         if n == 0 {
             head.commit(0).ok();
-            return Err(HeadEnd::Eof);
+            return Err(match head.at_eof() {
+                Some(e) => HeadEnd::Head(e),
+                None => HeadEnd::Eof,
+            });
         }
         let progress = head.commit(n);
         after_read(head);
