@@ -19,6 +19,8 @@ mod hostile;
 mod input;
 #[path = "suite/process.rs"]
 mod process;
+#[path = "suite/properties.rs"]
+mod properties;
 #[path = "suite/proxy.rs"]
 mod proxy;
 #[path = "suite/request.rs"]
