@@ -312,9 +312,30 @@ pub struct HeadParser {
     scanned: usize,
     line_start: usize,
     /// Status and header lines (CR dropped, blank lines left out), as ranges of `buf`.
-    lines: Vec<Range<usize>>,
+    lines: Vec<Span>,
     blocks: Vec<Block>,
     state: State,
+}
+
+/// A line's place in the buffer. `u32` is enough (the cap is at most 256 MiB) and
+/// halves the per-probe line list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(range: &Range<usize>) -> Span {
+        Span {
+            start: range.start as u32,
+            end: range.end as u32,
+        }
+    }
+
+    fn of<'a>(self, buf: &'a [u8]) -> &'a [u8] {
+        &buf[self.start as usize..self.end as usize]
+    }
 }
 
 /// What `read_buf` offers at first; it doubles up to the cap.
@@ -432,7 +453,7 @@ impl HeadParser {
                 Match::Yes(mut status) => {
                     status.reason.start += line.start;
                     status.reason.end += line.start;
-                    self.lines.push(line);
+                    self.lines.push(Span::new(&line));
                     self.blocks.push(Block {
                         status,
                         first_line: self.lines.len() - 1,
@@ -454,7 +475,7 @@ impl HeadParser {
                         State::Done
                     };
                 } else {
-                    self.lines.push(line);
+                    self.lines.push(Span::new(&line));
                     block.end_line = self.lines.len();
                 }
                 Ok(())
@@ -496,12 +517,12 @@ impl HeadParser {
 
     /// Complete line `i` (status or header, CR dropped).
     pub fn line(&self, i: usize) -> &[u8] {
-        &self.buf[self.lines[i].clone()]
+        self.lines[i].of(&self.buf)
     }
 
     /// Every complete status and header line, in order.
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.lines.iter().map(|r| &self.buf[r.clone()])
+        self.lines.iter().map(|span| span.of(&self.buf))
     }
 
     /// The response heads seen so far, interim ones first.
