@@ -333,7 +333,7 @@ impl Span {
         }
     }
 
-    fn of<'a>(self, buf: &'a [u8]) -> &'a [u8] {
+    fn of(self, buf: &[u8]) -> &[u8] {
         &buf[self.start as usize..self.end as usize]
     }
 }
