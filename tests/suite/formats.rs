@@ -55,11 +55,6 @@ fn assert_json_layout(line: &str) {
     );
 }
 
-fn ms(v: &Value) -> f64 {
-    v.as_f64()
-        .unwrap_or_else(|| panic!("not a number of milliseconds: {v}"))
-}
-
 #[test]
 fn text_shape_of_a_good_probe() {
     let server = Server::start(Behaviour::Respond(ok_response()));

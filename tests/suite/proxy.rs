@@ -5,127 +5,28 @@
 //!
 //! Names never reach DNS: the test proxies map every name they are asked for to
 //! 127.0.0.1 themselves (or to a fixed route), and the origins are `util::Server`s or the
-//! TLS origin below, with certificates made by rcgen at test time.
+//! TLS origin below (a `util::peer` TLS peer with the `util::pki` certificates).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, OnceLock};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use futures_rustls::rustls::{self, ServerConfig, ServerConnection, StreamOwned};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use futures_rustls::rustls;
 use serde_json::{json, Value};
 
+use crate::util::peer::*;
+use crate::util::pki::*;
 use crate::util::*;
 
 // ---------------------------------------------------------------------------------------
-// Loopback peers
+// Loopback peers (proxies are `util::peer::Peer`s with the handlers below)
 // ---------------------------------------------------------------------------------------
-
-/// No peer thread waits on its client longer than this.
-const PEER_PATIENCE: Duration = Duration::from_secs(15);
-
-/// What a peer saw on one connection. Proxies send it once the handshake is over (before
-/// relaying), the others when the connection ends.
-#[derive(Debug, Default, Clone)]
-struct Seen {
-    /// The bytes the client sent: the request head of an HTTP proxy, every handshake
-    /// byte of a SOCKS5 proxy, everything sent to a stalling proxy, the decrypted
-    /// request head of the TLS origin.
-    bytes: Vec<u8>,
-    /// Where the proxy connected on the client's behalf.
-    upstream: Option<SocketAddr>,
-    /// The SNI the client sent (TLS origin only).
-    sni: Option<String>,
-}
-
-impl Seen {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes).into_owned()
-    }
-}
-
-/// Serves one connection; sends exactly one `Seen`.
-type Handler = Arc<dyn Fn(TcpStream, &Sender<Seen>) + Send + Sync>;
-
-/// A loopback listener running a handler on a thread per connection.
-struct Peer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    seen: Receiver<Seen>,
-}
-
-impl Peer {
-    fn start(handler: Handler) -> Peer {
-        Peer::start_on("127.0.0.1:0", handler).expect("bind 127.0.0.1:0")
-    }
-
-    fn start_on(addr: &str, handler: Handler) -> std::io::Result<Peer> {
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, seen) = mpsc::channel();
-        let accept_stop = Arc::clone(&stop);
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if accept_stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = conn else { continue };
-                let _ = stream.set_read_timeout(Some(PEER_PATIENCE));
-                let _ = stream.set_write_timeout(Some(PEER_PATIENCE));
-                let handler = Arc::clone(&handler);
-                let tx: Sender<Seen> = tx.clone();
-                thread::spawn(move || handler(stream, &tx));
-            }
-        });
-        Ok(Peer { addr, stop, seen })
-    }
-
-    fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
-    /// `127.0.0.1:PORT`.
-    fn hostport(&self) -> String {
-        self.addr.to_string()
-    }
-
-    /// `SCHEME://127.0.0.1:PORT`.
-    fn url(&self, scheme: &str) -> String {
-        format!("{scheme}://{}", self.addr)
-    }
-
-    /// `SCHEME://USER:PASS@127.0.0.1:PORT`.
-    fn url_with(&self, scheme: &str, user: &str, pass: &str) -> String {
-        format!("{scheme}://{user}:{pass}@{}", self.addr)
-    }
-
-    /// What the next connection saw; panics if none is reported within `WAIT`.
-    #[track_caller]
-    fn seen(&self) -> Seen {
-        self.seen
-            .recv_timeout(WAIT)
-            .expect("the peer reported no connection in time")
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept thread so it sees `stop`.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-    }
-}
 
 /// An address on 127.0.0.1 where nothing listens, held for the test's lifetime: the
 /// socket is bound but never listens, so connecting is refused and no other listener can
@@ -147,21 +48,6 @@ fn dead() -> Dead {
     }
 }
 
-/// Reads up to and including the first CRLF CRLF (at most 64 KiB), or to EOF / error.
-fn read_head(r: &mut impl Read) -> Vec<u8> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while buf.len() < 64 * 1024 && !buf.ends_with(b"\r\n\r\n") {
-        match r.read(&mut byte) {
-            Ok(0) => break,
-            Ok(_) => buf.push(byte[0]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    buf
-}
-
 /// Reads until the peer closes (or errors, or `PEER_PATIENCE` runs out), keeping it all.
 fn drain_into(s: &mut TcpStream, into: &mut Vec<u8>) {
     let mut buf = [0u8; 4096];
@@ -173,12 +59,6 @@ fn drain_into(s: &mut TcpStream, into: &mut Vec<u8>) {
             Err(_) => return,
         }
     }
-}
-
-/// Sends FIN, then reads until the client closes, so that our close is never an RST.
-fn close_and_drain(s: &mut TcpStream) {
-    let _ = s.shutdown(Shutdown::Write);
-    drain_into(s, &mut Vec::new());
 }
 
 /// Relays bytes both ways until both directions have ended.
@@ -520,122 +400,20 @@ fn stalling() -> Peer {
 // The TLS origin
 // ---------------------------------------------------------------------------------------
 
-/// A CA file for `--cacert` and a leaf it signed for probe.test, localhost, 127.0.0.1.
-struct Pki {
-    ca_file: PathBuf,
-    cert: CertificateDer<'static>,
-    key_der: Vec<u8>,
-}
-
-fn pki() -> &'static Pki {
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let dn = |cn: &str| {
-            let mut dn = DistinguishedName::new();
-            dn.push(DnType::CommonName, cn);
-            dn
-        };
-        let ca_key = KeyPair::generate().expect("CA key pair");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.distinguished_name = dn("headprobe proxy test CA");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = ca_params.self_signed(&ca_key).expect("self-sign CA");
-        let ca_file = temp_file("proxy-ca.pem", ca.pem().as_bytes());
-
-        let key = KeyPair::generate().expect("leaf key pair");
-        let names = ["probe.test", "localhost", "127.0.0.1"].map(String::from);
-        let mut params = CertificateParams::new(names.to_vec()).expect("leaf params");
-        params.distinguished_name = dn("probe.test");
-        let cert = params.signed_by(&key, &ca, &ca_key).expect("sign leaf");
-        Pki {
-            ca_file,
-            cert: cert.der().clone(),
-            key_der: key.serialize_der(),
-        }
-    })
-}
-
-fn cacert() -> String {
-    pki().ca_file.to_str().expect("UTF-8 temp path").to_string()
-}
-
 /// A TLS origin: handshake, read the request head, answer 200, close_notify, close.
 fn tls_origin() -> Peer {
-    let pki = pki();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key_der.clone()));
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![pki.cert.clone()], key)
-        .expect("server certificate");
-    let config = Arc::new(config);
-    Peer::start(Arc::new(move |mut tcp: TcpStream, tx: &Sender<Seen>| {
-        let mut seen = Seen::default();
-        let mut conn = ServerConnection::new(Arc::clone(&config)).expect("server connection");
-        while conn.is_handshaking() {
-            match conn.complete_io(&mut tcp) {
-                Ok((0, 0)) | Err(_) => {
-                    seen.sni = conn.server_name().map(str::to_string);
-                    let _ = tx.send(seen);
-                    close_and_drain(&mut tcp);
-                    return;
-                }
-                Ok(_) => {}
-            }
-        }
-        seen.sni = conn.server_name().map(str::to_string);
-        let mut tls = StreamOwned::new(conn, tcp);
-        seen.bytes = read_head(&mut tls);
-        let _ = tls.write_all(&response(
+    Peer::start(tls_handler(
+        server_config(&pki().good, rustls::DEFAULT_VERSIONS),
+        response(
             "HTTP/1.0 200 OK",
             &["Server: tls-origin", "Content-Length: 0"],
-        ));
-        tls.conn.send_close_notify();
-        let _ = tls.flush();
-        close_and_drain(&mut tls.sock);
-        let _ = tx.send(seen);
-    }))
+        ),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
 // Running the binary
 // ---------------------------------------------------------------------------------------
-
-/// Runs headprobe in json format; returns the outcome and its only record.
-fn json_run(args: &[&str]) -> (Outcome, Value) {
-    let out = headprobe().args(["--format", "json"]).args(args).run();
-    let r = out.only_json();
-    (out, r)
-}
-
-/// A probe that must fail with `kind`; returns the record.
-#[track_caller]
-fn failing(args: &[&str], kind: &str) -> Value {
-    let (out, r) = json_run(args);
-    out.expect_code(1);
-    assert_eq!(r["ok"], false, "{r}");
-    assert_eq!(r["error"]["kind"], kind, "{r}");
-    r
-}
-
-fn message(r: &Value) -> String {
-    r["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn ms(v: &Value) -> f64 {
-    v.as_f64()
-        .unwrap_or_else(|| panic!("not a number of milliseconds: {v}"))
-}
 
 /// The exact request headprobe sends by default, with this request target and Host.
 fn default_request(request_target: &str, host: &str, extra: &[&str]) -> String {
@@ -822,7 +600,7 @@ fn https_target_goes_through_a_connect_tunnel_then_tls() {
         seen.text(),
         format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n")
     );
-    assert_eq!(seen.upstream, Some(origin.addr));
+    assert_eq!(seen.upstream, Some(origin.addr()));
     let tls = origin.seen();
     assert_eq!(
         tls.sni.as_deref(),
@@ -1325,14 +1103,14 @@ fn proxy_check_records_describe_the_proxy() {
         (&http, http.hostport(), "http", true),
         (
             &http_auth,
-            format!("http://bob:***@{}", http_auth.addr),
+            format!("http://bob:***@{}", http_auth.addr()),
             "http",
             true,
         ),
         (&socks, socks.url("socks5"), "socks5", false),
         (
             &socks_auth,
-            format!("socks5://carol:***@{}", socks_auth.addr),
+            format!("socks5://carol:***@{}", socks_auth.addr()),
             "socks5",
             false,
         ),
@@ -1525,7 +1303,7 @@ fn pool_proxy(role: Role, index: usize) -> PoolProxy {
         Role::StalledHttp | Role::StalledSocks => (Some(stalling()), None),
     };
     let addr = match (&peer, &dead) {
-        (Some(p), _) => p.addr,
+        (Some(p), _) => p.addr(),
         (None, Some(d)) => d.addr,
         (None, None) => unreachable!(),
     };
@@ -1842,7 +1620,7 @@ fn credentials_never_appear_in_any_output() {
         plain.clone(),
         url_with(&http, "http", pw),
         url_with(&http, "http", wrong),
-        format!("{user}:{pw}@{}", http.addr),
+        format!("{user}:{pw}@{}", http.addr()),
         url_with(&socks, "socks5", pw),
         url_with(&socks, "socks5", wrong),
         url_with(&stalled, "socks5", pw),

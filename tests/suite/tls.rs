@@ -1,263 +1,26 @@
 //! HTTPS (issue: TLS): `https://` targets, `--tls`, `--cacert`, `-k`, the `tls` JSON
 //! object, the text `tls >` line, and every handshake failure, against loopback TLS
-//! servers built here on rustls with certificates made by rcgen at test time.
+//! servers (`util::peer`) on rustls with certificates made by rcgen at test time
+//! (`util::pki`).
 //!
 //! Names never reach DNS: they go through `--resolve NAME:PORT:127.0.0.1`.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, OnceLock};
-use std::thread;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use futures_rustls::rustls::{
-    self, ProtocolVersion, ServerConfig, ServerConnection, StreamOwned, SupportedProtocolVersion,
-};
-use rcgen::{
-    date_time_ymd, BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
-    IsCa, KeyPair, KeyUsagePurpose,
-};
+use futures_rustls::rustls;
 use serde_json::Value;
 
+use crate::util::peer::*;
+use crate::util::pki::*;
 use crate::util::*;
-
-// ---------------------------------------------------------------------------------------
-// Certificates
-// ---------------------------------------------------------------------------------------
-
-const CA_CN: &str = "headprobe test CA";
-const LEAF_CN: &str = "probe.test";
-
-/// A certificate with its key, ready for a server.
-struct Leaf {
-    der: CertificateDer<'static>,
-    key_der: Vec<u8>,
-}
-
-impl Leaf {
-    fn key(&self) -> PrivateKeyDer<'static> {
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
-    }
-
-    /// Lowercase hex SHA-256 of the DER, as `tls.cert.sha256` should show it.
-    fn sha256(&self) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, self.der.as_ref());
-        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-/// Everything the tests serve, made once per test binary.
-struct Pki {
-    /// The local CA, PEM, written to a file for `--cacert`.
-    ca_file: std::path::PathBuf,
-    /// Signed by the CA for localhost, probe.test and 127.0.0.1; valid
-    /// 2021-03-04T05:06:07Z .. 2090-01-02T03:04:05Z.
-    good: Leaf,
-    /// Signed by the CA, same names, valid 2000 .. 2001.
-    expired: Leaf,
-    /// Signed by the CA, same names, valid 2090 .. 2091.
-    not_yet_valid: Leaf,
-    /// Signed by the CA, valid now, for wrong.test only.
-    wrong_name: Leaf,
-    /// Self-signed, not a CA, for probe.test and 127.0.0.1.
-    self_signed: Leaf,
-}
-
-fn secs(h: u64, m: u64, s: u64) -> Duration {
-    Duration::from_secs(h * 3600 + m * 60 + s)
-}
-
-fn params(cn: &str, sans: &[&str]) -> CertificateParams {
-    let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
-    let mut p = CertificateParams::new(sans).expect("certificate parameters");
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    p.distinguished_name = dn;
-    p.not_before = date_time_ymd(2021, 3, 4) + secs(5, 6, 7);
-    p.not_after = date_time_ymd(2090, 1, 2) + secs(3, 4, 5);
-    p
-}
-
-fn signed(p: CertificateParams, ca: &Certificate, ca_key: &KeyPair) -> Leaf {
-    let key = KeyPair::generate().expect("key pair");
-    let cert = p.signed_by(&key, ca, ca_key).expect("sign leaf");
-    Leaf {
-        der: cert.der().clone(),
-        key_der: key.serialize_der(),
-    }
-}
-
-const NAMES: [&str; 3] = ["localhost", "probe.test", "127.0.0.1"];
-
-fn pki() -> &'static Pki {
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let ca_key = KeyPair::generate().expect("CA key pair");
-        let mut ca_params = params(CA_CN, &[]);
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        ca_params.not_before = date_time_ymd(1999, 1, 1);
-        ca_params.not_after = date_time_ymd(2099, 1, 1);
-        let ca = ca_params.self_signed(&ca_key).expect("self-sign CA");
-        let ca_file = temp_file("ca.pem", ca.pem().as_bytes());
-
-        let good = signed(params(LEAF_CN, &NAMES), &ca, &ca_key);
-
-        let mut p = params(LEAF_CN, &NAMES);
-        p.not_before = date_time_ymd(2000, 1, 1);
-        p.not_after = date_time_ymd(2001, 1, 1);
-        let expired = signed(p, &ca, &ca_key);
-
-        let mut p = params(LEAF_CN, &NAMES);
-        p.not_before = date_time_ymd(2090, 1, 1);
-        p.not_after = date_time_ymd(2091, 1, 1);
-        let not_yet_valid = signed(p, &ca, &ca_key);
-
-        let wrong_name = signed(params("wrong.test", &["wrong.test"]), &ca, &ca_key);
-
-        let key = KeyPair::generate().expect("key pair");
-        let cert = params(LEAF_CN, &["probe.test", "127.0.0.1"])
-            .self_signed(&key)
-            .expect("self-sign leaf");
-        let self_signed = Leaf {
-            der: cert.der().clone(),
-            key_der: key.serialize_der(),
-        };
-
-        Pki {
-            ca_file,
-            good,
-            expired,
-            not_yet_valid,
-            wrong_name,
-            self_signed,
-        }
-    })
-}
-
-fn cacert() -> String {
-    pki().ca_file.to_str().expect("UTF-8 temp path").to_string()
-}
 
 // ---------------------------------------------------------------------------------------
 // Loopback peers
 // ---------------------------------------------------------------------------------------
-
-/// What a peer saw on one connection, sent to the test when the connection ends.
-#[derive(Debug, Default)]
-struct Seen {
-    /// The SNI the client sent (TLS peers only).
-    sni: Option<String>,
-    /// The negotiated version, when the handshake completed.
-    version: Option<ProtocolVersion>,
-    /// The request head (decrypted for TLS peers; raw bytes for the others).
-    request: Vec<u8>,
-    /// Why the handshake failed on the server's side, if it did.
-    error: Option<String>,
-}
-
-type Handler = Arc<dyn Fn(TcpStream) -> Seen + Send + Sync>;
-
-/// A loopback listener running `handler` on a thread per connection.
-struct Peer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    seen: Receiver<Seen>,
-}
-
-/// No peer thread waits on its client longer than this.
-const PEER_PATIENCE: Duration = Duration::from_secs(15);
-
-impl Peer {
-    fn start(handler: Handler) -> Peer {
-        Peer::start_on("127.0.0.1:0", handler).expect("bind 127.0.0.1:0")
-    }
-
-    fn start_on(addr: &str, handler: Handler) -> std::io::Result<Peer> {
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, seen) = mpsc::channel::<Seen>();
-        let accept_stop = Arc::clone(&stop);
-        thread::spawn(move || accept_loop(listener, accept_stop, handler, tx));
-        Ok(Peer { addr, stop, seen })
-    }
-
-    /// A TLS peer with this certificate, TLS 1.2 and 1.3.
-    fn tls(leaf: &Leaf) -> Peer {
-        Peer::start(tls_handler(server_config(leaf, rustls::ALL_VERSIONS)))
-    }
-
-    fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
-    /// `127.0.0.1:PORT`.
-    fn hostport(&self) -> String {
-        self.addr.to_string()
-    }
-
-    /// `https://NAME:PORT/`.
-    fn url(&self, name: &str) -> String {
-        format!("https://{name}:{}/", self.port())
-    }
-
-    /// `--resolve NAME:PORT:127.0.0.1`.
-    fn resolve(&self, name: &str) -> [String; 2] {
-        [
-            "--resolve".to_string(),
-            format!("{name}:{}:127.0.0.1", self.port()),
-        ]
-    }
-
-    /// What the next connection saw; panics if no connection ends within `WAIT`.
-    fn seen(&self) -> Seen {
-        self.seen
-            .recv_timeout(WAIT)
-            .expect("the peer saw no connection end in time")
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-    }
-}
-
-fn accept_loop(listener: TcpListener, stop: Arc<AtomicBool>, handler: Handler, tx: Sender<Seen>) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(stream) = conn else { continue };
-        let _ = stream.set_read_timeout(Some(PEER_PATIENCE));
-        let _ = stream.set_write_timeout(Some(PEER_PATIENCE));
-        let handler = Arc::clone(&handler);
-        let tx = tx.clone();
-        thread::spawn(move || {
-            let _ = tx.send(handler(stream));
-        });
-    }
-}
-
-fn server_config(leaf: &Leaf, versions: &[&'static SupportedProtocolVersion]) -> Arc<ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der.clone()], leaf.key())
-        .expect("server certificate");
-    Arc::new(config)
-}
 
 /// The answer every TLS peer gives.
 fn tls_response() -> Vec<u8> {
@@ -267,50 +30,12 @@ fn tls_response() -> Vec<u8> {
     )
 }
 
-/// Handshake, record SNI and version, read the request head, answer, close_notify,
-/// then wait for the client to close.
-fn tls_handler(config: Arc<ServerConfig>) -> Handler {
-    Arc::new(move |mut tcp: TcpStream| {
-        let mut seen = Seen::default();
-        let mut conn = ServerConnection::new(Arc::clone(&config)).expect("server connection");
-        while conn.is_handshaking() {
-            let failed = match conn.complete_io(&mut tcp) {
-                Ok((0, 0)) => Some("the client closed during the handshake".to_string()),
-                Ok(_) => None,
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(why) = failed {
-                seen.sni = conn.server_name().map(str::to_string);
-                seen.error = Some(why);
-                close_and_drain(&mut tcp);
-                return seen;
-            }
-        }
-        seen.sni = conn.server_name().map(str::to_string);
-        seen.version = conn.protocol_version();
-        let mut tls = StreamOwned::new(conn, tcp);
-        seen.request = read_head(&mut tls);
-        let _ = tls.write_all(&tls_response());
-        tls.conn.send_close_notify();
-        let _ = tls.flush();
-        close_and_drain(&mut tls.sock);
-        seen
-    })
-}
-
-/// Reads up to and including the first CRLF CRLF (at most 64 KiB), or to EOF / error.
-fn read_head(r: &mut impl Read) -> Vec<u8> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while buf.len() < 64 * 1024 && !buf.ends_with(b"\r\n\r\n") {
-        match r.read(&mut byte) {
-            Ok(0) => break,
-            Ok(_) => buf.push(byte[0]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    buf
+/// A TLS peer with this certificate, TLS 1.2 and 1.3, answering `tls_response()`.
+fn tls_peer(leaf: &Leaf) -> Peer {
+    Peer::start(tls_handler(
+        server_config(leaf, rustls::ALL_VERSIONS),
+        tls_response(),
+    ))
 }
 
 /// Reads one TLS record (the ClientHello): the 5-byte header and its payload.
@@ -327,30 +52,17 @@ fn read_record(s: &mut TcpStream) -> Vec<u8> {
     all
 }
 
-/// Sends FIN, then reads until the client closes, so that our close is never an RST.
-fn close_and_drain(s: &mut TcpStream) {
-    let _ = s.shutdown(Shutdown::Write);
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
-    }
-}
-
-/// Reads the ClientHello, writes `bytes`, closes.
+/// Reads the ClientHello, writes `bytes`, closes; reports the ClientHello when the
+/// connection ends.
 fn raw_answer(bytes: Vec<u8>) -> Handler {
-    Arc::new(move |mut tcp: TcpStream| {
+    Arc::new(move |mut tcp: TcpStream, tx: &Sender<Seen>| {
         let hello = read_record(&mut tcp);
         let _ = tcp.write_all(&bytes);
         close_and_drain(&mut tcp);
-        Seen {
-            request: hello,
+        let _ = tx.send(Seen {
+            bytes: hello,
             ..Seen::default()
-        }
+        });
     })
 }
 
@@ -363,45 +75,12 @@ fn alert(description: u8) -> Vec<u8> {
 // Running the binary
 // ---------------------------------------------------------------------------------------
 
-/// Runs headprobe in json format; returns the outcome and its only record.
-fn json_run<S: AsRef<str>>(args: &[S]) -> (Outcome, Value) {
-    let out = headprobe()
-        .args(["--format", "json"])
-        .args(args.iter().map(|s| s.as_ref()))
-        .run();
-    let r = out.only_json();
-    (out, r)
-}
-
-/// A probe that must fail with `kind`; returns the record.
-#[track_caller]
-fn failing<S: AsRef<str>>(args: &[S], kind: &str) -> Value {
-    let (out, r) = json_run(args);
-    out.expect_code(1);
-    assert_eq!(r["ok"], false, "{r}");
-    assert_eq!(r["error"]["kind"], kind, "{r}");
-    r
-}
-
-/// The error message of a record.
-fn message(r: &Value) -> String {
-    r["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// `https://probe.test:PORT/` through `--resolve`, with `extra` options.
 fn probe_name(peer: &Peer, name: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     args.extend(peer.resolve(name));
-    args.push(peer.url(name));
+    args.push(peer.https_url(name));
     args
-}
-
-fn ms(v: &Value) -> f64 {
-    v.as_f64()
-        .unwrap_or_else(|| panic!("not a number of milliseconds: {v}"))
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`.
@@ -430,7 +109,7 @@ const TLS13_SUITES: [&str; 3] = [
 #[test]
 fn verified_with_cacert_records_the_handshake_and_the_certificate() {
     let pki = pki();
-    let peer = Peer::tls(&pki.good);
+    let peer = tls_peer(&pki.good);
     let ca = cacert();
     let (out, r) = json_run(&probe_name(&peer, "probe.test", &["--cacert", &ca]));
     out.expect_code(0);
@@ -497,7 +176,7 @@ fn verified_with_cacert_records_the_handshake_and_the_certificate() {
 #[test]
 fn json_tls_object_has_the_contract_keys_in_order() {
     let pki = pki();
-    let peer = Peer::tls(&pki.good);
+    let peer = tls_peer(&pki.good);
     let ca = cacert();
     let (out, _) = json_run(&probe_name(&peer, "probe.test", &["--cacert", &ca]));
     out.expect_code(0);
@@ -548,7 +227,7 @@ fn plain_http_records_tls_null() {
 #[test]
 fn insecure_accepts_a_self_signed_certificate_and_still_records_it() {
     let pki = pki();
-    let peer = Peer::tls(&pki.self_signed);
+    let peer = tls_peer(&pki.self_signed);
     let (out, r) = json_run(&probe_name(&peer, "probe.test", &["-k"]));
     out.expect_code(0);
     assert_eq!(r["ok"], true, "{r}");
@@ -567,7 +246,7 @@ fn insecure_accepts_a_self_signed_certificate_and_still_records_it() {
     let out = headprobe()
         .arg("-k")
         .args(peer.resolve("probe.test"))
-        .arg(peer.url("probe.test"))
+        .arg(peer.https_url("probe.test"))
         .run();
     out.expect_code(0);
     let first = out.lines().first().cloned().unwrap_or_default();
@@ -575,7 +254,7 @@ fn insecure_accepts_a_self_signed_certificate_and_still_records_it() {
     let _ = peer.seen();
 
     // -k skips every check, expiry included.
-    let expired = Peer::tls(&pki.expired);
+    let expired = tls_peer(&pki.expired);
     let (out, r) = json_run(&probe_name(&expired, "probe.test", &["-k"]));
     out.expect_code(0);
     assert_eq!(r["tls"]["verified"], false, "{r}");
@@ -589,7 +268,7 @@ fn insecure_accepts_a_self_signed_certificate_and_still_records_it() {
 /// A `tls` failure against `leaf` whose message contains `words`.
 #[track_caller]
 fn cert_failure(leaf: &Leaf, name: &str, extra: &[&str], words: &str) -> Value {
-    let peer = Peer::tls(leaf);
+    let peer = tls_peer(leaf);
     let r = failing(&probe_name(&peer, name, extra), "tls");
     let m = message(&r);
     assert!(m.contains(words), "message {m:?} lacks {words:?}: {r}");
@@ -601,7 +280,7 @@ fn cert_failure(leaf: &Leaf, name: &str, extra: &[&str], words: &str) -> Value {
         seen.error.is_some(),
         "the server finished a handshake: {seen:?}"
     );
-    assert!(seen.request.is_empty(), "a request was sent: {seen:?}");
+    assert!(seen.bytes.is_empty(), "a request was sent: {seen:?}");
     r
 }
 
@@ -663,9 +342,9 @@ fn self_signed_certificate() {
 
 #[test]
 fn failure_in_text_and_status_formats() {
-    let peer = Peer::tls(&pki().expired);
+    let peer = tls_peer(&pki().expired);
     let ca = cacert();
-    let t = peer.url("probe.test");
+    let t = peer.https_url("probe.test");
     let out = headprobe()
         .args(["--cacert", &ca])
         .args(peer.resolve("probe.test"))
@@ -707,11 +386,7 @@ fn plain_http_peer_on_a_tls_probe() {
     assert_eq!(r["status"], Value::Null, "{r}");
     assert_eq!(r["tls"], Value::Null, "{r}");
     let seen = peer.seen();
-    assert_eq!(
-        seen.request.first(),
-        Some(&0x16),
-        "no ClientHello: {seen:?}"
-    );
+    assert_eq!(seen.bytes.first(), Some(&0x16), "no ClientHello: {seen:?}");
 }
 
 #[test]
@@ -768,7 +443,7 @@ fn stalled_handshake_is_a_timeout_within_connect_timeout() {
 
 #[test]
 fn unreadable_cacert_is_a_usage_error() {
-    let peer = Peer::tls(&pki().good);
+    let peer = tls_peer(&pki().good);
     let missing = temp_file("gone.pem", b"");
     std::fs::remove_file(&missing).unwrap();
     let not_pem = temp_file("not.pem", b"hello\n");
@@ -783,7 +458,7 @@ fn unreadable_cacert_is_a_usage_error() {
         assert!(out.err().contains("--cacert"), "{out:?}");
     }
     assert!(
-        peer.seen.recv_timeout(Duration::from_millis(200)).is_err(),
+        peer.seen_within(Duration::from_millis(200)).is_none(),
         "a probe was made"
     );
 }
@@ -795,7 +470,7 @@ fn unreadable_cacert_is_a_usage_error() {
 #[test]
 fn sni_carries_the_name_and_is_absent_for_ip_literals() {
     let pki = pki();
-    let peer = Peer::tls(&pki.good);
+    let peer = tls_peer(&pki.good);
     let ca = cacert();
 
     let (out, _) = json_run(&probe_name(&peer, "probe.test", &["--cacert", &ca]));
@@ -811,9 +486,12 @@ fn sni_carries_the_name_and_is_absent_for_ip_literals() {
     // Nor for an IPv6 literal, when this machine has ::1.
     if let Ok(v6) = Peer::start_on(
         "[::1]:0",
-        tls_handler(server_config(&pki.good, rustls::ALL_VERSIONS)),
+        tls_handler(
+            server_config(&pki.good, rustls::ALL_VERSIONS),
+            tls_response(),
+        ),
     ) {
-        let (out, r) = json_run(&["-k", &format!("https://{}/", v6.addr)]);
+        let (out, r) = json_run(&["-k", &format!("https://{}/", v6.addr())]);
         out.expect_code(0);
         assert_eq!(r["tls"]["version"], "TLSv1.3", "{r}");
         assert_eq!(v6.seen().sni, None);
@@ -828,7 +506,10 @@ fn tls12_and_tls13_peers() {
         (&rustls::version::TLS12, "TLSv1.2", "TLS_ECDHE_"),
         (&rustls::version::TLS13, "TLSv1.3", "TLS13_"),
     ] {
-        let peer = Peer::start(tls_handler(server_config(&pki.good, &[version])));
+        let peer = Peer::start(tls_handler(
+            server_config(&pki.good, &[version]),
+            tls_response(),
+        ));
         let (out, r) = json_run(&probe_name(&peer, "probe.test", &["--cacert", &ca]));
         out.expect_code(0);
         assert_eq!(r["ok"], true, "{r}");
@@ -843,7 +524,7 @@ fn tls12_and_tls13_peers() {
 
 #[test]
 fn tls_flag_with_bare_targets() {
-    let peer = Peer::tls(&pki().good);
+    let peer = tls_peer(&pki().good);
     let ca = cacert();
     let port = peer.port().to_string();
     let hostport = format!("127.0.0.1:{port}");
@@ -860,7 +541,7 @@ fn tls_flag_with_bare_targets() {
         assert_eq!(r["status"], 200, "{args:?}: {r}");
         let seen = peer.seen();
         assert_eq!(seen.error, None, "{seen:?}");
-        let request = String::from_utf8_lossy(&seen.request).into_owned();
+        let request = seen.text();
         assert!(
             request.contains(&format!("\r\nHost: 127.0.0.1:{port}\r\n")),
             "{args:?}: {request:?}"
@@ -899,9 +580,9 @@ fn tls_flag_defaults_to_port_443_and_leaves_http_urls_alone() {
 
 #[test]
 fn text_format_prints_the_tls_line_first() {
-    let peer = Peer::tls(&pki().good);
+    let peer = tls_peer(&pki().good);
     let ca = cacert();
-    let t = peer.url("probe.test");
+    let t = peer.https_url("probe.test");
     let out = headprobe()
         .args(["--cacert", &ca])
         .args(peer.resolve("probe.test"))
@@ -931,9 +612,9 @@ fn text_format_prints_the_tls_line_first() {
 
 #[test]
 fn status_format_is_unchanged_for_https() {
-    let peer = Peer::tls(&pki().good);
+    let peer = tls_peer(&pki().good);
     let ca = cacert();
-    let t = peer.url("probe.test");
+    let t = peer.https_url("probe.test");
     let out = headprobe()
         .args(["--format", "status", "--cacert", &ca])
         .args(peer.resolve("probe.test"))
@@ -954,7 +635,7 @@ fn status_format_is_unchanged_for_https() {
 
 #[test]
 fn request_bytes_over_tls_are_the_plain_http_ones() {
-    let peer = Peer::tls(&pki().good);
+    let peer = tls_peer(&pki().good);
     let plain = Server::start(Behaviour::Respond(ok_response()));
     let ca = cacert();
     let extra = ["-H", "X-Probe: 1"];
@@ -977,7 +658,7 @@ fn request_bytes_over_tls_are_the_plain_http_ones() {
         .arg(format!("https://probe.test:{}/a/b?c=d", peer.port()))
         .run();
     out.expect_code(0);
-    let tls_request = String::from_utf8_lossy(&peer.seen().request).into_owned();
+    let tls_request = peer.seen().text();
 
     let expected = format!(
         "GET /a/b?c=d HTTP/1.0\r\nHost: probe.test:{}\r\nUser-Agent: headprobe/{VERSION}\r\n\
@@ -997,7 +678,7 @@ fn request_bytes_over_tls_are_the_plain_http_ones() {
     // The bare default request too.
     let (out, _) = json_run(&["--cacert", &ca, &format!("https://{}/", peer.hostport())]);
     out.expect_code(0);
-    let request = String::from_utf8_lossy(&peer.seen().request).into_owned();
+    let request = peer.seen().text();
     assert_eq!(
         request,
         format!(

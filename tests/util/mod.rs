@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod peer;
+pub mod pki;
+
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -286,11 +289,11 @@ fn serve(
     let _ = s.set_write_timeout(Some(PEER_PATIENCE));
     if let Behaviour::Banner(bytes) = behaviour {
         let _ = s.write_all(bytes);
-        let _ = req_tx.send(read_request(&mut s));
+        let _ = req_tx.send(read_head(&mut s));
         drain(&mut s);
         return;
     }
-    let _ = req_tx.send(read_request(&mut s));
+    let _ = req_tx.send(read_head(&mut s));
     match behaviour {
         Behaviour::Respond(bytes) | Behaviour::HalfThenClose(bytes) => {
             let _ = s.write_all(bytes);
@@ -351,12 +354,13 @@ fn serve(
 }
 
 /// Reads up to and including the first blank line (CRLF CRLF), at most `REQUEST_CAP`
-/// bytes; stops early at EOF or on an error.
-fn read_request(s: &mut TcpStream) -> Vec<u8> {
+/// bytes; stops early at EOF or on an error. A byte at a time, so nothing past the
+/// blank line is consumed.
+pub fn read_head(r: &mut impl Read) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while buf.len() < REQUEST_CAP && !buf.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
+        match r.read(&mut byte) {
             Ok(0) => break,
             Ok(_) => buf.push(byte[0]),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -382,6 +386,12 @@ fn drain(s: &mut TcpStream) {
 fn close(s: TcpStream) {
     let _ = s.shutdown(Shutdown::Write);
     drop(s);
+}
+
+/// Sends FIN, then reads until the client closes, so that our close is never an RST.
+pub fn close_and_drain(s: &mut TcpStream) {
+    let _ = s.shutdown(Shutdown::Write);
+    drain(s);
 }
 
 /// An address on 127.0.0.1 where nothing listens: connecting is refused.
@@ -724,6 +734,40 @@ impl Outcome {
         assert_eq!(self.code, Some(code), "unexpected exit\n{self:?}");
         self
     }
+}
+
+/// Runs headprobe in json format; returns the outcome and its only record.
+pub fn json_run<S: AsRef<str>>(args: &[S]) -> (Outcome, Value) {
+    let out = headprobe()
+        .args(["--format", "json"])
+        .args(args.iter().map(|s| s.as_ref()))
+        .run();
+    let r = out.only_json();
+    (out, r)
+}
+
+/// A probe that must fail with `kind`; returns the record.
+#[track_caller]
+pub fn failing<S: AsRef<str>>(args: &[S], kind: &str) -> Value {
+    let (out, r) = json_run(args);
+    out.expect_code(1);
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["error"]["kind"], kind, "{r}");
+    r
+}
+
+/// The error message of a record.
+pub fn message(r: &Value) -> String {
+    r["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A `timing_ms` value; panics if it is not a number.
+pub fn ms(v: &Value) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("not a number of milliseconds: {v}"))
 }
 
 /// Parses JSON Lines; panics naming the line that is not a JSON object.
