@@ -117,6 +117,15 @@ async fn exchange(
         got.timing.dns = Some(start.elapsed());
     }
     let mut stream = connect(&addrs, connect_deadline, connect_budget, got).await?;
+    // The body is never read, so the connection ends with a reset rather than a FIN
+    // exchange: no TIME_WAIT left on our side, fewer packets for both ends. (Closing
+    // with unread data resets anyway; this makes it the rule, as scanners do.)
+    {
+        use std::os::fd::{AsRawFd, BorrowedFd};
+        // SAFETY: the descriptor belongs to `stream`, which outlives this borrow.
+        let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+        let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
+    }
     got.timing.connect = Some(start.elapsed());
 
     let mut request = None;
