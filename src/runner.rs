@@ -142,12 +142,43 @@ pub fn run<W: Write + Send + 'static>(
             .expect("spawning the output thread")
     };
 
-    // Every probe, and the printer, run on this one thread, which also drives the
-    // reactor while idle: no task hops threads, and a probe costs little beyond its
-    // syscalls. Only finished output crosses to the writer thread, a chunk per tick.
-    let executor = LocalExecutor::new();
+    // Probes run on a few threads, each with its own executor, and each thread drives
+    // the reactor while idle: a probe never hops threads, and costs little beyond its
+    // syscalls. The printer runs on this thread; only finished output crosses to the
+    // writer thread, a chunk per tick.
     let (events_tx, events_rx) = async_channel::unbounded::<Event>();
-    let slots = Arc::new(Semaphore::new(cfg.concurrency));
+    let shared = Arc::new(Shared {
+        cfg: Arc::clone(&cfg),
+        slots: Arc::new(Semaphore::new(cfg.concurrency)),
+        items: items_rx,
+        events: events_tx,
+        cancel: Arc::clone(&cancel),
+        pace: Pace::new(cfg.rate),
+    });
+    // Closed when every dispatcher is done, then when every record is written.
+    let (dispatching_tx, dispatching_rx) = async_channel::bounded::<()>(1);
+    let (finished_tx, finished_rx) = async_channel::bounded::<()>(1);
+    let helpers: Vec<_> = (1..probe_threads(cfg.concurrency))
+        .map(|i| {
+            let shared = Arc::clone(&shared);
+            let dispatching = dispatching_tx.clone();
+            let finished = finished_rx.clone();
+            std::thread::Builder::new()
+                .name(format!("headprobe-probes-{i}"))
+                .spawn(move || {
+                    let executor = LocalExecutor::new();
+                    async_io::block_on(executor.run(async {
+                        dispatch(&executor, &shared).await;
+                        drop(dispatching);
+                        // Keep this thread's probes running until every record is out.
+                        let _ = finished.recv().await;
+                    }));
+                })
+                .expect("spawning a probe thread")
+        })
+        .collect();
+
+    let executor = LocalExecutor::new();
     let printer = Printer::new(Vec::with_capacity(64 * 1024), cfg.format);
     let printing = executor.spawn(print_events(
         Arc::clone(&cfg),
@@ -158,9 +189,21 @@ pub fn run<W: Write + Send + 'static>(
         counters,
     ));
     let tally = async_io::block_on(executor.run(async {
-        dispatch(&executor, &cfg, &slots, items_rx, events_tx, &cancel).await;
+        dispatch(&executor, &shared).await;
+        drop(dispatching_tx);
+        let _ = dispatching_rx.recv().await;
+        // Every slot back means every record written: only then may the others stop.
+        let mut all = Vec::with_capacity(cfg.concurrency);
+        for _ in 0..cfg.concurrency {
+            all.push(shared.slots.acquire().await);
+        }
+        finished_tx.close();
+        shared.events.close();
         printing.await
     }));
+    for helper in helpers {
+        let _ = helper.join();
+    }
 
     let output_problem = writer_thread.join().unwrap_or_default();
     let mut outcome = Outcome {
@@ -177,19 +220,35 @@ pub fn run<W: Write + Send + 'static>(
     outcome
 }
 
-/// Takes a slot, then a target, and starts its probe; after the input ends or a stop,
-/// every target already read still gets its record. Returns once every record is
-/// written (every slot is back).
-async fn dispatch(
-    executor: &LocalExecutor<'_>,
-    cfg: &Arc<Config>,
-    slots: &Arc<Semaphore>,
+/// What every probe thread shares.
+struct Shared {
+    cfg: Arc<Config>,
+    slots: Arc<Semaphore>,
     items: Receiver<Vec<Item>>,
     events: Sender<Event>,
-    cancel: &Arc<Cancel>,
-) {
+    cancel: Arc<Cancel>,
+    pace: Pace,
+}
+
+/// How many threads run probes: one per core, at most four (beyond that the shared
+/// reactor, not the cores, is the limit), and never more than the probes in flight.
+fn probe_threads(concurrency: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.clamp(1, 4).min(concurrency)
+}
+
+/// Takes a slot, then a target, and starts its probe on this thread's executor; after
+/// the input ends or a stop, every target already read still gets its record.
+async fn dispatch(executor: &LocalExecutor<'_>, shared: &Shared) {
+    let Shared {
+        cfg,
+        slots,
+        items,
+        events,
+        cancel,
+        pace,
+    } = shared;
     let stream_lines = cfg.format == Format::Text && !cfg.ordered && !cfg.quiet;
-    let mut pace = Pace::new(cfg.rate);
     let mut queue = std::collections::VecDeque::new();
     loop {
         let slot = future::or(async { Some(slots.acquire_arc().await) }, async {
@@ -260,11 +319,6 @@ async fn dispatch(
         };
         let _ = events.try_send(Event::Done(Box::new(rec), None));
     }
-    // Every slot back means every record written: only then may the printer stop.
-    let mut all = Vec::with_capacity(cfg.concurrency);
-    for _ in 0..cfg.concurrency {
-        all.push(slots.acquire().await);
-    }
 }
 
 /// The `cancelled` record of a job that was read but never started.
@@ -294,43 +348,45 @@ fn unstarted(cfg: &Config, seq: u64, token: Vec<u8>, job: Job) -> Record {
     rec
 }
 
-/// `--rate`: new connections are spaced 1/N s apart. Time lost waiting for a slot is
-/// not made up with a burst, so the rate is never exceeded.
+/// `--rate`: new connections are spaced 1/N s apart, across all probe threads. Time
+/// lost waiting for a slot is not made up with a burst, so the rate is never exceeded.
 struct Pace {
     interval: Option<Duration>,
-    next: Instant,
+    next: std::sync::Mutex<Instant>,
 }
 
 impl Pace {
     fn new(rate: f64) -> Pace {
         Pace {
             interval: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
-            next: Instant::now(),
+            next: std::sync::Mutex::new(Instant::now()),
         }
     }
 
-    /// Waits for the next start time; false when the run was cancelled meanwhile.
-    async fn wait(&mut self, cancel: &Cancel) -> bool {
+    /// Waits for this connection's start time; false when the run was cancelled.
+    async fn wait(&self, cancel: &Cancel) -> bool {
         let Some(interval) = self.interval else {
             return true;
         };
+        let start = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let start = (*next).max(Instant::now());
+            *next = start + interval;
+            start
+        };
         let now = Instant::now();
-        if self.next > now {
-            let sleep = async {
-                async_std::task::sleep(self.next - now).await;
-                true
-            };
-            if !future::or(sleep, async {
-                cancel.wait().await;
-                false
-            })
-            .await
-            {
-                return false;
-            }
+        if start <= now {
+            return true;
         }
-        self.next = self.next.max(Instant::now()) + interval;
-        true
+        let sleep = async {
+            async_std::task::sleep(start - now).await;
+            true
+        };
+        future::or(sleep, async {
+            cancel.wait().await;
+            false
+        })
+        .await
     }
 }
 
