@@ -145,7 +145,8 @@ install_traps() {
     trap 'log "terminated"; exit 143' TERM HUP
 }
 
-# cpu_snapshot -> "busy_ticks nginx_ticks": all CPUs' non-idle time (/proc/stat) and the
+# cpu_snapshot -> "busy_ticks nginx_ticks": all CPUs' non-idle time (/proc/stat; niced
+# processes included: a nice-19 CPU hog still halves wrk's rate here) and the
 # nginx workers' user+sys time, in clock ticks, so that a row can tell how busy the
 # server was and how much CPU went to neither the client nor nginx (other work).
 cpu_snapshot() {
@@ -160,8 +161,8 @@ cpu_snapshot() {
 }
 
 # wait_idle MAX_S [QUIET_S]: wait (at most MAX_S seconds, sampling each second) until the
-# CPUs were less than 15% busy for QUIET_S (default 3) seconds in a row. Prints the
-# busy % of the last second.
+# CPUs were less than 15% busy (niced processes included) for QUIET_S (default 3)
+# seconds in a row. Prints the busy % of the last second.
 wait_idle() {
     local max=$1 need=${2:-3} i a b pct=100 quiet=0
     for ((i = 0; i < max; i++)); do

@@ -6,7 +6,10 @@ results.tsv: key, label, probes, concurrency, wall_s, user_s, sys_s, rss_kib, bu
 checks.tsv:  name, value, target, verdict (PASS/MISS/FAIL/n/a), detail
 Unmeasured fields are "-". Only reads files; prints Markdown on stdout.
 """
+import os
 import sys
+
+BUSY_SHARE = 0.10  # flag a row when other work took more than this share of all CPUs
 
 RESULT_COLS = ["key", "label", "probes", "conc", "wall", "user", "sys", "rss_kib", "busy", "nginx", "ok", "exit", "note"]
 
@@ -73,9 +76,17 @@ def main():
     print("| tool | probes | wall s | probes/s | CPU s / 1k probes | peak RSS MiB | ok | exit "
           "| nginx CPU % | other CPU s | note |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    busy_rows = []
     for k in order:
         r, x = rows[k], d[k]
         probes = num(r["probes"])
+        note = r["note"] or ""
+        wall = num(r["wall"])
+        if x["other"] is not None and wall and k != "hp_soak":
+            share = x["other"] / (wall * (os.cpu_count() or 1))
+            if share > BUSY_SHARE:
+                note = f"BUSY: other work took {share:.0%} of the CPUs" + (f"; {note}" if note else "")
+                busy_rows.append(r["label"])
         print("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             r["label"],
             f"{int(probes):,}" if probes is not None else "-",
@@ -87,7 +98,7 @@ def main():
             r["exit"] or "-",
             fmt(x["nginx_pct"], 0),
             fmt(x["other"], 1),
-            r["note"] or "",
+            note,
         ))
 
     def g(key, field):
@@ -129,7 +140,11 @@ def main():
     print()
     print("nginx CPU %: the one nginx worker's CPU over the row's wall time (100 = one core: the "
           "server is the bottleneck). other CPU s: CPU used by neither the client nor nginx during "
-          "the row (other work on the machine; for the soak row it includes the target generator).")
+          "the row (other work on the machine, niced processes included; for the soak row it includes the target generator).")
+    if busy_rows:
+        print()
+        print(f"WARNING: other work on the machine took over {BUSY_SHARE:.0%} of the CPUs during: "
+              + "; ".join(busy_rows) + ". Those figures are noisy; rerun when the machine is idle.")
     print()
     print("| check | value | target | verdict |")
     print("| --- | ---: | --- | --- |")
