@@ -59,16 +59,11 @@ pub async fn probe<C>(
 where
     C: std::future::Future<Output = ()>,
 {
-    let (target, proxy, check_url) = match job {
-        Job::Target(target) => (target, cfg.proxy.clone(), None),
-        Job::Proxy(proxy) => match &cfg.proxy_check {
-            Some(check) => (check.target.clone(), Some(proxy), Some(check.url.clone())),
-            None => unreachable!("proxy jobs exist only with --proxy-check"),
-        },
-    };
+    let (target, mut via) = plan(cfg, job);
     let start = Instant::now();
     let mut got = Gathered::default();
-    let work = exchange(cfg, &target, proxy.as_ref(), start, &mut got, lines);
+    let proxy = via.as_ref().map(|v| &v.proxy);
+    let work = exchange(cfg, &target, proxy, start, &mut got, lines);
     let cancel = async {
         cancelled.await;
         Err(ProbeError::new(
@@ -78,6 +73,10 @@ where
     };
     let result = futures_lite::future::or(work, cancel).await;
     got.timing.total = start.elapsed();
+    if let Some(via) = &mut via {
+        via.request_target = got.request_target;
+        via.tunnel = got.tunnel;
+    }
     Record {
         seq,
         token,
@@ -85,16 +84,36 @@ where
         addr: got.addr,
         head: got.head,
         tls: got.tls,
-        via: proxy.map(|proxy| Via {
-            proxy,
-            check_url,
-            request_target: got.request_target,
-            tunnel: got.tunnel,
-        }),
+        via,
         error: result.err(),
         timing: got.timing,
         streamed: got.streamed,
         tls_streamed: got.tls_streamed,
+    }
+}
+
+/// What a job asks for: the URL to request and, when a proxy is involved, how. With
+/// `--proxy-check` the proxy is the job and the URL comes from the configuration.
+pub fn plan(cfg: &Config, job: Job) -> (Target, Option<Via>) {
+    let via = |proxy, check_url| Via {
+        proxy,
+        check_url,
+        request_target: None,
+        tunnel: None,
+    };
+    match job {
+        Job::Target(target) => (target, cfg.proxy.clone().map(|p| via(p, None))),
+        Job::Proxy(proxy) => {
+            // Input makes proxy jobs only when --proxy-check is set.
+            let check = cfg
+                .proxy_check
+                .as_ref()
+                .expect("proxy jobs come with --proxy-check");
+            (
+                check.target.clone(),
+                Some(via(proxy, Some(check.url.clone()))),
+            )
+        }
     }
 }
 

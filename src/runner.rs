@@ -21,7 +21,7 @@ use crate::input::{Input, InputReport, Item, Job};
 use crate::output::{Format, Printer};
 use crate::probe;
 use crate::progress::Counters;
-use crate::record::{Record, Via};
+use crate::record::Record;
 
 /// Why a run stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,24 +327,9 @@ fn unstarted(cfg: &Config, seq: u64, token: Vec<u8>, job: Job) -> Record {
         ErrorKind::Cancelled,
         "the run was interrupted before this probe started",
     );
-    let (target, proxy, check_url) = match job {
-        Job::Target(target) => (Some(target), cfg.proxy.clone(), None),
-        Job::Proxy(proxy) => {
-            let check = cfg.proxy_check.as_ref();
-            (
-                check.map(|c| c.target.clone()),
-                Some(proxy),
-                check.map(|c| c.url.clone()),
-            )
-        }
-    };
-    let mut rec = Record::failed(seq, token, target, err);
-    rec.via = proxy.map(|proxy| Via {
-        proxy,
-        check_url,
-        request_target: None,
-        tunnel: None,
-    });
+    let (target, via) = probe::plan(cfg, job);
+    let mut rec = Record::failed(seq, token, Some(target), err);
+    rec.via = via;
     rec
 }
 

@@ -92,10 +92,6 @@ impl<W: Write> Printer<W> {
         self.out.write_all(&self.line)
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
     pub fn into_inner(self) -> W {
         self.out
     }
