@@ -3,7 +3,7 @@
 //! `cargo bench --bench parser`. CI only compiles it (`cargo bench --no-run`).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use headprobe::http::{HeadParser, Progress};
+use headprobe::proto::http::{HeadParser, Progress};
 
 const NGINX: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 20:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
 

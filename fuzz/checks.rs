@@ -3,11 +3,11 @@
 //! and `cargo test` can never check different things.
 #![allow(dead_code)]
 
-use headprobe::http::{
+use headprobe::proto::http::{
     Block, Field, HeadError, HeadParser, HttpVersion, Progress, RequestTemplate,
 };
-use headprobe::output::sanitize::{escape, escape_into};
-use headprobe::target::{self, Defaults};
+use headprobe::proto::target::{self, Defaults};
+use headprobe::report::sanitize::{escape, escape_into};
 
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 pub type Check = fn(&[u8]);
@@ -80,7 +80,7 @@ pub fn snapshot(p: &HeadParser, result: Result<Progress, HeadError>) -> Snapshot
         assert!(p.final_block().is_some_and(|b| b.complete));
     }
     let banner = p.banner().to_vec();
-    assert!(banner.len() <= headprobe::http::BANNER_MAX);
+    assert!(banner.len() <= headprobe::proto::http::BANNER_MAX);
     assert!(!banner.contains(&b'\n'));
     Snapshot {
         result,

@@ -1,33 +1,24 @@
 //! headprobe: probe many HTTP servers at once and stream back their status and header
 //! lines, never the body.
 //!
-//! Module map, in the order data flows:
-//! - `cli` → `config`: arguments, then validated settings;
-//! - `input`: targets streamed from arguments, files and stdin, parsed by `target`;
-//! - `runner`: bounded concurrency, ordering, cancellation;
-//! - `probe`: one probe over async-std, reading with the sans-IO `http` parser;
-//! - `record` → `output`: one result per target, formatted by the one printer.
+//! The layers, top to bottom (each uses only the ones below it):
+//! - `cli`: arguments (the `--help` text), then the validated `Config`;
+//! - `run`: input streamed in, admission in input order, ordering, cancellation, pacing;
+//! - `net`: the only runtime users: resolve, connect, TLS, tunnels, one probe;
+//! - `report`: the record, error kinds, tally and progress, the printer that owns stdout;
+//! - `proto`: sans-IO target grammar, request bytes, response-head parser, proxy messages.
 
 pub mod cli;
-pub mod config;
-pub mod error;
-pub mod http;
-pub mod input;
-pub mod output;
-pub mod probe;
-pub mod progress;
-pub mod proxy;
-pub mod record;
-pub mod runner;
-pub mod target;
-pub mod tls;
-pub mod wire;
+pub mod net;
+pub mod proto;
+pub mod report;
+pub mod run;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-pub use config::{Config, UsageError};
-pub use runner::{Cancel, Outcome, StopReason};
+pub use cli::{Config, UsageError};
+pub use run::{Cancel, Outcome, StopReason};
 
 /// Exit statuses, named once.
 pub mod exit {
@@ -60,7 +51,7 @@ const RESERVED_FDS: u64 = 16;
 /// Runs `cfg` to the end, writing results to stdout and warnings to stderr.
 /// Installs the SIGINT handler. Returns a usage error before probing anything.
 pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
-    let input = input::Input::open(&cfg)?;
+    let input = run::input::Input::open(&cfg)?;
     fit_concurrency_to_fd_limit(&mut cfg);
 
     let cancel = Arc::new(Cancel::default());
@@ -76,10 +67,10 @@ pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
     let show_progress = cfg
         .progress
         .unwrap_or_else(|| std::io::stderr().is_terminal() && !std::io::stdout().is_terminal());
-    let progress = show_progress.then(|| progress::Progress::start(input.known_total));
+    let progress = show_progress.then(|| report::progress::Progress::start(input.known_total));
     let counters = progress.as_ref().map(|p| Arc::clone(&p.counters));
 
-    let outcome = runner::run(Arc::new(cfg), input, std::io::stdout(), cancel, counters);
+    let outcome = run::run(Arc::new(cfg), input, std::io::stdout(), cancel, counters);
     if let Some(progress) = progress {
         progress.finish(&outcome.tally);
     }

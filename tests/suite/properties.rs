@@ -15,9 +15,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use headprobe::http::{HeadParser, Progress};
-use headprobe::output::sanitize::escape;
-use headprobe::target::{self, Defaults, Host, Scheme, Target};
+use headprobe::proto::http::{HeadParser, Progress};
+use headprobe::proto::target::{self, Defaults, Host, Scheme, Target};
+use headprobe::report::sanitize::escape;
 use proptest::prelude::*;
 
 #[path = "../../fuzz/checks.rs"]

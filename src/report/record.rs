@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::error::{ErrorKind, ProbeError};
-use crate::http::HeadParser;
-use crate::proxy::Proxy;
-use crate::target::Target;
-use crate::tls::TlsInfo;
+use crate::net::tls::TlsInfo;
+use crate::proto::http::HeadParser;
+use crate::proto::proxy::Proxy;
+use crate::proto::target::Target;
+use crate::report::error::{ErrorKind, ProbeError};
 
 /// How a probe went through a proxy.
 #[derive(Debug, Clone)]

@@ -8,9 +8,10 @@ use std::io::{self, BufRead, BufReader, IsTerminal, Read};
 
 use async_channel::Sender;
 
-use crate::config::{Config, UsageError};
-use crate::proxy::{self, Proxy};
-use crate::target::{self, Defaults, Target};
+use crate::cli::{Config, UsageError};
+use crate::proto::proxy::{self, Proxy};
+use crate::proto::target::{self, Defaults};
+use crate::proto::Job;
 
 /// Lines longer than this are not targets; the rest of such a line is skipped unread.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -23,15 +24,6 @@ pub struct Item {
     /// The token as read (trimmed).
     pub token: Vec<u8>,
     pub target: Result<Job, String>,
-}
-
-/// What a token asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Job {
-    /// Probe this target (through `--proxy` if set).
-    Target(Target),
-    /// `--proxy-check`: request the check URL through this proxy.
-    Proxy(Proxy),
 }
 
 enum Source {
@@ -106,7 +98,7 @@ impl Input {
                 let file = File::open(path).map_err(|e| {
                     UsageError(format!(
                         "cannot read --file {path}: {}",
-                        crate::error::os_text(&e)
+                        crate::report::error::os_text(&e)
                     ))
                 })?;
                 if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
@@ -188,8 +180,10 @@ impl Input {
                             Ok(None) => break,
                             Err(e) => {
                                 let name = if path == "-" { "standard input" } else { &path };
-                                report.error =
-                                    Some(format!("reading {name}: {}", crate::error::os_text(&e)));
+                                report.error = Some(format!(
+                                    "reading {name}: {}",
+                                    crate::report::error::os_text(&e)
+                                ));
                                 break;
                             }
                         };

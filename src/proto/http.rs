@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::target::Target;
+use crate::proto::target::Target;
 
 /// `--http-version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -608,7 +608,7 @@ fn trim(bytes: &[u8]) -> &[u8] {
 #[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
-    use crate::target::{self, Defaults};
+    use crate::proto::target::{self, Defaults};
 
     fn target(token: &str) -> Target {
         target::parse(token, &Defaults::default()).unwrap()

@@ -20,8 +20,8 @@ use futures_rustls::rustls::{
 };
 use futures_rustls::TlsConnector;
 
-use crate::error::{ErrorKind, ProbeError};
-use crate::target::Host;
+use crate::proto::target::Host;
+use crate::report::error::{ErrorKind, ProbeError};
 
 /// What the handshake established, for the `tls` JSON object and the text `tls >` line.
 #[derive(Debug, Clone, PartialEq, Eq)]

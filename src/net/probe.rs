@@ -10,15 +10,16 @@ use async_std::future::timeout;
 use async_std::net::{TcpStream, ToSocketAddrs};
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::config::Config;
-use crate::error::{ErrorKind, ProbeError};
-use crate::http::{HeadError, HeadParser};
-use crate::input::Job;
-use crate::proxy::{http_connect, socks5_connect, Proxy, ProxyKind};
-use crate::record::{Record, Timing, Via};
-use crate::target::{Host, Scheme, Target};
-use crate::tls::TlsInfo;
-use crate::wire::{read_head, HeadEnd};
+use crate::cli::Config;
+use crate::net::tls::TlsInfo;
+use crate::net::tunnel::{http_connect, socks5_connect};
+use crate::net::wire::{read_head, HeadEnd};
+use crate::proto::http::{HeadError, HeadParser};
+use crate::proto::proxy::{Proxy, ProxyKind};
+use crate::proto::target::{Host, Scheme, Target};
+use crate::proto::Job;
+use crate::report::error::{ErrorKind, ProbeError};
+use crate::report::record::{Record, Timing, Via};
 
 /// What a probe hands on as it happens (text output streams it).
 pub enum Streamed {
@@ -229,14 +230,6 @@ async fn exchange(
             ),
         ));
     }
-    if let (Some(set), Some(code)) = (&cfg.expect_status, final_status(got)) {
-        if !set.contains(code) {
-            return Err(ProbeError::new(
-                ErrorKind::StatusMismatch,
-                format!("status {code} is not in --expect-status {set}"),
-            ));
-        }
-    }
     Ok(())
 }
 
@@ -326,7 +319,7 @@ async fn resolve(
             ),
         )),
         Ok(Err(e)) => {
-            let text = crate::error::os_text(&e);
+            let text = crate::report::error::os_text(&e);
             let text = text
                 .strip_prefix("failed to lookup address information: ")
                 .unwrap_or(&text);
@@ -491,9 +484,9 @@ mod tests {
     /// most of the memory. TLS and proxy state are boxed so plain probes stay small.
     #[test]
     fn a_probe_in_flight_stays_small() {
-        let cfg = crate::config::Config::with_targets(&[]);
-        let t = crate::target::parse("127.0.0.1:1", &cfg.defaults).unwrap();
-        let job = crate::input::Job::Target(t);
+        let cfg = crate::cli::Config::with_targets(&[]);
+        let t = crate::proto::target::parse("127.0.0.1:1", &cfg.defaults).unwrap();
+        let job = crate::proto::Job::Target(t);
         let fut = super::probe(&cfg, 0, vec![], job, None, std::future::pending::<()>());
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 2048, "the probe future grew to {size} bytes");

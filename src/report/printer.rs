@@ -2,13 +2,10 @@
 //!
 //! Generic over `io::Write` so tests print into a `Vec<u8>`.
 
-mod json;
-pub mod sanitize;
-
 use std::io::{self, Write};
 
-use crate::record::Record;
-use sanitize::escape_into;
+use super::sanitize::escape_into;
+use crate::report::record::Record;
 
 /// `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +82,7 @@ impl<W: Write> Printer<W> {
             }
             Format::Status => status_line(&mut self.line, rec),
             Format::Json => {
-                json::write(&mut self.line, rec).map_err(io::Error::other)?;
+                super::json::write(&mut self.line, rec).map_err(io::Error::other)?;
                 self.line.push(b'\n');
             }
         }
@@ -148,10 +145,10 @@ fn status_line(out: &mut Vec<u8>, rec: &Record) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{ErrorKind, ProbeError};
-    use crate::http::HeadParser;
-    use crate::record::Timing;
-    use crate::target;
+    use crate::proto::http::HeadParser;
+    use crate::proto::target;
+    use crate::report::error::{ErrorKind, ProbeError};
+    use crate::report::record::Timing;
     use std::time::Duration;
 
     fn record(token: &str, response: &[u8], error: Option<ProbeError>) -> Record {

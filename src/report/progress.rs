@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::error::ErrorKind;
-use crate::runner::Tally;
+use crate::report::error::ErrorKind;
+use crate::run::Tally;
 
 /// Shared counts, written by the printer thread.
 #[derive(Debug, Default)]

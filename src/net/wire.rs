@@ -6,7 +6,7 @@ use std::io;
 
 use futures_lite::{AsyncRead, AsyncReadExt};
 
-use crate::http::{HeadError, HeadParser, Progress};
+use crate::proto::http::{HeadError, HeadParser, Progress};
 
 /// Why reading a head stopped short.
 #[derive(Debug)]

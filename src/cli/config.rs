@@ -9,11 +9,11 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::cli::Args;
-use crate::http::{self, HttpVersion, RequestTemplate};
-use crate::output::Format;
-use crate::proxy::{Proxy, DEFAULT_PROXY_PORT};
-use crate::target::{self, Defaults, Scheme, Target};
-use crate::tls::TlsSettings;
+use crate::net::tls::TlsSettings;
+use crate::proto::http::{self, HttpVersion, RequestTemplate};
+use crate::proto::proxy::{Proxy, DEFAULT_PROXY_PORT};
+use crate::proto::target::{self, Defaults, Scheme, Target};
+use crate::report::printer::Format;
 
 /// A usage error: printed on stderr, exit status 2, nothing probed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl Config {
                 std::fs::read(path).map_err(|e| {
                     usage(
                         "--cacert",
-                        &format!("cannot read {path}: {}", crate::error::os_text(&e)),
+                        &format!("cannot read {path}: {}", crate::report::error::os_text(&e)),
                     )
                 })
             })

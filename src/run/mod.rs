@@ -15,13 +15,17 @@ use async_executor::LocalExecutor;
 use async_lock::{Semaphore, SemaphoreGuardArc};
 use futures_lite::future;
 
-use crate::config::Config;
-use crate::error::{ErrorKind, ProbeError};
-use crate::input::{Input, InputReport, Item, Job};
-use crate::output::{Format, Printer};
-use crate::probe;
-use crate::progress::Counters;
-use crate::record::Record;
+use crate::cli::Config;
+use crate::report::error::{ErrorKind, ProbeError};
+pub mod input;
+mod verdict;
+
+use crate::net::probe;
+use crate::proto::Job;
+use crate::report::printer::{Format, Printer};
+use crate::report::progress::Counters;
+use crate::report::record::Record;
+use input::{Input, InputReport, Item};
 
 /// Why a run stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,7 +300,8 @@ async fn dispatch(executor: &LocalExecutor<'_>, shared: &Shared) {
                     });
                 };
                 let lines = stream_lines.then_some(&sink as probe::LineSink);
-                let rec = probe::probe(&cfg, seq, token, target, lines, cancel.wait()).await;
+                let mut rec = probe::probe(&cfg, seq, token, target, lines, cancel.wait()).await;
+                verdict::judge(&cfg, &mut rec);
                 let _ = events.try_send(Event::Done(Box::new(rec), Some(slot)));
             })
             .detach();
@@ -487,7 +492,7 @@ fn write_chunks<W: Write>(
             } else {
                 problem = Some(format!(
                     "writing the results: {}",
-                    crate::error::os_text(&e)
+                    crate::report::error::os_text(&e)
                 ));
                 cancel.cancel(StopReason::OutputError);
             }

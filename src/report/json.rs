@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::http::{Block, HeadParser};
-use crate::record::Record;
+use crate::proto::http::{Block, HeadParser};
+use crate::report::record::Record;
 
 #[derive(Serialize)]
 struct JsonRecord<'a> {
@@ -176,9 +176,9 @@ fn ms(d: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{ErrorKind, ProbeError};
-    use crate::record::Timing;
-    use crate::target;
+    use crate::proto::target;
+    use crate::report::error::{ErrorKind, ProbeError};
+    use crate::report::record::Timing;
 
     #[test]
     fn shape_and_order_follow_the_contract() {

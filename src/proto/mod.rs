@@ -1,0 +1,18 @@
+//! Sans-IO protocol code: bytes and strings in, values or typed errors out. No sockets,
+//! no clock, no runtime; driven by unit tests, property tests, benches and fuzzers.
+
+pub mod http;
+pub mod proxy;
+pub mod target;
+
+use proxy::Proxy;
+use target::Target;
+
+/// What a token asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Probe this target (through `--proxy` if set).
+    Target(Target),
+    /// `--proxy-check`: request the check URL through this proxy.
+    Proxy(Proxy),
+}

@@ -1,0 +1,9 @@
+//! What a run reports: the record of one probe, the error kinds, the tally and progress
+//! line, and the printer that owns stdout (with its terminal sanitising).
+
+pub mod error;
+mod json;
+pub mod printer;
+pub mod progress;
+pub mod record;
+pub mod sanitize;
