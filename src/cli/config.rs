@@ -68,6 +68,21 @@ pub struct ProxyCheck {
     pub default_port: u16,
 }
 
+/// Every default, defined once. The `--help` text repeats them in words; a test keeps
+/// the two in step.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const CONCURRENCY: usize = 256;
+    pub const METHOD: &str = "GET";
+    pub const PATH: &str = "/";
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const TIMEOUT: Duration = Duration::from_secs(10);
+    pub const MAX_HEADER_BYTES: usize = 65536;
+    /// New connections per second; 0 is no limit.
+    pub const RATE: f64 = 0.0;
+}
+
 impl Config {
     /// A config with the contract's defaults and the given targets (for tests and benches).
     pub fn with_targets(targets: &[&str]) -> Config {
@@ -79,156 +94,184 @@ impl Config {
     }
 
     pub fn from_args(a: Args) -> Result<Config, UsageError> {
-        if a.progress && a.no_progress {
-            return Err(usage("--progress and --no-progress", "choose one"));
-        }
-        let scheme = if a.tls { Scheme::Https } else { Scheme::Http };
-        let port = match &a.port {
-            Some(p) => number::<u16>("--port", p, 1, 65535)?,
-            None => scheme.default_port(),
-        };
-        let cacert = a
-            .cacert
-            .as_deref()
-            .map(|path| {
-                std::fs::read(path).map_err(|e| {
-                    usage(
-                        "--cacert",
-                        &format!("cannot read {path}: {}", crate::report::error::os_text(&e)),
-                    )
-                })
-            })
-            .transpose()?;
-        let tls =
-            TlsSettings::new(cacert.as_deref(), a.insecure).map_err(|e| usage("--cacert", &e))?;
-        let method = a.method.as_deref().unwrap_or("GET");
-        if !http::is_token(method) {
-            return Err(usage(
-                "--method",
-                &format!("'{method}' is not a valid method name"),
-            ));
-        }
-        let path = a.path.clone().unwrap_or_else(|| "/".into());
-        if !(path.starts_with('/') || path == "*")
-            || path.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(usage(
-                "--path",
-                &format!(
-                    "'{path}' must start with '/' and contain no spaces or control characters"
-                ),
-            ));
-        }
-        let version = match a.http_version.as_deref() {
-            None | Some("1.0") => HttpVersion::Http10,
-            Some("1.1") => HttpVersion::Http11,
-            Some(v) => return Err(usage("--http-version", &format!("'{v}' is not 1.0 or 1.1"))),
-        };
-        let headers = a
-            .header
-            .iter()
-            .map(|h| http::parse_header_arg(h).map_err(|e| usage("--header", &e)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let format = match a.format.as_deref() {
-            None => Format::Text,
-            Some(f) => Format::parse(f).ok_or_else(|| {
-                usage(
-                    "--format",
-                    &format!("'{f}' is not one of text, status, json"),
-                )
-            })?,
-        };
-        let resolve = Resolve::parse(&a.resolve)?;
-        let expect_status = a
-            .expect_status
-            .as_deref()
-            .map(StatusSet::parse)
-            .transpose()
-            .map_err(|e| usage("--expect-status", &e))?;
-        let rate = match &a.rate {
-            None => 0.0,
-            Some(r) => match r.parse::<f64>() {
-                Ok(v) if v.is_finite() && v >= 0.0 => v,
-                _ => {
-                    return Err(usage(
-                        "--rate",
-                        &format!("'{r}' is not a number of connections per second"),
-                    ))
-                }
-            },
-        };
-        let shard = a.shard.as_deref().map(parse_shard).transpose()?;
-        let proxy = a
-            .proxy
-            .as_deref()
-            .map(|p| Proxy::parse(p, DEFAULT_PROXY_PORT).map_err(|e| usage("--proxy", &e)))
-            .transpose()?;
-        let proxy_check = match a.proxy_check.as_deref() {
-            None => None,
-            Some(_) if proxy.is_some() => {
-                return Err(usage("--proxy-check", "it cannot be combined with --proxy"))
-            }
-            Some(url) if !url.contains("://") => {
-                return Err(usage(
-                    "--proxy-check",
-                    &format!("'{url}' is not an http:// or https:// URL"),
-                ))
-            }
-            Some(url) => {
-                let defaults = Defaults {
-                    https: true,
-                    ..Defaults::default()
-                };
-                let target =
-                    target::parse(url, &defaults).map_err(|e| usage("--proxy-check", &e))?;
-                Some(ProxyCheck {
-                    url: url.to_string(),
-                    target,
-                    default_port: match a.port {
-                        Some(_) => port,
-                        None => DEFAULT_PROXY_PORT,
-                    },
-                })
-            }
-        };
-
+        let defaults = target_defaults(&a)?;
+        let proxy = proxy(&a)?;
+        let proxy_check = proxy_check(&a, &proxy, defaults.port)?;
         Ok(Config {
-            targets: a.targets,
-            files: a.file,
             concurrency: match &a.concurrency {
                 Some(c) => number("--concurrency", c, 1, 1_000_000)?,
-                None => 256,
+                None => defaults::CONCURRENCY,
             },
-            defaults: Defaults {
-                scheme,
-                port,
-                path,
-                https: true,
-            },
-            request: RequestTemplate::new(method, version, &headers),
-            connect_timeout: duration_flag("--connect-timeout", a.connect_timeout.as_deref(), 5.0)?,
-            timeout: duration_flag("--timeout", a.timeout.as_deref(), 10.0)?,
+            request: request(&a)?,
+            connect_timeout: duration_flag(
+                "--connect-timeout",
+                a.connect_timeout.as_deref(),
+                defaults::CONNECT_TIMEOUT,
+            )?,
+            timeout: duration_flag("--timeout", a.timeout.as_deref(), defaults::TIMEOUT)?,
             max_header_bytes: match &a.max_header_bytes {
                 Some(n) => number("--max-header-bytes", n, 1, 256 << 20)?,
-                None => 65536,
+                None => defaults::MAX_HEADER_BYTES,
             },
-            format,
+            format: format(&a)?,
             ordered: a.ordered,
             quiet: a.quiet,
-            resolve,
-            expect_status,
-            rate,
-            shard,
-            progress: match (a.progress, a.no_progress) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            },
-            tls,
+            resolve: Resolve::parse(&a.resolve)?,
+            expect_status: a
+                .expect_status
+                .as_deref()
+                .map(StatusSet::parse)
+                .transpose()
+                .map_err(|e| usage("--expect-status", &e))?,
+            rate: rate(&a)?,
+            shard: a.shard.as_deref().map(parse_shard).transpose()?,
+            progress: progress(&a)?,
+            tls: tls(&a)?,
             proxy,
             proxy_check,
+            defaults,
+            targets: a.targets,
+            files: a.file,
         })
     }
+}
+
+/// What a token without a scheme, port or path gets: `--tls`, `--port`, `--path`.
+fn target_defaults(a: &Args) -> Result<Defaults, UsageError> {
+    let scheme = if a.tls { Scheme::Https } else { Scheme::Http };
+    let port = match &a.port {
+        Some(p) => number::<u16>("--port", p, 1, 65535)?,
+        None => scheme.default_port(),
+    };
+    let path = a.path.clone().unwrap_or_else(|| defaults::PATH.into());
+    if !(path.starts_with('/') || path == "*")
+        || path.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(usage(
+            "--path",
+            &format!("'{path}' must start with '/' and contain no spaces or control characters"),
+        ));
+    }
+    Ok(Defaults {
+        scheme,
+        port,
+        path,
+        https: true,
+    })
+}
+
+/// `--method`, `--http-version`, `--header`.
+fn request(a: &Args) -> Result<RequestTemplate, UsageError> {
+    let method = a.method.as_deref().unwrap_or(defaults::METHOD);
+    if !http::is_token(method) {
+        return Err(usage(
+            "--method",
+            &format!("'{method}' is not a valid method name"),
+        ));
+    }
+    let version = match a.http_version.as_deref() {
+        None | Some("1.0") => HttpVersion::Http10,
+        Some("1.1") => HttpVersion::Http11,
+        Some(v) => return Err(usage("--http-version", &format!("'{v}' is not 1.0 or 1.1"))),
+    };
+    let headers = a
+        .header
+        .iter()
+        .map(|h| http::parse_header_arg(h).map_err(|e| usage("--header", &e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RequestTemplate::new(method, version, &headers))
+}
+
+/// `--cacert`, `--insecure`.
+fn tls(a: &Args) -> Result<TlsSettings, UsageError> {
+    let cacert = a
+        .cacert
+        .as_deref()
+        .map(|path| {
+            std::fs::read(path).map_err(|e| {
+                usage(
+                    "--cacert",
+                    &format!("cannot read {path}: {}", crate::report::error::os_text(&e)),
+                )
+            })
+        })
+        .transpose()?;
+    TlsSettings::new(cacert.as_deref(), a.insecure).map_err(|e| usage("--cacert", &e))
+}
+
+fn format(a: &Args) -> Result<Format, UsageError> {
+    match a.format.as_deref() {
+        None => Ok(Format::Text),
+        Some(f) => Format::parse(f).ok_or_else(|| {
+            usage(
+                "--format",
+                &format!("'{f}' is not one of text, status, json"),
+            )
+        }),
+    }
+}
+
+fn rate(a: &Args) -> Result<f64, UsageError> {
+    match &a.rate {
+        None => Ok(defaults::RATE),
+        Some(r) => match r.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            _ => Err(usage(
+                "--rate",
+                &format!("'{r}' is not a number of connections per second"),
+            )),
+        },
+    }
+}
+
+/// `--progress` / `--no-progress`: `Some` when forced, `None` to decide from the terminals.
+fn progress(a: &Args) -> Result<Option<bool>, UsageError> {
+    match (a.progress, a.no_progress) {
+        (true, true) => Err(usage("--progress and --no-progress", "choose one")),
+        (true, false) => Ok(Some(true)),
+        (false, true) => Ok(Some(false)),
+        (false, false) => Ok(None),
+    }
+}
+
+fn proxy(a: &Args) -> Result<Option<Proxy>, UsageError> {
+    a.proxy
+        .as_deref()
+        .map(|p| Proxy::parse(p, DEFAULT_PROXY_PORT).map_err(|e| usage("--proxy", &e)))
+        .transpose()
+}
+
+/// `--proxy-check URL`; proxies that name no port get `--port`, else 1080 as curl does.
+fn proxy_check(
+    a: &Args,
+    proxy: &Option<Proxy>,
+    port: u16,
+) -> Result<Option<ProxyCheck>, UsageError> {
+    let Some(url) = a.proxy_check.as_deref() else {
+        return Ok(None);
+    };
+    if proxy.is_some() {
+        return Err(usage("--proxy-check", "it cannot be combined with --proxy"));
+    }
+    if !url.contains("://") {
+        return Err(usage(
+            "--proxy-check",
+            &format!("'{url}' is not an http:// or https:// URL"),
+        ));
+    }
+    let defaults = Defaults {
+        https: true,
+        ..Defaults::default()
+    };
+    let target = target::parse(url, &defaults).map_err(|e| usage("--proxy-check", &e))?;
+    Ok(Some(ProxyCheck {
+        url: url.to_string(),
+        target,
+        default_port: match a.port {
+            Some(_) => port,
+            None => DEFAULT_PROXY_PORT,
+        },
+    }))
 }
 
 fn usage(flag: &str, problem: &str) -> UsageError {
@@ -251,10 +294,10 @@ where
 fn duration_flag(
     flag: &str,
     text: Option<&str>,
-    default_secs: f64,
+    default: Duration,
 ) -> Result<Duration, UsageError> {
     match text {
-        None => Ok(Duration::from_secs_f64(default_secs)),
+        None => Ok(default),
         Some(t) => parse_duration(t).map_err(|e| usage(flag, &e)),
     }
 }
@@ -435,6 +478,34 @@ mod tests {
         assert_eq!(c.format, Format::Text);
         assert_eq!(c.rate, 0.0);
         assert_eq!(c.progress, None);
+    }
+
+    /// The help text states the defaults in words; they must be the ones in `defaults`.
+    #[test]
+    fn help_states_the_defaults() {
+        let help = match crate::cli::parse(&["--help".to_string()]) {
+            crate::cli::Parsed::Help(text) => text,
+            other => panic!("{other:?}"),
+        };
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for said in [
+            format!("(default {}; lowered", defaults::CONCURRENCY),
+            format!("(default {})", Scheme::Http.default_port()),
+            format!("(default {};", defaults::METHOD),
+            format!("(default {})", defaults::PATH),
+            format!(
+                "(default {})",
+                humantime::format_duration(defaults::CONNECT_TIMEOUT)
+            ),
+            format!(
+                "(default {})",
+                humantime::format_duration(defaults::TIMEOUT)
+            ),
+            format!("(default {})", defaults::MAX_HEADER_BYTES),
+            format!("(default {}: no limit)", defaults::RATE),
+        ] {
+            assert!(help.contains(&said), "--help does not say {said:?}");
+        }
     }
 
     #[test]
