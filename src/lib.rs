@@ -18,31 +18,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 pub use cli::{Config, UsageError};
-pub use run::{Cancel, Outcome, StopReason};
-
-/// Exit statuses, named once.
-pub mod exit {
-    /// Every target was probed and is ok.
-    pub const OK: i32 = 0;
-    /// At least one target is not ok.
-    pub const NOT_OK: i32 = 1;
-    /// Bad option or value, unreadable `--file`: nothing was probed.
-    pub const USAGE: i32 = 2;
-    /// Interrupted by SIGINT.
-    pub const INTERRUPTED: i32 = 130;
-}
-
-impl Outcome {
-    pub fn exit_code(&self) -> i32 {
-        match self.stopped {
-            Some(StopReason::BrokenPipe) => exit::OK,
-            Some(StopReason::Interrupted) => exit::INTERRUPTED,
-            Some(StopReason::OutputError) => exit::NOT_OK,
-            None if self.tally.failed_total() > 0 || !self.problems.is_empty() => exit::NOT_OK,
-            None => exit::OK,
-        }
-    }
-}
+pub use run::{exit, Cancel, Outcome, StopReason};
 
 /// Descriptors kept free for everything that is not a probe's socket (stdio, the
 /// reactor, input files).

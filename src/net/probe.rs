@@ -25,8 +25,8 @@ use crate::report::record::{Record, Timing, Via};
 pub enum Streamed {
     /// The handshake's summary (`tls >` line).
     Tls(String),
-    /// Head lines that just arrived, joined by `\n`.
-    Lines(Vec<u8>),
+    /// Head lines that just arrived, in order.
+    Lines(Vec<Vec<u8>>),
 }
 
 /// Receives what a probe streams.
@@ -40,8 +40,8 @@ struct Gathered {
     head: Option<HeadParser>,
     tls: Option<Box<TlsInfo>>,
     timing: Timing,
+    /// Head lines already handed to the line sink.
     streamed: usize,
-    tls_streamed: bool,
     /// The proxy's reply to CONNECT.
     tunnel: Option<Box<HeadParser>>,
     /// The request target as sent, when in absolute form (through an HTTP proxy).
@@ -52,6 +52,7 @@ struct Gathered {
 pub async fn probe<C>(
     cfg: &Config,
     seq: u64,
+    index: u64,
     token: Vec<u8>,
     job: Job,
     lines: Option<LineSink<'_>>,
@@ -80,6 +81,7 @@ where
     }
     Record {
         seq,
+        index,
         token,
         target: Some(target),
         addr: got.addr,
@@ -88,8 +90,6 @@ where
         via,
         error: result.err(),
         timing: got.timing,
-        streamed: got.streamed,
-        tls_streamed: got.tls_streamed,
     }
 }
 
@@ -140,12 +140,7 @@ async fn exchange(
     // The body is never read, so the connection ends with a reset rather than a FIN
     // exchange: no TIME_WAIT left on our side, fewer packets for both ends. (Closing
     // with unread data resets anyway; this makes it the rule, as scanners do.)
-    {
-        use std::os::fd::{AsRawFd, BorrowedFd};
-        // SAFETY: the descriptor belongs to `stream`, which outlives this borrow.
-        let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
-        let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
-    }
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
     got.timing.connect = Some(start.elapsed());
 
     let mut request = None;
@@ -268,7 +263,6 @@ async fn over_tls(
     got.timing.tls = Some(clock.start.elapsed());
     if let Some(sink) = lines {
         sink(Streamed::Tls(info.summary()));
-        got.tls_streamed = true;
     }
     got.tls = Some(Box::new(info));
     let left = (clock.start + cfg.timeout).saturating_duration_since(Instant::now());
@@ -405,15 +399,9 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             timing.first_byte = Some(start.elapsed());
         }
         if let (Some(sink), true) = (lines, head.line_count() > *streamed) {
-            let mut joined = Vec::new();
-            for i in *streamed..head.line_count() {
-                if !joined.is_empty() {
-                    joined.push(b'\n');
-                }
-                joined.extend_from_slice(head.line(i));
-            }
+            let fresh = (*streamed..head.line_count()).map(|i| head.line(i).to_vec());
+            sink(Streamed::Lines(fresh.collect()));
             *streamed = head.line_count();
-            sink(Streamed::Lines(joined));
         }
     })
     .await;
@@ -487,7 +475,7 @@ mod tests {
         let cfg = crate::cli::Config::with_targets(&[]);
         let t = crate::proto::target::parse("127.0.0.1:1", &cfg.defaults).unwrap();
         let job = crate::proto::Job::Target(t);
-        let fut = super::probe(&cfg, 0, vec![], job, None, std::future::pending::<()>());
+        let fut = super::probe(&cfg, 0, 0, vec![], job, None, std::future::pending::<()>());
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 2048, "the probe future grew to {size} bytes");
     }

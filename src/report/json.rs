@@ -188,6 +188,7 @@ mod tests {
         );
         let rec = Record {
             seq: 0,
+            index: 0,
             token: b"http://www.163.com/a?b=c".to_vec(),
             target: target::parse("http://www.163.com/a?b=c", &target::Defaults::default()).ok(),
             addr: Some("127.0.0.1:80".parse().unwrap()),
@@ -204,8 +205,6 @@ mod tests {
                 headers: Some(Duration::from_micros(30_600)),
                 total: Duration::from_micros(30_700),
             },
-            streamed: 0,
-            tls_streamed: false,
         };
         let mut out = Vec::new();
         write(&mut out, &rec).unwrap();
@@ -225,6 +224,7 @@ mod tests {
     #[test]
     fn invalid_target_has_nulls() {
         let rec = Record::failed(
+            3,
             3,
             b"bad token".to_vec(),
             None,

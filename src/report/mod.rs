@@ -7,3 +7,4 @@ pub mod printer;
 pub mod progress;
 pub mod record;
 pub mod sanitize;
+pub mod tally;

@@ -2,6 +2,7 @@
 //!
 //! Generic over `io::Write` so tests print into a `Vec<u8>`.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::sanitize::escape_into;
@@ -34,6 +35,15 @@ pub struct Printer<W: Write> {
     out: W,
     format: Format,
     line: Vec<u8>,
+    /// What was already printed of probes still running (`text`, streamed), by `seq`.
+    shown: HashMap<u64, Shown>,
+}
+
+/// How much of one probe's output is already out.
+#[derive(Debug, Default, Clone, Copy)]
+struct Shown {
+    lines: usize,
+    tls: bool,
 }
 
 impl<W: Write> Printer<W> {
@@ -42,24 +52,31 @@ impl<W: Write> Printer<W> {
             out,
             format,
             line: Vec::with_capacity(512),
+            shown: HashMap::new(),
         }
     }
 
-    /// Head lines of `token` that just arrived (`text` format only), one per `\n`.
-    pub fn lines(&mut self, token: &[u8], lines: &[u8]) -> io::Result<()> {
-        for line in lines.split(|&b| b == b'\n') {
-            self.line.clear();
-            text_line(&mut self.line, token, b"header", line);
-            self.out.write_all(&self.line)?;
+    /// Head lines of probe `seq` that just arrived (`text` format only).
+    pub fn lines<L: AsRef<[u8]>>(&mut self, seq: u64, token: &[u8], lines: &[L]) -> io::Result<()> {
+        self.shown.entry(seq).or_default().lines += lines.len();
+        self.line.clear();
+        for line in lines {
+            text_line(&mut self.line, token, b"header", line.as_ref());
         }
-        Ok(())
+        self.out.write_all(&self.line)
     }
 
-    /// The `tls >` line of `token` (`text` format only).
-    pub fn tls_line(&mut self, token: &[u8], summary: &str) -> io::Result<()> {
+    /// The `tls >` line of probe `seq` (`text` format only).
+    pub fn tls_line(&mut self, seq: u64, token: &[u8], summary: &str) -> io::Result<()> {
+        self.shown.entry(seq).or_default().tls = true;
         self.line.clear();
         text_line(&mut self.line, token, b"tls", summary.as_bytes());
         self.out.write_all(&self.line)
+    }
+
+    /// Drops what is known of probe `seq`'s streamed output (its record is not printed).
+    pub fn forget(&mut self, seq: u64) {
+        self.shown.remove(&seq);
     }
 
     /// A finished probe: in `text`, the head lines not yet streamed and the error line.
@@ -67,11 +84,12 @@ impl<W: Write> Printer<W> {
         self.line.clear();
         match self.format {
             Format::Text => {
-                if let (Some(tls), false) = (&rec.tls, rec.tls_streamed) {
+                let shown = self.shown.remove(&rec.seq).unwrap_or_default();
+                if let (Some(tls), false) = (&rec.tls, shown.tls) {
                     text_line(&mut self.line, &rec.token, b"tls", tls.summary().as_bytes());
                 }
                 if let Some(head) = &rec.head {
-                    for line in head.lines().skip(rec.streamed) {
+                    for line in head.lines().skip(shown.lines) {
                         text_line(&mut self.line, &rec.token, b"header", line);
                     }
                 }
@@ -156,6 +174,7 @@ mod tests {
         let _ = head.feed(response);
         Record {
             seq: 0,
+            index: 0,
             token: token.as_bytes().to_vec(),
             target: target::parse(token, &target::Defaults::default()).ok(),
             addr: Some("127.0.0.1:8080".parse().unwrap()),
@@ -172,8 +191,6 @@ mod tests {
                 headers: Some(Duration::from_micros(2399)),
                 total: Duration::from_micros(2450),
             },
-            streamed: 0,
-            tls_streamed: false,
         }
     }
 
@@ -194,10 +211,13 @@ mod tests {
             print(Format::Text, &ok),
             "127.0.0.1:8080 header > HTTP/1.1 200 OK\n127.0.0.1:8080 header > A: 1\n127.0.0.1:8080 header >   2\n"
         );
-        let mut streamed = ok.clone();
-        streamed.streamed = 2;
+        let mut p = Printer::new(Vec::new(), Format::Text);
+        p.lines(0, b"127.0.0.1:8080", &[&b"HTTP/1.1 200 OK"[..], b"A: 1"])
+            .unwrap();
+        p.out.clear();
+        p.record(&ok).unwrap();
         assert_eq!(
-            print(Format::Text, &streamed),
+            String::from_utf8(p.into_inner()).unwrap(),
             "127.0.0.1:8080 header >   2\n"
         );
         let err = record(
@@ -226,7 +246,8 @@ mod tests {
     #[test]
     fn streamed_lines() {
         let mut p = Printer::new(Vec::new(), Format::Text);
-        p.lines(b"t", b"HTTP/1.0 200 OK\nA: \x1b").unwrap();
+        p.lines(7, b"t", &[&b"HTTP/1.0 200 OK"[..], b"A: \x1b"])
+            .unwrap();
         assert_eq!(
             String::from_utf8(p.into_inner()).unwrap(),
             "t header > HTTP/1.0 200 OK\nt header > A: \\x1b\n"
@@ -241,6 +262,7 @@ mod tests {
             "127.0.0.1:8080\t404\t2\t127.0.0.1:8080\tNot\\x09Found\n"
         );
         let mut bad = Record::failed(
+            0,
             0,
             b"bad\ttoken".to_vec(),
             None,

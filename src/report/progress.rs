@@ -1,6 +1,6 @@
 //! The progress line and end-of-run summary on stderr (never stdout).
 //!
-//! The printer bumps three counters; a thread redraws the line four times a second.
+//! The printer bumps two counters; a thread redraws the line four times a second.
 //! When progress is off none of this exists, so it costs nothing.
 
 use std::io::Write;
@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::report::error::ErrorKind;
-use crate::run::Tally;
+use crate::report::tally::Tally;
 
 /// Shared counts, written by the printer thread.
 #[derive(Debug, Default)]

@@ -39,6 +39,8 @@ pub struct Timing {
 pub struct Record {
     /// Position among the records of this run (input order), for `--ordered`.
     pub seq: u64,
+    /// Position among all the targets read, before `--shard` (JSON `index`).
+    pub index: u64,
     /// The input token as read.
     pub token: Vec<u8>,
     /// `None` when the token is not a target.
@@ -53,17 +55,20 @@ pub struct Record {
     pub via: Option<Via>,
     pub error: Option<ProbeError>,
     pub timing: Timing,
-    /// How many head lines were already handed to the printer as they arrived.
-    pub streamed: usize,
-    /// Whether the `tls >` line was already handed to the printer.
-    pub tls_streamed: bool,
 }
 
 impl Record {
     /// A record for a target that never got probed (invalid, or cancelled while queued).
-    pub fn failed(seq: u64, token: Vec<u8>, target: Option<Target>, error: ProbeError) -> Self {
+    pub fn failed(
+        seq: u64,
+        index: u64,
+        token: Vec<u8>,
+        target: Option<Target>,
+        error: ProbeError,
+    ) -> Self {
         Record {
             seq,
+            index,
             token,
             target,
             addr: None,
@@ -72,8 +77,6 @@ impl Record {
             via: None,
             error: Some(error),
             timing: Timing::default(),
-            streamed: 0,
-            tls_streamed: false,
         }
     }
 

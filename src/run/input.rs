@@ -19,8 +19,11 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// One target read from the input, parsed.
 #[derive(Debug)]
 pub struct Item {
-    /// Position among the items handed on (after `--shard`).
+    /// Position among the items handed on (after `--shard`): the order `--ordered`
+    /// restores, with no gaps.
     pub seq: u64,
+    /// Position among all the targets read (before `--shard`): JSON `index`.
+    pub index: u64,
     /// The token as read (trimmed).
     pub token: Vec<u8>,
     pub target: Result<Job, String>,
@@ -155,7 +158,12 @@ impl Input {
             } else {
                 token
             };
-            let item = Item { seq, token, target };
+            let item = Item {
+                seq,
+                index,
+                token,
+                target,
+            };
             seq += 1;
             batcher.push(item)
         };

@@ -1,0 +1,37 @@
+//! How a run ended, and the exit status that says so.
+
+use super::cancel::StopReason;
+use crate::report::tally::Tally;
+
+/// Exit statuses, named once.
+pub mod exit {
+    /// Every target was probed and is ok.
+    pub const OK: i32 = 0;
+    /// At least one target is not ok.
+    pub const NOT_OK: i32 = 1;
+    /// Bad option or value, unreadable `--file`: nothing was probed.
+    pub const USAGE: i32 = 2;
+    /// Interrupted by SIGINT.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub tally: Tally,
+    pub stopped: Option<StopReason>,
+    /// Problems to report on stderr (an input file that failed mid-way, stdout errors).
+    pub problems: Vec<String>,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> i32 {
+        match self.stopped {
+            // A closed stdout is a normal end, as for ripgrep.
+            Some(StopReason::BrokenPipe) => exit::OK,
+            Some(StopReason::Interrupted) => exit::INTERRUPTED,
+            Some(StopReason::OutputError) => exit::NOT_OK,
+            None if self.tally.failed_total() > 0 || !self.problems.is_empty() => exit::NOT_OK,
+            None => exit::OK,
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The printer task and the writer thread: records formatted (in input order when
+//! asked), slots given back once written, finished output handed to the one owner of
+//! stdout a chunk at a time.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use async_channel::{Receiver, Sender};
+use async_lock::SemaphoreGuardArc;
+
+use super::cancel::{Cancel, StopReason};
+use super::Event;
+use crate::cli::Config;
+use crate::net::probe::Streamed;
+use crate::report::printer::Printer;
+use crate::report::progress::Counters;
+use crate::report::record::Record;
+use crate::report::tally::Tally;
+
+/// Formats events until every sender is gone; returns the tally.
+pub async fn print_events(
+    cfg: Arc<Config>,
+    events: Receiver<Event>,
+    chunks: Sender<Vec<u8>>,
+    cancel: Arc<Cancel>,
+    counters: Option<Arc<Counters>>,
+) -> Tally {
+    let mut sink = Sink {
+        printer: Printer::new(Vec::with_capacity(64 * 1024), cfg.format),
+        counters,
+        tally: Tally::default(),
+        quiet: cfg.quiet,
+        cancel: &cancel,
+    };
+    // `--ordered`: records that finished before an earlier one, each with its slot.
+    let mut pending: BTreeMap<u64, (Box<Record>, Option<SemaphoreGuardArc>)> = BTreeMap::new();
+    let mut next_seq = 0u64;
+
+    while let Ok(first) = events.recv().await {
+        // Take everything that is ready, then hand it on as one chunk.
+        let ready = std::iter::once(first).chain(std::iter::from_fn(|| events.try_recv().ok()));
+        for event in ready {
+            match event {
+                Event::Streamed { seq, token, what } => sink.streamed(seq, &token, what),
+                Event::Done(rec, slot) if cfg.ordered => {
+                    pending.insert(rec.seq, (rec, slot));
+                    while let Some((rec, _slot)) = pending.remove(&next_seq) {
+                        next_seq += 1;
+                        sink.record(&rec);
+                    }
+                }
+                Event::Done(rec, _slot) => sink.record(&rec),
+            }
+        }
+        let chunk = sink.printer.take_output();
+        if !chunk.is_empty() && chunks.send(chunk).await.is_err() {
+            sink.quiet = true;
+        }
+    }
+    // Only after a stop can a gap remain (a record lost to no one): write the rest.
+    for (_, (rec, _slot)) in std::mem::take(&mut pending) {
+        sink.record(&rec);
+    }
+    let chunk = sink.printer.take_output();
+    if !chunk.is_empty() {
+        let _ = chunks.send(chunk).await;
+    }
+    sink.tally
+}
+
+/// The printer with its bookkeeping: counts every record; formats nothing once output
+/// has failed (a closed stdout ends the run quietly).
+struct Sink<'a> {
+    printer: Printer<Vec<u8>>,
+    counters: Option<Arc<Counters>>,
+    tally: Tally,
+    quiet: bool,
+    cancel: &'a Cancel,
+}
+
+impl Sink<'_> {
+    fn writing(&self) -> bool {
+        !self.quiet
+            && !matches!(
+                self.cancel.reason(),
+                Some(StopReason::BrokenPipe | StopReason::OutputError)
+            )
+    }
+
+    fn record(&mut self, rec: &Record) {
+        self.tally.count(rec);
+        if let Some(c) = &self.counters {
+            c.record(rec.ok());
+        }
+        if self.writing() {
+            // Formatting into memory: nothing to fail but JSON encoding, which cannot here.
+            let _ = self.printer.record(rec);
+        } else {
+            self.printer.forget(rec.seq);
+        }
+    }
+
+    fn streamed(&mut self, seq: u64, token: &[u8], what: Streamed) {
+        if self.writing() {
+            let _ = match what {
+                Streamed::Lines(lines) => self.printer.lines(seq, token, &lines),
+                Streamed::Tls(summary) => self.printer.tls_line(seq, token, &summary),
+            };
+        }
+    }
+}
+
+/// The writer thread: the one owner of stdout. Stops writing at the first error (a
+/// closed pipe ends the run quietly; anything else is reported) but keeps draining.
+pub fn write_chunks<W: Write>(
+    mut out: W,
+    chunks: Receiver<Vec<u8>>,
+    cancel: &Cancel,
+) -> Option<String> {
+    let mut problem = None;
+    let mut failed = false;
+    while let Ok(chunk) = chunks.recv_blocking() {
+        if failed {
+            continue;
+        }
+        if let Err(e) = out.write_all(&chunk).and_then(|()| out.flush()) {
+            failed = true;
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                cancel.cancel(StopReason::BrokenPipe);
+            } else {
+                problem = Some(format!(
+                    "writing the results: {}",
+                    crate::report::error::os_text(&e)
+                ));
+                cancel.cancel(StopReason::OutputError);
+            }
+        }
+    }
+    problem
+}
