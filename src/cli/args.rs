@@ -115,6 +115,26 @@ pub struct Args {
     #[argh(option, arg_name = "URL")]
     pub proxy_check: Option<String>,
 
+    /// follow redirects (301, 302, 303, 307, 308) to their Location, http or https, a new
+    /// connection per hop; the record describes the last response
+    #[argh(switch, short = 'L')]
+    pub location: bool,
+
+    /// with -L, more redirects than N is too_many_redirects (default 10)
+    #[argh(option, arg_name = "N")]
+    pub max_redirs: Option<String>,
+
+    /// probe a target again, up to N times, after a transient failure (timeouts, resets,
+    /// closed or cut-off answers, DNS server failures, status 408, 429, 500, 502, 503,
+    /// 504); a waiting target holds no connection (default 0)
+    #[argh(option, arg_name = "N")]
+    pub retry: Option<String>,
+
+    /// wait before the first retry, doubling each time up to 30s; a Retry-After in
+    /// seconds is honoured up to the same cap (default 1s)
+    #[argh(option, arg_name = "DUR")]
+    pub retry_delay: Option<String>,
+
     /// print no results; the exit status says it all
     #[argh(switch, short = 'q')]
     pub quiet: bool,

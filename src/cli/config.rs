@@ -57,6 +57,13 @@ pub struct Config {
     pub proxy: Option<Proxy>,
     /// `--proxy-check URL`: targets are proxies, and this is requested through each.
     pub proxy_check: Option<ProxyCheck>,
+    /// `-L`: follow redirects, at most `max_redirs` of them.
+    pub follow: bool,
+    pub max_redirs: usize,
+    /// `--retry N`: further attempts after a transient failure.
+    pub retry: u32,
+    /// `--retry-delay`: the wait before the first retry; it doubles up to `RETRY_DELAY_CAP`.
+    pub retry_delay: Duration,
 }
 
 /// `--proxy-check`: the URL as given, parsed.
@@ -81,6 +88,11 @@ pub mod defaults {
     pub const MAX_HEADER_BYTES: usize = 65536;
     /// New connections per second; 0 is no limit.
     pub const RATE: f64 = 0.0;
+    pub const MAX_REDIRS: usize = 10;
+    pub const RETRY: u32 = 0;
+    pub const RETRY_DELAY: Duration = Duration::from_secs(1);
+    /// The longest wait between retries, `Retry-After` included.
+    pub const RETRY_DELAY_CAP: Duration = Duration::from_secs(30);
 }
 
 impl Config {
@@ -129,6 +141,20 @@ impl Config {
             tls: tls(&a)?,
             proxy,
             proxy_check,
+            follow: a.location,
+            max_redirs: match &a.max_redirs {
+                Some(n) => number("--max-redirs", n, 0, 1000)?,
+                None => defaults::MAX_REDIRS,
+            },
+            retry: match &a.retry {
+                Some(n) => number("--retry", n, 0, 100)?,
+                None => defaults::RETRY,
+            },
+            retry_delay: duration_flag(
+                "--retry-delay",
+                a.retry_delay.as_deref(),
+                defaults::RETRY_DELAY,
+            )?,
             defaults,
             targets: a.targets,
             files: a.file,
@@ -503,6 +529,16 @@ mod tests {
             ),
             format!("(default {})", defaults::MAX_HEADER_BYTES),
             format!("(default {}: no limit)", defaults::RATE),
+            format!("(default {})", defaults::MAX_REDIRS),
+            format!("(default {})", defaults::RETRY),
+            format!(
+                "(default {})",
+                humantime::format_duration(defaults::RETRY_DELAY)
+            ),
+            format!(
+                "up to {}",
+                humantime::format_duration(defaults::RETRY_DELAY_CAP)
+            ),
         ] {
             assert!(help.contains(&said), "--help does not say {said:?}");
         }

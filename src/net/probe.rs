@@ -3,6 +3,7 @@
 //! With `runner`, the only place that touches async-std (sockets, timers, DNS).
 //! Every await here is bounded by the connect deadline or the probe deadline.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -14,20 +15,13 @@ use crate::cli::Config;
 use crate::net::tls::TlsInfo;
 use crate::net::tunnel::{http_connect, socks5_connect};
 use crate::net::wire::{read_head, HeadEnd};
-use crate::proto::http::{HeadError, HeadParser};
+use crate::proto::http::{HeadError, HeadParser, RequestTemplate};
+use crate::proto::location;
 use crate::proto::proxy::{Proxy, ProxyKind};
-use crate::proto::target::{Host, Scheme, Target};
+use crate::proto::target::{Defaults, Host, Scheme, Target};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
-use crate::report::record::{Record, Timing, Via};
-
-/// What a probe hands on as it happens (text output streams it).
-pub enum Streamed {
-    /// The handshake's summary (`tls >` line).
-    Tls(String),
-    /// Head lines that just arrived, in order.
-    Lines(Vec<Vec<u8>>),
-}
+use crate::report::record::{Hop, Record, Streamed, Timing, Via};
 
 /// Receives what a probe streams.
 pub type LineSink<'a> = &'a (dyn Fn(Streamed) + Sync);
@@ -63,34 +57,138 @@ where
 {
     let (target, mut via) = plan(cfg, job);
     let start = Instant::now();
-    let mut got = Gathered::default();
-    let proxy = via.as_ref().map(|v| &v.proxy);
-    let work = exchange(cfg, &target, proxy, start, &mut got, lines);
-    let cancel = async {
-        cancelled.await;
-        Err(ProbeError::new(
-            ErrorKind::Cancelled,
-            "the run was interrupted before this probe finished",
-        ))
-    };
-    let result = futures_lite::future::or(work, cancel).await;
-    got.timing.total = start.elapsed();
-    if let Some(via) = &mut via {
-        via.request_target = got.request_target;
-        via.tunnel = got.tunnel;
+    let mut cancelled = std::pin::pin!(cancelled);
+    let mut redirects: Vec<Hop> = Vec::new();
+    // `-L`: the hop being probed, when it is not the target itself.
+    let mut hop: Option<(Target, String)> = None;
+    let mut request = Cow::Borrowed(&cfg.request);
+    loop {
+        let mut got = Gathered::default();
+        let current = hop.as_ref().map_or(&target, |(t, _)| t);
+        let proxy = via.as_ref().map(|v| &v.proxy);
+        let clock = Clock::new(cfg, start);
+        // Boxed: the exchange is most of a probe's state; the loop around it stays small.
+        let work = Box::pin(exchange(
+            cfg, current, &request, proxy, &clock, &mut got, lines,
+        ));
+        let cancel = async {
+            cancelled.as_mut().await;
+            Err(ProbeError::new(
+                ErrorKind::Cancelled,
+                "the run was interrupted before this probe finished",
+            ))
+        };
+        let mut result = futures_lite::future::or(work, cancel).await;
+        if result.is_ok() && cfg.follow {
+            match next_hop(current, &got) {
+                Some(Ok((url, next))) if redirects.len() < cfg.max_redirs => {
+                    if let Some(sink) = lines {
+                        sink(Streamed::Redirect(url.clone()));
+                    }
+                    let (status, location) = redirect_of(&got).unwrap_or_default();
+                    redirects.push(Hop {
+                        url: url_of(current),
+                        status,
+                        location,
+                        head: got.head.take(),
+                    });
+                    // 303 asks for a GET; HEAD stays HEAD, anything else keeps its method.
+                    if status == 303 && !matches!(request.method(), "GET" | "HEAD") {
+                        request = Cow::Owned(request.with_method("GET"));
+                    }
+                    hop = Some((next, url));
+                    continue;
+                }
+                Some(Ok(_)) => {
+                    result = Err(ProbeError::new(
+                        ErrorKind::TooManyRedirects,
+                        format!(
+                            "more than {} redirects (--max-redirs); the last pointed to {}",
+                            cfg.max_redirs,
+                            redirect_of(&got).map(|(_, l)| l).unwrap_or_default()
+                        ),
+                    ))
+                }
+                // No usable Location: this 3xx is the answer.
+                Some(Err(_)) | None => {}
+            }
+        }
+        got.timing.total = start.elapsed();
+        if let Some(via) = &mut via {
+            via.request_target = got.request_target;
+            via.tunnel = got.tunnel;
+        }
+        let final_url = cfg.follow.then(|| match hop {
+            Some((_, url)) => url,
+            None => url_of(&target),
+        });
+        return Record {
+            seq,
+            index,
+            token,
+            target: Some(target),
+            addr: got.addr,
+            head: got.head,
+            tls: got.tls,
+            via,
+            error: result.err(),
+            timing: got.timing,
+            redirects,
+            final_url,
+            attempts: 1,
+        };
     }
-    Record {
-        seq,
-        index,
-        token,
-        target: Some(target),
-        addr: got.addr,
-        head: got.head,
-        tls: got.tls,
-        via,
-        error: result.err(),
-        timing: got.timing,
+}
+
+/// The URL a target asks for, as a browser would show it.
+fn url_of(target: &Target) -> String {
+    format!(
+        "{}://{}{}",
+        target.scheme.name(),
+        target.host_header(),
+        target.path
+    )
+}
+
+/// A redirect's status and `Location` (lossy text), if the final response is one.
+fn redirect_of(got: &Gathered) -> Option<(u16, String)> {
+    let head = got.head.as_ref()?;
+    let block = head.final_block()?;
+    let code = block.status.code;
+    if !matches!(code, 301 | 302 | 303 | 307 | 308) {
+        return None;
     }
+    let location = head
+        .headers(block)
+        .into_iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(b"location"))
+        .map(|(_, value)| String::from_utf8_lossy(&value).into_owned())
+        .unwrap_or_default();
+    Some((code, location))
+}
+
+/// Where a redirect leads: `None` when the response is not a redirect, `Err` when its
+/// `Location` cannot be followed (the 3xx is then the answer).
+fn next_hop(current: &Target, got: &Gathered) -> Option<Result<(String, Target), String>> {
+    let head = got.head.as_ref()?;
+    let block = head.final_block()?;
+    if !matches!(block.status.code, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let raw = head
+        .headers(block)
+        .into_iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(b"location"))
+        .map(|(_, value)| value)?;
+    let next = location::resolve(&url_of(current), &raw).and_then(|url| {
+        let defaults = Defaults {
+            https: true,
+            ..Defaults::default()
+        };
+        let target = crate::proto::target::parse(&url, &defaults)?;
+        Ok((url, target))
+    });
+    Some(next)
 }
 
 /// What a job asks for: the URL to request and, when a proxy is involved, how. With
@@ -121,13 +219,17 @@ pub fn plan(cfg: &Config, job: Job) -> (Target, Option<Via>) {
 async fn exchange(
     cfg: &Config,
     target: &Target,
+    template: &RequestTemplate,
     via: Option<&Proxy>,
-    start: Instant,
+    clock: &Clock,
     got: &mut Gathered,
     lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
-    let connect_budget = cfg.connect_timeout.min(cfg.timeout);
-    let connect_deadline = start + connect_budget;
+    let Clock {
+        start,
+        connect_deadline,
+        connect_budget,
+    } = *clock;
     let (host, port) = match via {
         Some(proxy) => (&proxy.host, proxy.port),
         None => (&target.host, target.port),
@@ -170,7 +272,7 @@ async fn exchange(
             Ok(Ok(false)) => {
                 // A plain-http target through an HTTP proxy: absolute form, no tunnel.
                 let absolute = format!("http://{}{}", target.host_header(), target.path);
-                let mut bytes = cfg.request.render_with(&absolute, target);
+                let mut bytes = template.render_with(&absolute, target);
                 if let Some(auth) = proxy.authorization() {
                     bytes.truncate(bytes.len() - 2);
                     bytes.extend_from_slice(
@@ -192,7 +294,7 @@ async fn exchange(
             }
         }
     }
-    let request = request.unwrap_or_else(|| cfg.request.render(target));
+    let request = request.unwrap_or_else(|| template.render(target));
 
     match target.scheme {
         Scheme::Http => {
@@ -204,12 +306,7 @@ async fn exchange(
         }
         // Boxed: only https probes carry the TLS state, so plain ones stay small.
         Scheme::Https => {
-            let clock = Clock {
-                start,
-                connect_deadline,
-                connect_budget,
-            };
-            Box::pin(over_tls(cfg, target, &request, stream, &clock, got, lines)).await?
+            Box::pin(over_tls(cfg, target, &request, stream, clock, got, lines)).await?
         }
     }
     if let (Some(proxy), Some(407), Some(_)) = (via, final_status(got), &got.request_target) {
@@ -228,11 +325,25 @@ async fn exchange(
     Ok(())
 }
 
-/// When a probe started and how long it may take to connect.
+/// When a probe started and how long this hop may take to connect: each hop of a
+/// redirect chain connects on a budget of its own, all within `--timeout` of the start.
+#[derive(Clone, Copy)]
 struct Clock {
     start: Instant,
     connect_deadline: Instant,
     connect_budget: Duration,
+}
+
+impl Clock {
+    fn new(cfg: &Config, start: Instant) -> Clock {
+        let now = Instant::now();
+        let connect_budget = cfg.connect_timeout.min(cfg.timeout);
+        Clock {
+            start,
+            connect_deadline: (now + connect_budget).min(start + cfg.timeout),
+            connect_budget,
+        }
+    }
 }
 
 /// The TLS handshake (on the connect budget), then the request and the head.

@@ -87,6 +87,18 @@ impl RequestTemplate {
         }
     }
 
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The same request with another method (`-L` after a 303).
+    pub fn with_method(&self, method: &str) -> RequestTemplate {
+        RequestTemplate {
+            method: method.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// The request bytes for one target.
     pub fn render(&self, target: &Target) -> Vec<u8> {
         self.render_with(&target.path, target)

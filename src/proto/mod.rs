@@ -2,6 +2,7 @@
 //! no clock, no runtime; driven by unit tests, property tests, benches and fuzzers.
 
 pub mod http;
+pub mod location;
 pub mod proxy;
 pub mod target;
 

@@ -38,13 +38,15 @@ pub enum ErrorKind {
     Tls,
     /// The proxy refused or failed the tunnel.
     Proxy,
+    /// `-L` met more than `--max-redirs` redirects.
+    TooManyRedirects,
     /// Any other I/O error.
     Io,
 }
 
 impl ErrorKind {
     /// Every kind, in the contract's order (used for summaries and tests).
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 17] = [
         ErrorKind::InvalidTarget,
         ErrorKind::Dns,
         ErrorKind::Refused,
@@ -60,6 +62,7 @@ impl ErrorKind {
         ErrorKind::Cancelled,
         ErrorKind::Tls,
         ErrorKind::Proxy,
+        ErrorKind::TooManyRedirects,
         ErrorKind::Io,
     ];
 
@@ -80,6 +83,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Tls => "tls",
             ErrorKind::Proxy => "proxy",
+            ErrorKind::TooManyRedirects => "too_many_redirects",
             ErrorKind::Io => "io",
         }
     }
@@ -172,6 +176,7 @@ mod tests {
                 "cancelled",
                 "tls",
                 "proxy",
+                "too_many_redirects",
                 "io"
             ]
         );

@@ -28,7 +28,17 @@ struct JsonRecord<'a> {
     proxy: Option<String>,
     url: Option<&'a str>,
     tunnel: Option<Interim<'a>>,
+    redirects: Vec<JsonHop<'a>>,
+    final_url: Option<&'a str>,
+    attempts: u32,
     timing_ms: TimingMs,
+}
+
+#[derive(Serialize)]
+struct JsonHop<'a> {
+    url: &'a str,
+    status: u16,
+    location: &'a str,
 }
 
 #[derive(Serialize)]
@@ -141,6 +151,17 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
                 reason: String::from_utf8_lossy(h.reason(b)),
                 headers: headers(h, b),
             }),
+        redirects: rec
+            .redirects
+            .iter()
+            .map(|hop| JsonHop {
+                url: &hop.url,
+                status: hop.status,
+                location: &hop.location,
+            })
+            .collect(),
+        final_url: rec.final_url.as_deref(),
+        attempts: rec.attempts,
         timing_ms: TimingMs {
             dns: rec.timing.dns.map(ms),
             connect: rec.timing.connect.map(ms),
@@ -205,6 +226,9 @@ mod tests {
                 headers: Some(Duration::from_micros(30_600)),
                 total: Duration::from_micros(30_700),
             },
+            redirects: Vec::new(),
+            final_url: None,
+            attempts: 1,
         };
         let mut out = Vec::new();
         write(&mut out, &rec).unwrap();
@@ -216,6 +240,7 @@ mod tests {
                 r#""headers":[["Server","nginx"],["Set-Cookie","a"],["Set-Cookie","b"],["X","1 2"],["Bare",""],["Bad","�"]],"#,
                 r#""interim":[{"status":103,"reason":"Early Hints","headers":[["Link","</a>"]]}],"#,
                 r#""banner":null,"error":null,"tls":null,"proxy":null,"url":null,"tunnel":null,"#,
+                r#""redirects":[],"final_url":null,"attempts":1,"#,
                 r#""timing_ms":{"dns":1.9,"connect":12.1,"tls":null,"proxy":null,"first_byte":30.4,"headers":30.6,"total":30.7}}"#
             )
         );
@@ -239,6 +264,7 @@ mod tests {
                 r#""ok":false,"status":null,"version":null,"reason":null,"headers":[],"interim":[],"#,
                 r#""banner":null,"error":{"kind":"invalid_target","message":"a target cannot contain spaces"},"#,
                 r#""tls":null,"proxy":null,"url":null,"tunnel":null,"#,
+                r#""redirects":[],"final_url":null,"attempts":0,"#,
                 r#""timing_ms":{"dns":null,"connect":null,"tls":null,"proxy":null,"first_byte":null,"headers":null,"total":0.0}}"#
             )
         );

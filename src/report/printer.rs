@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::sanitize::escape_into;
-use crate::report::record::Record;
+use crate::report::record::{Record, Streamed};
 
 /// `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +39,11 @@ pub struct Printer<W: Write> {
     shown: HashMap<u64, Shown>,
 }
 
-/// How much of one probe's output is already out.
+/// How much of one probe's output is already out: whole redirect hops, then the head
+/// lines and `tls >` line of the hop in progress.
 #[derive(Debug, Default, Clone, Copy)]
 struct Shown {
+    hops: usize,
     lines: usize,
     tls: bool,
 }
@@ -74,6 +76,32 @@ impl<W: Write> Printer<W> {
         self.out.write_all(&self.line)
     }
 
+    /// Something probe `seq` streamed as it happened (`text` format only).
+    pub fn streamed(&mut self, seq: u64, token: &[u8], what: Streamed) -> io::Result<()> {
+        match what {
+            Streamed::Lines(lines) => self.lines(seq, token, &lines),
+            Streamed::Tls(summary) => self.tls_line(seq, token, &summary),
+            Streamed::Redirect(url) => {
+                let shown = self.shown.entry(seq).or_default();
+                *shown = Shown {
+                    hops: shown.hops + 1,
+                    ..Shown::default()
+                };
+                self.note(token, b"redirect", url.as_bytes())
+            }
+            Streamed::Retry(why) => {
+                self.shown.insert(seq, Shown::default());
+                self.note(token, b"retry", why.as_bytes())
+            }
+        }
+    }
+
+    fn note(&mut self, token: &[u8], what: &[u8], text: &[u8]) -> io::Result<()> {
+        self.line.clear();
+        text_line(&mut self.line, token, what, text);
+        self.out.write_all(&self.line)
+    }
+
     /// Drops what is known of probe `seq`'s streamed output (its record is not printed).
     pub fn forget(&mut self, seq: u64) {
         self.shown.remove(&seq);
@@ -85,6 +113,21 @@ impl<W: Write> Printer<W> {
         match self.format {
             Format::Text => {
                 let shown = self.shown.remove(&rec.seq).unwrap_or_default();
+                // Hops not streamed (`--ordered`): their lines, then where they led.
+                for (i, hop) in rec.redirects.iter().enumerate().skip(shown.hops) {
+                    for line in hop.head.iter().flat_map(|h| h.lines()) {
+                        text_line(&mut self.line, &rec.token, b"header", line);
+                    }
+                    let next = rec.redirects.get(i + 1).map(|h| h.url.as_str());
+                    if let Some(url) = next.or(rec.final_url.as_deref()) {
+                        text_line(&mut self.line, &rec.token, b"redirect", url.as_bytes());
+                    }
+                }
+                let shown = if shown.hops == rec.redirects.len() {
+                    shown
+                } else {
+                    Shown::default()
+                };
                 if let (Some(tls), false) = (&rec.tls, shown.tls) {
                     text_line(&mut self.line, &rec.token, b"tls", tls.summary().as_bytes());
                 }
@@ -191,6 +234,9 @@ mod tests {
                 headers: Some(Duration::from_micros(2399)),
                 total: Duration::from_micros(2450),
             },
+            redirects: Vec::new(),
+            final_url: None,
+            attempts: 1,
         }
     }
 

@@ -9,6 +9,32 @@ use crate::proto::proxy::Proxy;
 use crate::proto::target::Target;
 use crate::report::error::{ErrorKind, ProbeError};
 
+/// What a probe hands on as it happens (text output streams it).
+#[derive(Debug)]
+pub enum Streamed {
+    /// The handshake's summary (`tls >` line).
+    Tls(String),
+    /// Head lines that just arrived, in order.
+    Lines(Vec<Vec<u8>>),
+    /// `-L`: the next hop's URL (`redirect >` line); the hop's lines are all out.
+    Redirect(String),
+    /// `--retry`: why and when the target is probed again (`retry >` line); what was
+    /// streamed of the failed attempt stays as it was.
+    Retry(String),
+}
+
+/// `-L`: one response that redirected, and where to.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    /// The URL that was requested.
+    pub url: String,
+    pub status: u16,
+    /// The `Location` value as sent.
+    pub location: String,
+    /// The whole head, for text output of `--ordered` runs.
+    pub head: Option<HeadParser>,
+}
+
 /// How a probe went through a proxy.
 #[derive(Debug, Clone)]
 pub struct Via {
@@ -55,6 +81,12 @@ pub struct Record {
     pub via: Option<Via>,
     pub error: Option<ProbeError>,
     pub timing: Timing,
+    /// `-L`: the responses that redirected, in order; the record describes the last.
+    pub redirects: Vec<Hop>,
+    /// `-L`: the URL of the last request.
+    pub final_url: Option<String>,
+    /// How many times the target was probed (`--retry`).
+    pub attempts: u32,
 }
 
 impl Record {
@@ -77,6 +109,9 @@ impl Record {
             via: None,
             error: Some(error),
             timing: Timing::default(),
+            redirects: Vec::new(),
+            final_url: None,
+            attempts: 0,
         }
     }
 

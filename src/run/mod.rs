@@ -11,6 +11,7 @@ pub mod input;
 mod outcome;
 mod pace;
 mod print;
+mod retry;
 mod verdict;
 
 use std::io::Write;
@@ -25,7 +26,7 @@ use crate::net::{probe, rt};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::progress::Counters;
-use crate::report::record::Record;
+use crate::report::record::{Record, Streamed};
 use admit::Admitted;
 use input::{Input, InputReport, Item};
 use pace::Pace;
@@ -39,7 +40,7 @@ pub enum Event {
     Streamed {
         seq: u64,
         token: Vec<u8>,
-        what: probe::Streamed,
+        what: Streamed,
     },
     /// A finished target, with the slot it held.
     Done(Box<Record>, Option<SemaphoreGuardArc>),
@@ -50,6 +51,10 @@ struct Ctx {
     cfg: Arc<Config>,
     events: Sender<Event>,
     cancel: Arc<Cancel>,
+    pace: Arc<Pace>,
+    /// With `--retry`, a target waiting to try again keeps its place (a window slot) but
+    /// not its connection: attempts take one of these `--concurrency` permits each.
+    connections: Option<Arc<Semaphore>>,
 }
 
 /// Probes every target of `input`, writing results to `out`.
@@ -81,10 +86,13 @@ pub fn run<W: Write + Send + 'static>(
     // Probes run on a few threads, each with its own executor driving the reactor while
     // idle: a probe never changes thread. This thread is one of them, and also runs
     // admission and the printer.
+    let pace = Arc::new(Pace::new(cfg.rate));
     let ctx = Arc::new(Ctx {
         cfg: Arc::clone(&cfg),
         events: events_tx.clone(),
         cancel: Arc::clone(&cancel),
+        pace: Arc::clone(&pace),
+        connections: (cfg.retry > 0).then(|| Arc::new(Semaphore::new(cfg.concurrency))),
     });
     let helpers: Vec<_> = (1..probe_threads(cfg.concurrency))
         .map(|i| {
@@ -107,8 +115,15 @@ pub fn run<W: Write + Send + 'static>(
         Arc::clone(&cancel),
         counters,
     ));
-    let slots = Arc::new(Semaphore::new(cfg.concurrency));
-    let pace = Pace::new(cfg.rate);
+    // A slot is a record's place from admission until it is written. With --retry,
+    // targets waiting out their delay hold one too, so there are twice as many places
+    // as connections: waiting targets never stop others from starting, and memory stays
+    // bounded by --concurrency.
+    let window = match cfg.retry {
+        0 => cfg.concurrency,
+        _ => cfg.concurrency.saturating_mul(2),
+    };
+    let slots = Arc::new(Semaphore::new(window));
     let tally = rt::block_on(executor.run(async {
         let admitting = admit::admit(&cfg, items_rx, slots, jobs_tx, events_tx, &cancel, &pace);
         futures_lite::future::zip(admitting, work(&executor, jobs_rx, ctx)).await;
@@ -160,7 +175,8 @@ async fn work(executor: &LocalExecutor<'_>, jobs: Receiver<Vec<Admitted>>, ctx: 
     let _ = all_done.recv().await;
 }
 
-/// One admitted target, probed and judged; its record goes to the printer with its slot.
+/// One admitted target, probed and judged (again after a transient failure, with
+/// `--retry`); its record goes to the printer with its slot.
 async fn run_one(ctx: &Ctx, job: Admitted) {
     let Admitted {
         seq,
@@ -173,7 +189,7 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
     let stream_lines =
         cfg.format == crate::report::printer::Format::Text && !cfg.ordered && !cfg.quiet;
     let sink_token = stream_lines.then(|| token.clone());
-    let sink = |what: probe::Streamed| {
+    let sink = |what: Streamed| {
         if let Some(token) = &sink_token {
             let _ = ctx.events.try_send(Event::Streamed {
                 seq,
@@ -183,9 +199,76 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
         }
     };
     let lines = stream_lines.then_some(&sink as probe::LineSink);
-    let mut rec = probe::probe(cfg, seq, index, token, job, lines, ctx.cancel.wait()).await;
-    verdict::judge(cfg, &mut rec);
+    let mut attempt = 1;
+    let rec = loop {
+        let connection = match &ctx.connections {
+            None => None,
+            Some(connections) => match ctx.cancel.guard(connections.acquire_arc()).await {
+                Some(permit) => Some(permit),
+                None => break unstarted(cfg, seq, index, token, job),
+            },
+        };
+        let this = job.clone();
+        let mut rec = probe::probe(
+            cfg,
+            seq,
+            index,
+            token.clone(),
+            this,
+            lines,
+            ctx.cancel.wait(),
+        )
+        .await;
+        drop(connection);
+        verdict::judge(cfg, &mut rec);
+        rec.attempts = attempt;
+        if attempt > cfg.retry || !retry::is_transient(&rec) {
+            break rec;
+        }
+        attempt += 1;
+        let wait = retry::delay(cfg, attempt, &rec);
+        sink(Streamed::Retry(format!(
+            "attempt {} of {} failed ({}); trying again in {}",
+            attempt - 1,
+            cfg.retry + 1,
+            failure_of(&rec),
+            probe::human(wait)
+        )));
+        let waited =
+            ctx.cancel.guard(rt::sleep(wait)).await.is_some() && ctx.pace.wait(&ctx.cancel).await;
+        if !waited {
+            let err = ProbeError::new(
+                ErrorKind::Cancelled,
+                format!(
+                    "the run was interrupted while waiting to retry (attempt {} was {})",
+                    attempt - 1,
+                    failure_of(&rec)
+                ),
+            );
+            rec.error = Some(err);
+            break rec;
+        }
+    };
     let _ = ctx.events.try_send(Event::Done(Box::new(rec), Some(slot)));
+}
+
+/// `503 Service Unavailable` or `timeout: no response within 1s (--timeout)`.
+fn failure_of(rec: &Record) -> String {
+    match (&rec.error, rec.head.as_ref()) {
+        (Some(e), _) if e.kind != ErrorKind::StatusMismatch => e.to_string(),
+        (_, Some(head)) => match head.final_block() {
+            Some(block) => format!(
+                "{} {}",
+                block.status.code,
+                crate::report::sanitize::escape(head.reason(block), false)
+            )
+            .trim_end()
+            .to_string(),
+            None => "no status".into(),
+        },
+        (Some(e), None) => e.to_string(),
+        (None, None) => "no answer".into(),
+    }
 }
 
 /// The `cancelled` record of a job that was read but never started.

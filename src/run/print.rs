@@ -12,10 +12,10 @@ use async_lock::SemaphoreGuardArc;
 use super::cancel::{Cancel, StopReason};
 use super::Event;
 use crate::cli::Config;
-use crate::net::probe::Streamed;
 use crate::report::printer::Printer;
 use crate::report::progress::Counters;
 use crate::report::record::Record;
+use crate::report::record::Streamed;
 use crate::report::tally::Tally;
 
 /// Formats events until every sender is gone; returns the tally.
@@ -103,10 +103,7 @@ impl Sink<'_> {
 
     fn streamed(&mut self, seq: u64, token: &[u8], what: Streamed) {
         if self.writing() {
-            let _ = match what {
-                Streamed::Lines(lines) => self.printer.lines(seq, token, &lines),
-                Streamed::Tls(summary) => self.printer.tls_line(seq, token, &summary),
-            };
+            let _ = self.printer.streamed(seq, token, what);
         }
     }
 }

@@ -22,8 +22,17 @@ const JSON_KEYS: [&str; 15] = [
     "timing_ms",
 ];
 const TIMING_KEYS: [&str; 5] = ["dns", "connect", "first_byte", "headers", "total"];
-/// Fields that later sections of the contract (HTTPS, proxies) add, at unspecified places.
-const EXTENSION_KEYS: [&str; 4] = ["tls", "proxy", "tunnel", "url"];
+/// Fields that later sections of the contract (HTTPS, proxies, redirects and retries)
+/// add, at unspecified places.
+const EXTENSION_KEYS: [&str; 7] = [
+    "tls",
+    "proxy",
+    "tunnel",
+    "url",
+    "redirects",
+    "final_url",
+    "attempts",
+];
 const TIMING_EXTENSION_KEYS: [&str; 2] = ["tls", "proxy"];
 
 /// `keys` are `expected` in that order, apart from documented extension fields.
