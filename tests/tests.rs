@@ -25,6 +25,8 @@ mod process;
 mod properties;
 #[path = "suite/proxy.rs"]
 mod proxy;
+#[path = "suite/redirects.rs"]
+mod redirects;
 #[path = "suite/request.rs"]
 mod request;
 #[path = "suite/response.rs"]

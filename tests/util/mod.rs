@@ -82,6 +82,14 @@ pub enum Behaviour {
     Stall(Vec<u8>),
     /// Run these steps, then close.
     Script(Vec<Step>),
+    /// Connection n (from 0) behaves as entry n; the last entry serves the rest.
+    Sequence(Vec<Behaviour>),
+    /// Read the request, write the bytes of the first entry whose path is the request
+    /// target, or a 404 when none is; close.
+    ByPath(Vec<(String, Vec<u8>)>),
+    /// Read the request; the first request for each request target gets the first
+    /// bytes, every later one the second; close.
+    FirstThen(Vec<u8>, Vec<u8>),
 }
 
 #[derive(Default)]
@@ -92,6 +100,8 @@ struct Shared {
     max_open: AtomicUsize,
     permits: Mutex<usize>,
     permit_cv: Condvar,
+    /// Request targets seen (`FirstThen`).
+    seen_paths: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Shared {
@@ -257,9 +267,12 @@ fn accept_loop(
             break;
         }
         let Ok(stream) = conn else { continue };
-        shared.accepted.fetch_add(1, Ordering::SeqCst);
+        let nth = shared.accepted.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::clone(&shared);
-        let behaviour = behaviour.clone();
+        let behaviour = match &behaviour {
+            Behaviour::Sequence(list) if !list.is_empty() => list[nth.min(list.len() - 1)].clone(),
+            other => other.clone(),
+        };
         let req_tx = req_tx.clone();
         let closed_tx = closed_tx.clone();
         // Counted open here, in the accept thread, so that the count never lags
@@ -293,8 +306,28 @@ fn serve(
         drain(&mut s);
         return;
     }
-    let _ = req_tx.send(read_head(&mut s));
+    let request = read_head(&mut s);
+    let _ = req_tx.send(request.clone());
     match behaviour {
+        Behaviour::ByPath(routes) => {
+            let line = String::from_utf8_lossy(&request);
+            let path = line.split(' ').nth(1).unwrap_or_default();
+            let not_found = response("HTTP/1.1 404 Not Found", &[]);
+            let bytes = routes
+                .iter()
+                .find(|(p, _)| p == path)
+                .map_or(&not_found, |(_, bytes)| bytes);
+            let _ = s.write_all(bytes);
+            close(s);
+        }
+        Behaviour::Sequence(_) => close(s),
+        Behaviour::FirstThen(first, then) => {
+            let line = String::from_utf8_lossy(&request);
+            let path = line.split(' ').nth(1).unwrap_or_default().to_string();
+            let fresh = shared.seen_paths.lock().unwrap().insert(path);
+            let _ = s.write_all(if fresh { first } else { then });
+            close(s);
+        }
         Behaviour::Respond(bytes) | Behaviour::HalfThenClose(bytes) => {
             let _ = s.write_all(bytes);
             close(s);
