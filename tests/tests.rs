@@ -17,6 +17,8 @@ mod harness;
 mod hostile;
 #[path = "suite/input.rs"]
 mod input;
+#[path = "suite/messages.rs"]
+mod messages;
 #[path = "suite/ordered.rs"]
 mod ordered;
 #[path = "suite/process.rs"]

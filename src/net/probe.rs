@@ -228,17 +228,17 @@ async fn exchange(
     let Clock {
         start,
         connect_deadline,
-        connect_budget,
+        connect_limit,
     } = *clock;
     let (host, port) = match via {
         Some(proxy) => (&proxy.host, proxy.port),
         None => (&target.host, target.port),
     };
-    let addrs = resolve(cfg, host, port, connect_deadline, connect_budget).await?;
+    let addrs = resolve(cfg, host, port, connect_deadline, connect_limit).await?;
     if matches!(host, Host::Name(_)) {
         got.timing.dns = Some(start.elapsed());
     }
-    let mut stream = connect(&addrs, connect_deadline, connect_budget, got).await?;
+    let mut stream = connect(&addrs, connect_deadline, connect_limit, got).await?;
     // The body is never read, so the connection ends with a reset rather than a FIN
     // exchange: no TIME_WAIT left on our side, fewer packets for both ends. (Closing
     // with unread data resets anyway; this makes it the rule, as scanners do.)
@@ -286,10 +286,7 @@ async fn exchange(
             Err(_) => {
                 return Err(ProbeError::new(
                     ErrorKind::Timeout,
-                    format!(
-                        "proxy {proxy} did not open the tunnel within {} (--connect-timeout)",
-                        human(connect_budget)
-                    ),
+                    format!("proxy {proxy} did not open the tunnel within {connect_limit}"),
                 ))
             }
         }
@@ -331,18 +328,34 @@ async fn exchange(
 struct Clock {
     start: Instant,
     connect_deadline: Instant,
-    connect_budget: Duration,
+    /// The option that sets `connect_deadline`, for messages.
+    connect_limit: Limit,
 }
 
 impl Clock {
     fn new(cfg: &Config, start: Instant) -> Clock {
-        let now = Instant::now();
-        let connect_budget = cfg.connect_timeout.min(cfg.timeout);
+        let by_connect = Instant::now() + cfg.connect_timeout;
+        let by_total = start + cfg.timeout;
+        let (connect_deadline, connect_limit) = if by_connect <= by_total {
+            (by_connect, Limit(cfg.connect_timeout, "--connect-timeout"))
+        } else {
+            (by_total, Limit(cfg.timeout, "--timeout"))
+        };
         Clock {
             start,
-            connect_deadline: (now + connect_budget).min(start + cfg.timeout),
-            connect_budget,
+            connect_deadline,
+            connect_limit,
         }
+    }
+}
+
+/// A time limit and the option that set it: `500ms (--timeout)`.
+#[derive(Clone, Copy, Debug)]
+struct Limit(Duration, &'static str);
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", human(self.0), self.1)
     }
 }
 
@@ -364,10 +377,7 @@ async fn over_tls(
         Err(_) => {
             return Err(ProbeError::new(
                 ErrorKind::Timeout,
-                format!(
-                    "TLS handshake not finished within {} (--connect-timeout)",
-                    human(clock.connect_budget)
-                ),
+                format!("TLS handshake not finished within {}", clock.connect_limit),
             ))
         }
     };
@@ -404,7 +414,7 @@ async fn resolve(
     host: &Host,
     port: u16,
     deadline: Instant,
-    budget: Duration,
+    limit: Limit,
 ) -> Result<Vec<SocketAddr>, ProbeError> {
     let name = match host {
         Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, port)]),
@@ -418,10 +428,7 @@ async fn resolve(
     match timeout(left, lookup).await {
         Err(_) => Err(ProbeError::new(
             ErrorKind::Dns,
-            format!(
-                "resolving {name} took longer than {} (--connect-timeout)",
-                human(budget)
-            ),
+            format!("resolving {name} took longer than {limit}"),
         )),
         Ok(Err(e)) => {
             let text = crate::report::error::os_text(&e);
@@ -452,7 +459,7 @@ async fn resolve(
 async fn connect(
     addrs: &[SocketAddr],
     deadline: Instant,
-    budget: Duration,
+    limit: Limit,
     got: &mut Gathered,
 ) -> Result<TcpStream, ProbeError> {
     let mut last = None;
@@ -462,10 +469,7 @@ async fn connect(
         let timed_out = || {
             ProbeError::new(
                 ErrorKind::ConnectTimeout,
-                format!(
-                    "no connection to {addr} within {} (--connect-timeout)",
-                    human(budget)
-                ),
+                format!("no connection to {addr} within {limit}"),
             )
         };
         if left.is_zero() {
@@ -531,22 +535,22 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             format!("{addr} closed the connection inside the header block"),
         )),
         Err(HeadEnd::Head(HeadError::TooLarge)) => Err(too_large(cfg)),
-        Err(HeadEnd::Head(HeadError::NotHttp)) => {
-            let banner = String::from_utf8_lossy(head.banner());
-            let shown: String = banner.chars().take(80).collect();
-            let more = if shown.len() < banner.len() {
-                "..."
-            } else {
-                ""
-            };
-            Err(ProbeError::new(
-                ErrorKind::NotHttp,
-                format!(
-                    "the peer did not answer with an HTTP status line; it sent {shown:?}{more}"
-                ),
-            ))
-        }
+        Err(HeadEnd::Head(HeadError::NotHttp)) => Err(ProbeError::new(
+            ErrorKind::NotHttp,
+            format!(
+                "{addr} did not answer with an HTTP status line; it sent {}",
+                quote_peer(head.banner(), 80)
+            ),
+        )),
     }
+}
+
+/// The first `max` bytes a peer sent, quoted, in the output's `\xNN` escaping, and
+/// `...` when there were more.
+pub fn quote_peer(bytes: &[u8], max: usize) -> String {
+    let shown = crate::report::sanitize::escape(&bytes[..bytes.len().min(max)], true);
+    let more = if bytes.len() > max { "..." } else { "" };
+    format!("\"{shown}\"{more}")
 }
 
 fn too_large(cfg: &Config) -> ProbeError {

@@ -222,7 +222,7 @@ fn handshake_error(e: &std::io::Error) -> ProbeError {
                 "handshake failure: the peer closed the connection during the TLS handshake".into(),
             ),
             _ => {
-                let mut p = ProbeError::from_io(e, "TLS handshake with", "the peer");
+                let mut p = ProbeError::from_io(e, "doing the TLS handshake with", "the peer");
                 if p.kind == ErrorKind::Io {
                     p.kind = ErrorKind::Tls;
                 }

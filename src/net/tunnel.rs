@@ -193,6 +193,10 @@ fn socks_io(e: std::io::Error, what: &str, proxy: &Proxy) -> ProbeError {
             "SOCKS5 proxy {proxy} closed the connection during {what}"
         ))
     } else {
-        ProbeError::from_io(&e, &format!("SOCKS5 {what} with"), format!("proxy {proxy}"))
+        ProbeError::from_io(
+            &e,
+            &format!("exchanging the SOCKS5 {what} with"),
+            format!("proxy {proxy}"),
+        )
     }
 }

@@ -110,13 +110,15 @@ impl ProbeError {
         }
     }
 
-    /// Classifies an I/O error met while talking to `addr` (`what` says which step).
+    /// Classifies an I/O error met while talking to `addr`. `what` says which step, as
+    /// a phrase ending in a preposition: "reading the response from".
     pub fn from_io(err: &io::Error, what: &str, addr: impl fmt::Display) -> Self {
         let kind = kind_of_io(err);
         let text = os_text(err);
         let message = match kind {
             ErrorKind::Refused => format!("connection refused by {addr}"),
-            ErrorKind::Reset => format!("connection reset by {addr} while {what}"),
+            // `what` ends with a preposition ("reading the response from").
+            ErrorKind::Reset => format!("connection reset by {addr} while {what} it"),
             ErrorKind::Unreachable => format!("{addr} is unreachable: {text}"),
             _ => format!("{what} {addr}: {text}"),
         };
@@ -201,6 +203,24 @@ mod tests {
     fn os_text_drops_the_errno_suffix() {
         let err = io::Error::from_raw_os_error(111);
         assert_eq!(os_text(&err), "Connection refused");
+    }
+
+    /// Issue 11: "connection reset by 127.0.0.1:9020 while reading the response from".
+    #[test]
+    fn reset_messages_are_whole_sentences() {
+        let err = io::Error::from(io::ErrorKind::ConnectionReset);
+        for (what, want) in [
+            (
+                "reading the response from",
+                "connection reset by 127.0.0.1:9 while reading the response from it",
+            ),
+            (
+                "doing the TLS handshake with",
+                "connection reset by 127.0.0.1:9 while doing the TLS handshake with it",
+            ),
+        ] {
+            assert_eq!(ProbeError::from_io(&err, what, "127.0.0.1:9").message, want);
+        }
     }
 
     #[test]
