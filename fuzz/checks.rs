@@ -55,8 +55,8 @@ pub fn snapshot(p: &HeadParser, result: Result<Progress, HeadError>) -> Snapshot
             for (name, value) in &headers {
                 assert!(!name.contains(&b':'), "name {name:?} holds a colon");
                 assert!(
-                    value.first().map_or(true, |b| !is_space(b))
-                        && value.last().map_or(true, |b| !is_space(b)),
+                    value.first().is_none_or(|b| !is_space(b))
+                        && value.last().is_none_or(|b| !is_space(b)),
                     "value {value:?} is not trimmed"
                 );
             }
@@ -74,7 +74,7 @@ pub fn snapshot(p: &HeadParser, result: Result<Progress, HeadError>) -> Snapshot
         interim.len() + usize::from(final_code.is_some()),
         blocks.len()
     );
-    assert!(p.final_block().map_or(true, |b| !b.status.is_interim()));
+    assert!(p.final_block().is_none_or(|b| !b.status.is_interim()));
     assert_eq!(p.is_complete(), result == Ok(Progress::Complete));
     if p.is_complete() {
         assert!(p.final_block().is_some_and(|b| b.complete));

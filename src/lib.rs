@@ -40,13 +40,21 @@ pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
         on_signal.cancel(StopReason::Interrupted);
     });
 
-    let show_progress = cfg
-        .progress
-        .unwrap_or_else(|| std::io::stderr().is_terminal() && !std::io::stdout().is_terminal());
-    let progress = show_progress.then(|| report::progress::Progress::start(input.known_total));
-    let counters = progress.as_ref().map(|p| Arc::clone(&p.counters));
-
-    let outcome = run::run(Arc::new(cfg), input, std::io::stdout(), cancel, counters);
+    let stderr_tty = std::io::stderr().is_terminal();
+    let stdout_tty = std::io::stdout().is_terminal();
+    let show_progress = cfg.progress.unwrap_or(stderr_tty && !stdout_tty);
+    let progress =
+        show_progress.then(|| report::progress::Progress::start(input.known_total, stderr_tty));
+    let terminal = run::Terminal {
+        counters: progress.as_ref().map(|p| Arc::clone(&p.counters)),
+        // Results and the bar share a screen only when both go to a terminal.
+        screen: progress
+            .as_ref()
+            .and_then(|p| p.screen())
+            .filter(|_| stdout_tty),
+        stdout_is_terminal: stdout_tty,
+    };
+    let outcome = run::run(Arc::new(cfg), input, std::io::stdout(), cancel, terminal);
     if let Some(progress) = progress {
         progress.finish(&outcome.tally);
     }

@@ -37,5 +37,7 @@ mod response;
 mod scale;
 #[path = "suite/targets.rs"]
 mod targets;
+#[path = "suite/terminal.rs"]
+mod terminal;
 #[path = "suite/tls.rs"]
 mod tls;

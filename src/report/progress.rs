@@ -1,19 +1,23 @@
 //! The progress line and end-of-run summary on stderr (never stdout).
 //!
-//! The printer bumps two counters; a thread redraws the line four times a second.
-//! When progress is off none of this exists, so it costs nothing.
+//! The printer bumps two counters; a thread turns them into a line. On a terminal the
+//! line is an indicatif bar fitted to the terminal's width, which the stdout writer
+//! clears around each write (`Screen`) so results never run into it. When stderr is a
+//! file, a plain line is appended now and then, with no escape sequences. When progress
+//! is off none of this exists, so it costs nothing.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
 use crate::report::error::ErrorKind;
 use crate::report::tally::Tally;
 
-/// Shared counts, written by the printer thread.
+/// Shared counts, written by the printer.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub done: AtomicU64,
@@ -35,40 +39,75 @@ pub struct Progress {
     stop: mpsc::Sender<()>,
     thread: JoinHandle<()>,
     start: Instant,
+    bar: Option<ProgressBar>,
 }
 
-const TICK: Duration = Duration::from_millis(250);
+/// How often the line is redrawn on a terminal, and appended to a log.
+const TERMINAL_TICK: Duration = Duration::from_millis(250);
+const LOG_TICK: Duration = Duration::from_secs(10);
+
+/// The terminal's progress bar, as the stdout writer sees it: output written through
+/// `around` never shares a line with the bar.
+#[derive(Clone)]
+pub struct Screen(ProgressBar);
+
+impl Screen {
+    /// Clears the bar, runs `write`, draws the bar again.
+    pub fn around<T>(&self, write: impl FnOnce() -> T) -> T {
+        self.0.suspend(write)
+    }
+}
 
 impl Progress {
-    pub fn start(total: Option<u64>) -> Progress {
+    /// Starts the line: a bar when stderr is a terminal, plain lines otherwise.
+    pub fn start(total: Option<u64>, on_terminal: bool) -> Progress {
         let counters = Arc::new(Counters::default());
         let (stop, stopped) = mpsc::channel::<()>();
         let start = Instant::now();
-        let shared = Arc::clone(&counters);
-        let thread = std::thread::spawn(move || loop {
-            match stopped.recv_timeout(TICK) {
-                Err(RecvTimeoutError::Timeout) => {
-                    let line = progress_line(&shared, total, start.elapsed());
-                    let mut err = std::io::stderr().lock();
-                    let _ = write!(err, "\r\x1b[K{line}");
-                    let _ = err.flush();
-                }
-                _ => return,
-            }
+        let bar = on_terminal.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_style(ProgressStyle::with_template("{wide_msg}").expect("a valid template"));
+            bar
         });
+        let shared = Arc::clone(&counters);
+        let drawn = bar.clone();
+        let tick = if on_terminal { TERMINAL_TICK } else { LOG_TICK };
+        let thread = std::thread::Builder::new()
+            .name("headprobe-progress".into())
+            .spawn(move || loop {
+                match stopped.recv_timeout(tick) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        let line = progress_line(&shared, total, start.elapsed());
+                        match &drawn {
+                            Some(bar) => bar.set_message(line),
+                            None => eprintln!("progress: {line}"),
+                        }
+                    }
+                    _ => return,
+                }
+            })
+            .expect("spawning the progress thread");
         Progress {
             counters,
             stop,
             thread,
             start,
+            bar,
         }
+    }
+
+    /// What the stdout writer needs when stdout is the same terminal.
+    pub fn screen(&self) -> Option<Screen> {
+        self.bar.clone().map(Screen)
     }
 
     /// Clears the line and prints the summary.
     pub fn finish(self, tally: &Tally) {
         drop(self.stop);
         let _ = self.thread.join();
-        eprint!("\r\x1b[K");
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
         eprintln!("{}", summary(tally, self.start.elapsed()));
     }
 }

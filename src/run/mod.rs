@@ -25,7 +25,7 @@ use crate::cli::Config;
 use crate::net::{probe, rt};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
-use crate::report::progress::Counters;
+use crate::report::progress::{Counters, Screen};
 use crate::report::record::{Record, Streamed};
 use admit::Admitted;
 use input::{Input, InputReport, Item};
@@ -57,14 +57,30 @@ struct Ctx {
     connections: Option<Arc<Semaphore>>,
 }
 
+/// What the run knows of the terminals it reports to.
+#[derive(Default)]
+pub struct Terminal {
+    /// The progress line's counts, when it is shown.
+    pub counters: Option<Arc<Counters>>,
+    /// The progress bar, when it shares the terminal with the results.
+    pub screen: Option<Screen>,
+    /// Results go to a terminal: after Ctrl-C they start on a fresh line.
+    pub stdout_is_terminal: bool,
+}
+
 /// Probes every target of `input`, writing results to `out`.
 pub fn run<W: Write + Send + 'static>(
     cfg: Arc<Config>,
     input: Input,
     out: W,
     cancel: Arc<Cancel>,
-    counters: Option<Arc<Counters>>,
+    terminal: Terminal,
 ) -> Outcome {
+    let Terminal {
+        counters,
+        screen,
+        stdout_is_terminal,
+    } = terminal;
     let (items_tx, items_rx) = async_channel::bounded::<Vec<Item>>(4);
     let (chunks_tx, chunks_rx) = async_channel::bounded::<Vec<u8>>(16);
     // Admitted targets hold slots, so at most `--concurrency` of them are ever queued.
@@ -79,7 +95,7 @@ pub fn run<W: Write + Send + 'static>(
         let cancel = Arc::clone(&cancel);
         std::thread::Builder::new()
             .name("headprobe-output".into())
-            .spawn(move || print::write_chunks(out, chunks_rx, &cancel))
+            .spawn(move || print::write_chunks(out, chunks_rx, &cancel, screen, stdout_is_terminal))
             .expect("spawning the output thread")
     };
 

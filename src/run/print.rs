@@ -13,7 +13,7 @@ use super::cancel::{Cancel, StopReason};
 use super::Event;
 use crate::cli::Config;
 use crate::report::printer::Printer;
-use crate::report::progress::Counters;
+use crate::report::progress::{Counters, Screen};
 use crate::report::record::Record;
 use crate::report::record::Streamed;
 use crate::report::tally::Tally;
@@ -110,18 +110,34 @@ impl Sink<'_> {
 
 /// The writer thread: the one owner of stdout. Stops writing at the first error (a
 /// closed pipe ends the run quietly; anything else is reported) but keeps draining.
+/// Clears the progress bar around each write when it shares the terminal, and after
+/// Ctrl-C starts on a fresh line (the terminal echoed `^C` where the cursor was).
 pub fn write_chunks<W: Write>(
     mut out: W,
     chunks: Receiver<Vec<u8>>,
     cancel: &Cancel,
+    screen: Option<Screen>,
+    to_terminal: bool,
 ) -> Option<String> {
     let mut problem = None;
     let mut failed = false;
+    let mut after_interrupt = to_terminal;
     while let Ok(chunk) = chunks.recv_blocking() {
         if failed {
             continue;
         }
-        if let Err(e) = out.write_all(&chunk).and_then(|()| out.flush()) {
+        let mut write = || {
+            if after_interrupt && cancel.reason() == Some(StopReason::Interrupted) {
+                after_interrupt = false;
+                out.write_all(b"\n")?;
+            }
+            out.write_all(&chunk).and_then(|()| out.flush())
+        };
+        let written = match &screen {
+            Some(screen) => screen.around(write),
+            None => write(),
+        };
+        if let Err(e) = written {
             failed = true;
             if e.kind() == io::ErrorKind::BrokenPipe {
                 cancel.cancel(StopReason::BrokenPipe);

@@ -229,7 +229,7 @@ fn output_lines_are_whole_under_concurrency() {
         .collect();
     let targets: Vec<String> = servers
         .iter()
-        .flat_map(|s| std::iter::repeat(s.target()).take(10))
+        .flat_map(|s| std::iter::repeat_n(s.target(), 10))
         .collect();
     let out = headprobe().args(["-c", "40"]).args(&targets).run();
     out.expect_code(0);

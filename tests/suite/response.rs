@@ -227,7 +227,7 @@ fn body_is_never_printed() {
 #[test]
 fn probe_ends_at_the_blank_line_without_waiting_for_close() {
     let mut answer = b"HTTP/1.0 200 OK\r\nA: 1\r\n\r\n".to_vec();
-    answer.extend(std::iter::repeat(b'x').take(1000));
+    answer.extend(std::iter::repeat_n(b'x', 1000));
     let server = Server::start(Behaviour::Stall(answer));
     let started = Instant::now();
     let out = headprobe()
