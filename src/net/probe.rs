@@ -150,8 +150,8 @@ fn url_of(target: &Target) -> String {
     )
 }
 
-/// A redirect's status and `Location` (lossy text), if the final response is one.
-fn redirect_of(got: &Gathered) -> Option<(u16, String)> {
+/// A redirect's status and raw `Location` (if any), when the final response is one.
+fn raw_redirect(got: &Gathered) -> Option<(u16, Option<Vec<u8>>)> {
     let head = got.head.as_ref()?;
     let block = head.final_block()?;
     let code = block.status.code;
@@ -162,24 +162,21 @@ fn redirect_of(got: &Gathered) -> Option<(u16, String)> {
         .headers(block)
         .into_iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(b"location"))
-        .map(|(_, value)| String::from_utf8_lossy(&value).into_owned())
-        .unwrap_or_default();
+        .map(|(_, value)| value.into_owned());
     Some((code, location))
 }
 
-/// Where a redirect leads: `None` when the response is not a redirect, `Err` when its
-/// `Location` cannot be followed (the 3xx is then the answer).
+/// A redirect's status and `Location` as text, for the record.
+fn redirect_of(got: &Gathered) -> Option<(u16, String)> {
+    let (code, location) = raw_redirect(got)?;
+    let text = location.map(|l| String::from_utf8_lossy(&l).into_owned());
+    Some((code, text.unwrap_or_default()))
+}
+
+/// Where a redirect leads: `None` when the response is not a redirect or names no
+/// `Location`, `Err` when its `Location` cannot be followed (the 3xx is then the answer).
 fn next_hop(current: &Target, got: &Gathered) -> Option<Result<(String, Target), String>> {
-    let head = got.head.as_ref()?;
-    let block = head.final_block()?;
-    if !matches!(block.status.code, 301 | 302 | 303 | 307 | 308) {
-        return None;
-    }
-    let raw = head
-        .headers(block)
-        .into_iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(b"location"))
-        .map(|(_, value)| value)?;
+    let raw = raw_redirect(got)?.1?;
     let next = location::resolve(&url_of(current), &raw).and_then(|url| {
         let defaults = Defaults {
             https: true,
