@@ -3,9 +3,8 @@
 //! and `cargo test` can never check different things.
 #![allow(dead_code)]
 
-use headprobe::proto::http::{
-    Block, Field, HeadError, HeadParser, HttpVersion, Progress, RequestTemplate,
-};
+use headprobe::proto::http::{Block, Field, HeadError, HeadParser, Progress};
+use headprobe::proto::request::{HttpVersion, RequestTemplate};
 use headprobe::proto::target::{self, Defaults};
 use headprobe::report::sanitize::{escape, escape_into};
 

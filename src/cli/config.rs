@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crate::cli::Args;
 use crate::net::tls::TlsSettings;
-use crate::proto::http::{self, HttpVersion, RequestTemplate};
+use crate::proto::http;
 use crate::proto::proxy::{Proxy, DEFAULT_PROXY_PORT};
+use crate::proto::request::{self, HttpVersion, RequestTemplate};
 use crate::proto::target::{self, Defaults, Scheme, Target};
 use crate::report::printer::Format;
 
@@ -203,7 +204,7 @@ fn request(a: &Args) -> Result<RequestTemplate, UsageError> {
     let headers = a
         .header
         .iter()
-        .map(|h| http::parse_header_arg(h).map_err(|e| usage("--header", &e)))
+        .map(|h| request::parse_header_arg(h).map_err(|e| usage("--header", &e)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RequestTemplate::new(method, version, &headers))
 }

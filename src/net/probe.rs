@@ -15,9 +15,10 @@ use crate::cli::Config;
 use crate::net::tls::TlsInfo;
 use crate::net::tunnel::{http_connect, socks5_connect};
 use crate::net::wire::{read_head, HeadEnd};
-use crate::proto::http::{HeadError, HeadParser, RequestTemplate};
+use crate::proto::http::{HeadError, HeadParser};
 use crate::proto::location;
 use crate::proto::proxy::{Proxy, ProxyKind};
+use crate::proto::request::{self, RequestTemplate};
 use crate::proto::target::{Defaults, Host, Scheme, Target};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
@@ -268,16 +269,9 @@ async fn exchange(
             Ok(Ok(true)) => got.timing.proxy = Some(start.elapsed()),
             Ok(Ok(false)) => {
                 // A plain-http target through an HTTP proxy: absolute form, no tunnel.
-                let absolute = format!("http://{}{}", target.host_header(), target.path);
-                let mut bytes = template.render_with(&absolute, target);
-                if let Some(auth) = proxy.authorization() {
-                    bytes.truncate(bytes.len() - 2);
-                    bytes.extend_from_slice(
-                        format!("Proxy-Authorization: {auth}\r\n\r\n").as_bytes(),
-                    );
-                }
-                got.request_target = Some(absolute);
-                request = Some(bytes);
+                let auth = proxy.authorization();
+                request = Some(template.render_absolute(target, auth.as_deref()));
+                got.request_target = Some(request::absolute_form(target));
             }
             Ok(Err(e)) => return Err(e),
             Err(_) => {

@@ -7,6 +7,7 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::net::wire::{read_head, HeadEnd};
 use crate::proto::http::{HeadError, HeadParser};
 use crate::proto::proxy::{socks_connect_request, socks_reply_text, Proxy};
+use crate::proto::request;
 use crate::proto::target::Target;
 use crate::report::error::{ErrorKind, ProbeError};
 
@@ -22,14 +23,10 @@ pub async fn http_connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let authority = format!("{}:{}", target.host.authority_form(), target.port);
-    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-    if let Some(auth) = proxy.authorization() {
-        request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
-    }
-    request.push_str("\r\n");
+    let authority = request::connect_authority(target);
+    let connect = request::connect(target, proxy.authorization().as_deref());
     stream
-        .write_all(request.as_bytes())
+        .write_all(&connect)
         .await
         .map_err(|e| ProbeError::from_io(&e, "sending CONNECT to", format!("proxy {proxy}")))?;
 

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod location;
 pub mod proxy;
+pub mod request;
 pub mod target;
 
 use proxy::Proxy;

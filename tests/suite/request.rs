@@ -136,3 +136,28 @@ fn http_10_is_explicitly_accepted() {
     assert!(req.starts_with("GET / HTTP/1.0\r\n"), "{req:?}");
     assert!(values(&req, "Connection").is_empty(), "{req:?}");
 }
+
+/// Issue 11: removing a default must not upset the other rules. Curl's behaviour: a
+/// user header replaces the default of that name, repeated ones are all sent in order.
+#[test]
+fn header_rules_hold_after_a_removal() {
+    let req = request_for(&["-H", "User-Agent:", "-H", "X-A: 1", "-H", "X-A: 2"]);
+    assert_eq!(values(&req, "X-A"), ["1", "2"], "{req:?}");
+    assert!(values(&req, "User-Agent").is_empty(), "{req:?}");
+
+    let req = request_for(&["-H", "User-Agent:", "-H", "Accept: text/html"]);
+    assert_eq!(values(&req, "Accept"), ["text/html"], "{req:?}");
+    assert_eq!(header_lines(&req).len(), 2, "{req:?}");
+
+    let req = request_for(&[
+        "--http-version",
+        "1.1",
+        "-H",
+        "Accept:",
+        "-H",
+        "Connection: keep-alive",
+    ]);
+    assert_eq!(values(&req, "Connection"), ["keep-alive"], "{req:?}");
+    assert!(values(&req, "Accept").is_empty(), "{req:?}");
+    assert_eq!(header_lines(&req).len(), 3, "{req:?}");
+}
