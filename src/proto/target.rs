@@ -147,10 +147,11 @@ fn parse_url(scheme: &str, rest: &str, defaults: &Defaults) -> Result<Target, In
     let (host, port) = split_authority(authority, false)?;
     let port = port.unwrap_or(scheme.default_port());
 
-    // The fragment never goes on the wire.
+    // The fragment never goes on the wire. A URL without a path or query gives none:
+    // `--path` applies, as it does to a bare host.
     let tail = tail.split('#').next().unwrap_or("");
     let path = if tail.is_empty() {
-        "/".to_string()
+        defaults.path.clone()
     } else if tail.starts_with('?') {
         format!("/{tail}")
     } else {
@@ -375,8 +376,17 @@ mod tests {
         };
         let t = parse("example.com", &d).unwrap();
         assert_eq!((t.port, t.path.as_str()), (8080, "/health"));
+        // A URL that gives no path uses --path; its own path (even `/`) wins.
         let t = parse("http://example.com", &d).unwrap();
-        assert_eq!((t.port, t.path.as_str()), (80, "/"));
+        assert_eq!((t.port, t.path.as_str()), (80, "/health"));
+        let t = parse("http://example.com:8080#top", &d).unwrap();
+        assert_eq!((t.port, t.path.as_str()), (8080, "/health"));
+        let t = parse("http://example.com/", &d).unwrap();
+        assert_eq!(t.path, "/");
+        let t = parse("http://example.com/x", &d).unwrap();
+        assert_eq!(t.path, "/x");
+        let t = parse("http://example.com?q=1", &d).unwrap();
+        assert_eq!(t.path, "/?q=1");
         assert!(parse("https://example.com", &d)
             .unwrap_err()
             .contains("not supported"));

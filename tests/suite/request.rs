@@ -161,3 +161,24 @@ fn header_rules_hold_after_a_removal() {
     assert!(values(&req, "Accept").is_empty(), "{req:?}");
     assert_eq!(header_lines(&req).len(), 3, "{req:?}");
 }
+
+/// Issue 11: `--path` applies to a URL that gives no path; a URL's own path wins.
+#[test]
+fn path_option_applies_to_urls_without_a_path() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let t = server.target();
+    let cases = [
+        (format!("http://{t}"), "GET /health HTTP/1.0\r\n"),
+        (format!("http://{t}/"), "GET / HTTP/1.0\r\n"),
+        (format!("http://{t}/own"), "GET /own HTTP/1.0\r\n"),
+        (t.clone(), "GET /health HTTP/1.0\r\n"),
+    ];
+    for (target, want) in cases {
+        headprobe()
+            .args(["--path", "/health", &target])
+            .run()
+            .expect_code(0);
+        let req = server.request_text();
+        assert!(req.starts_with(want), "{target}: {req:?}");
+    }
+}
