@@ -567,9 +567,9 @@ impl std::fmt::Display for AddrText {
     }
 }
 
-/// `5s`, `250ms`: durations as the user wrote them.
+/// `5s`, `1.5s`, `250ms`: durations as the user wrote them.
 pub fn human(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    crate::report::duration::human(d)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What a run reports: the record of one probe, the error kinds, the tally and progress
 //! line, and the printer that owns stdout (with its terminal sanitising).
 
+pub mod duration;
 pub mod error;
 mod json;
 pub mod printer;

@@ -134,8 +134,13 @@ pub fn progress_line(c: &Counters, total: Option<u64>, elapsed: Duration) -> Str
 /// `probed N targets in 12.3s: A ok, B failed (timeout 3, refused 2)`.
 pub fn summary(tally: &Tally, elapsed: Duration) -> String {
     let mut line = format!(
-        "probed {} targets in {:.1}s: {} ok, {} failed",
+        "probed {} {} in {:.1}s: {} ok, {} failed",
         tally.total,
+        if tally.total == 1 {
+            "target"
+        } else {
+            "targets"
+        },
         elapsed.as_secs_f64(),
         tally.ok,
         tally.failed_total()
@@ -177,6 +182,15 @@ mod tests {
         assert_eq!(
             summary(&tally, Duration::from_millis(12_345)),
             "probed 10 targets in 12.3s: 5 ok, 5 failed (timeout 3, refused 2)"
+        );
+        let one = Tally {
+            total: 1,
+            ok: 1,
+            ..Tally::default()
+        };
+        assert_eq!(
+            summary(&one, Duration::from_millis(40)),
+            "probed 1 target in 0.0s: 1 ok, 0 failed"
         );
     }
 }

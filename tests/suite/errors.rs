@@ -261,3 +261,12 @@ fn expected_statuses_are_ok() {
     let server = Server::start(Behaviour::Respond(response("HTTP/1.0 500 Oops", &[])));
     headprobe().arg(server.target()).run().expect_code(0);
 }
+
+/// Issue 11: a duration in a message reads as the user would write it (`1.05s`), not in
+/// humantime's `1s 50ms`.
+#[test]
+fn durations_in_messages_read_as_typed() {
+    let server = Server::start(Behaviour::Silent);
+    let r = failing(&server.target(), &["-t", "1.05"], "timeout");
+    assert_eq!(message(&r), "no response within 1.05s (--timeout)", "{r}");
+}

@@ -184,3 +184,20 @@ fn a_tight_open_file_limit_lowers_concurrency_once_and_loses_nothing() {
         server.max_open()
     );
 }
+
+/// Issue 11: one target is `1 target`, not `1 targets`.
+#[test]
+fn summary_of_one_target_is_singular() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let out = headprobe()
+        .args(["--progress", "-q", &server.target()])
+        .run();
+    out.expect_code(0);
+    let err = out.err();
+    let summary = err.lines().last().unwrap_or_default();
+    let summary = summary.rsplit("\x1b[K").next().unwrap_or_default();
+    assert!(
+        summary.starts_with("probed 1 target in "),
+        "summary line: {summary:?}\n{out:?}"
+    );
+}
