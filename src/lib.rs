@@ -59,7 +59,7 @@ pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
         progress.finish(&outcome.tally);
     }
     for problem in &outcome.problems {
-        eprintln!("headprobe: {problem}");
+        report::warn(&format!("headprobe: {problem}"));
     }
     Ok(outcome)
 }
@@ -77,11 +77,11 @@ fn fit_concurrency_to_fd_limit(cfg: &mut Config) {
     let reserved = RESERVED_FDS + cfg.files.len() as u64;
     let room = limit.saturating_sub(reserved).max(1);
     if (cfg.concurrency as u64) > room {
-        eprintln!(
+        report::warn(&format!(
             "headprobe: warning: --concurrency {} lowered to {room}: the open-file limit is {limit} \
              (raise it with 'ulimit -n')",
             cfg.concurrency
-        );
+        ));
         cfg.concurrency = room as usize;
     }
 }

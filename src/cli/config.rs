@@ -238,16 +238,27 @@ fn format(a: &Args) -> Result<Format, UsageError> {
     }
 }
 
+/// `--rate`: 0 (no limit), or at least one connection per `MAX_DURATION`. A smaller
+/// rate means a wait between connections longer than any other wait headprobe accepts
+/// (and, below about 1e-19, one no clock can hold), so it is refused, not clamped.
 fn rate(a: &Args) -> Result<f64, UsageError> {
-    match &a.rate {
-        None => Ok(defaults::RATE),
-        Some(r) => match r.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-            _ => Err(usage(
-                "--rate",
-                &format!("'{r}' is not a number of connections per second"),
-            )),
-        },
+    let Some(text) = &a.rate else {
+        return Ok(defaults::RATE);
+    };
+    let min = 1.0 / MAX_DURATION.as_secs_f64();
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && (v == 0.0 || v >= min) => Ok(v),
+        Ok(v) if v.is_finite() && v > 0.0 => Err(usage(
+            "--rate",
+            &format!(
+                "'{text}' is less than one connection per 7 days ({min:.7}); \
+                 0 means no limit"
+            ),
+        )),
+        _ => Err(usage(
+            "--rate",
+            &format!("'{text}' is not a number of connections per second"),
+        )),
     }
 }
 
@@ -567,6 +578,9 @@ mod tests {
             (&["--expect-status", "2xx"], "--expect-status"),
             (&["--expect-status", "300-200"], "--expect-status"),
             (&["--rate", "-1"], "--rate"),
+            (&["--rate", "1e-300"], "--rate"),
+            (&["--rate", "1e-19"], "--rate"),
+            (&["--rate", "0.000001"], "--rate"),
             (&["--shard", "0/3"], "--shard"),
             (&["--shard", "4/3"], "--shard"),
             (&["--progress", "--no-progress"], "--progress"),

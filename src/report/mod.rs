@@ -9,3 +9,10 @@ pub mod progress;
 pub mod record;
 pub mod sanitize;
 pub mod tally;
+
+/// Writes one line to stderr. A closed or failing stderr is ignored: a message about
+/// the run is never worth a panic.
+pub fn warn(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}

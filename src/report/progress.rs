@@ -80,7 +80,7 @@ impl Progress {
                         let line = progress_line(&shared, total, start.elapsed());
                         match &drawn {
                             Some(bar) => bar.set_message(line),
-                            None => eprintln!("progress: {line}"),
+                            None => crate::report::warn(&format!("progress: {line}")),
                         }
                     }
                     _ => return,
@@ -108,7 +108,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        eprintln!("{}", summary(tally, self.start.elapsed()));
+        crate::report::warn(&summary(tally, self.start.elapsed()));
     }
 }
 

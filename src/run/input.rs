@@ -117,7 +117,8 @@ impl Input {
         let known_total = files.is_empty().then(|| {
             let n = cfg.targets.len() as u64;
             match cfg.shard {
-                Some((k, n_shards)) => (n + n_shards - 1 - k) / n_shards,
+                // Indices k, k + N, ... below n (no overflow for any N a user types).
+                Some((k, n_shards)) => n / n_shards + u64::from(k < n % n_shards),
                 None => n,
             }
         });

@@ -372,3 +372,198 @@ fn plain_run_is_silent_on_stderr() {
     out.expect_code(0);
     assert!(out.stderr.is_empty(), "{out:?}");
 }
+
+/// Standard output whose reader is already gone: every write fails with EPIPE.
+fn closed_pipe() -> Stdio {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe(2) writes two fresh descriptors into `fds`.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    use std::os::fd::FromRawFd;
+    // SAFETY: both descriptors were just made by pipe(2) and are owned here alone.
+    let (read, write) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    drop(read);
+    Stdio::from(write)
+}
+
+/// Issue 11: `headprobe --help | true` and `-V | true` panicked (exit 101) on the closed
+/// pipe. A closed stdout is exit 0, quietly, whatever the output.
+#[test]
+fn closed_stdout_is_quiet_for_help_version_and_results() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let t = server.target();
+    let runs: &[&[&str]] = &[
+        &["--help"],
+        &["-V"],
+        &["--version"],
+        &[&t],
+        &["--format", "json", &t],
+    ];
+    for args in runs {
+        let out = headprobe()
+            .args(*args)
+            .command()
+            .stdin(Stdio::null())
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run headprobe");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} said: {err}");
+    }
+}
+
+/// Issue 11: `--rate 1e-300` and `1e-19` panicked in duration arithmetic.
+#[test]
+fn tiny_rates_are_usage_errors() {
+    for rate in ["1e-300", "1e-19", "0.0000001"] {
+        let out = headprobe().args(["--rate", rate, "127.0.0.1:1"]).run();
+        out.expect_code(2);
+        assert!(out.err().contains("--rate"), "{out:?}");
+    }
+}
+
+mod option_values {
+    use proptest::prelude::*;
+
+    use crate::util::*;
+
+    /// Options whose values a user types, long name first. `--proxy` is left out: a
+    /// random value could name a host to look up, and no lookup may leave the machine.
+    const OPTIONS: &[(&str, &str)] = &[
+        ("--concurrency", "-c"),
+        ("--port", "-p"),
+        ("--method", "-X"),
+        ("--path", "--path"),
+        ("--header", "-H"),
+        ("--http-version", "--http-version"),
+        ("--connect-timeout", "--connect-timeout"),
+        ("--timeout", "-t"),
+        ("--max-header-bytes", "--max-header-bytes"),
+        ("--format", "--format"),
+        ("--resolve", "--resolve"),
+        ("--expect-status", "--expect-status"),
+        ("--rate", "--rate"),
+        ("--shard", "--shard"),
+        ("--proxy-check", "--proxy-check"),
+        ("--cacert", "--cacert"),
+        ("--resume", "--resume"),
+    ];
+
+    /// Values at the edges: tried with every option.
+    const EDGES: &[&str] = &[
+        "",
+        "0",
+        "-0",
+        "-1",
+        "1e-300",
+        "1e-19",
+        "1e300",
+        "inf",
+        "-inf",
+        "NaN",
+        "1/1",
+        "0/0",
+        "2/1",
+        "1/18446744073709551615",
+        "18446744073709551616",
+        "4294967296",
+        "65535",
+        "65536",
+        "0.0000001",
+        "1ns",
+        "1us",
+        "999999999999s",
+        "7d",
+        "8d",
+        "1.5",
+        "1s 500ms",
+        "*",
+        "/",
+        "-",
+        "a:b:c",
+        "x:80:127.0.0.1",
+        "200-100",
+        "100-999",
+        "1.1",
+        "2",
+        "json",
+        "X:",
+        ":",
+        "http://",
+        "https://127.0.0.1:1/",
+    ];
+
+    /// Values as people type them, and as they mistype them.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(EDGES).prop_map(str::to_string),
+            any::<f64>().prop_map(|f| f.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:e}")),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (
+                any::<u32>(),
+                prop::sample::select(vec!["ms", "s", "m", "h", "d", "us", "x"])
+            )
+                .prop_map(|(n, unit)| format!("{n}{unit}")),
+            (any::<u16>(), any::<u16>()).prop_map(|(k, n)| format!("{k}/{n}")),
+            "[ -~]{0,12}",
+            "\\PC{0,6}",
+        ]
+    }
+
+    /// Runs `flag value` against a refused port; an error (with the message) unless the
+    /// outcome is exit 0 or 1, or exit 2 with a message naming the option.
+    fn check(long: &str, short: &str, flag: &str, value: &str) -> Result<(), String> {
+        let target = refused_addr().to_string();
+        let out = headprobe()
+            .args(["--format", "status", flag, value, &target])
+            .run();
+        let err = out.err();
+        match out.code {
+            _ if err.contains("panicked") => Err(format!("{flag} {value:?} panicked: {out:?}")),
+            Some(0 | 1) => Ok(()),
+            Some(2) if err.contains(long) || err.contains(short) => Ok(()),
+            Some(2) => Err(format!("{flag} {value:?}: no option named\n{out:?}")),
+            _ => Err(format!("{flag} {value:?}: {out:?}")),
+        }
+    }
+
+    #[test]
+    fn every_option_with_every_edge_value() {
+        let failures: Vec<String> = OPTIONS
+            .iter()
+            .flat_map(|(long, short)| EDGES.iter().map(move |v| check(long, short, long, v)))
+            .filter_map(Result::err)
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 160,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Every value a user can type gets exit 2 with an error naming the option, or
+        /// works: never a panic (exit 101).
+        #[test]
+        fn every_option_value_is_an_error_or_works(
+            (long, short) in prop::sample::select(OPTIONS.to_vec()),
+            use_short in any::<bool>(),
+            value in value(),
+        ) {
+            let flag = if use_short { short } else { long };
+            if let Err(e) = check(long, short, flag, &value) {
+                prop_assert!(false, "{}", e);
+            }
+        }
+    }
+}
