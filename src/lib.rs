@@ -28,6 +28,10 @@ const RESERVED_FDS: u64 = 16;
 /// Installs the SIGINT handler. Returns a usage error before probing anything.
 pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
     let input = run::input::Input::open(&cfg)?;
+    if let Some(problems) = input.resume_problems() {
+        report::warn(&format!("headprobe: {problems}"));
+    }
+    let input_end = input.end_notes();
     fit_concurrency_to_fd_limit(&mut cfg);
 
     let cancel = Arc::new(Cancel::default());
@@ -60,6 +64,11 @@ pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
     }
     for problem in &outcome.problems {
         report::warn(&format!("headprobe: {problem}"));
+    }
+    // Notes about the input as a whole, once it was read to its end.
+    let notes = input_end.lock().map(|end| end.clone()).unwrap_or_default();
+    for note in notes.iter().flat_map(|end| &end.notes) {
+        report::warn(&format!("headprobe: {note}"));
     }
     Ok(outcome)
 }

@@ -14,7 +14,8 @@ cat hosts.txt | {command_name} -c 1000 -t 5s --format json | jq -r 'select(.ok) 
 {command_name} --resolve example.com:80:127.0.0.1 http://example.com/health",
     note = "TARGET is HOST, HOST:PORT, [IPV6], [IPV6]:PORT, a bare IPv6 address, or \
 http://HOST[:PORT][/PATH][?QUERY] or https://... With no TARGET and no --file, targets are read from \
-standard input, one per line ('#' starts a comment).\n\n\
+standard input; a TARGET of '-' is standard input too. In files and standard input: one target \
+per line, at most 65536 bytes; '#' at the start of a line or after a space starts a comment.\n\n\
 DUR is 250ms, 5s, 1m, or a number of seconds such as 2.5.\n\n\
 Output: text (TARGET header > LINE, streamed), status (TARGET, code or error kind, \
 milliseconds, address, reason or message; tab-separated) or json (one object per line).",
@@ -147,6 +148,13 @@ pub struct Args {
     #[argh(option, arg_name = "K/N")]
     pub shard: Option<String>,
 
+    /// skip the targets that already have a record in FILE, the JSON output (--format
+    /// json) of an earlier run over the same input; 'cancelled' ones are probed again.
+    /// FILE is read whole first, so it may be appended to (>> FILE). It must come from
+    /// the same input list (and --shard): another list cannot be detected in general
+    #[argh(option, arg_name = "FILE")]
+    pub resume: Option<String>,
+
     /// show a progress line on stderr (default: when stderr is a terminal and stdout is not)
     #[argh(switch)]
     pub progress: bool,
@@ -170,8 +178,12 @@ pub enum Parsed {
     Error(String),
 }
 
+/// What stands in for a positional `-` while argh parses (argh takes any `-...` for an
+/// option). No target can contain a NUL, so it cannot be mistaken for one.
+const STDIN_TARGET: &str = "\0-";
+
 /// Parses `args` (without the program name). Accepts `--name=value` too, which argh
-/// alone does not.
+/// alone does not, and a positional `-` (standard input), which argh alone rejects.
 pub fn parse(args: &[String]) -> Parsed {
     let mut split: Vec<String> = Vec::with_capacity(args.len());
     let mut options_ended = false;
@@ -184,17 +196,38 @@ pub fn parse(args: &[String]) -> Parsed {
                 split.push(name.to_string());
                 split.push(value.to_string());
             }
+            _ if !options_ended && arg == "-" && !split.last().is_some_and(|o| takes_value(o)) => {
+                split.push(STDIN_TARGET.to_string());
+            }
             _ => split.push(arg.clone()),
         }
     }
     let strs: Vec<&str> = split.iter().map(String::as_str).collect();
     match <Args as FromArgs>::from_args(&["headprobe"], &strs) {
-        Ok(args) => Parsed::Args(Box::new(args)),
+        Ok(mut args) => {
+            for target in &mut args.targets {
+                if target == STDIN_TARGET {
+                    *target = "-".to_string();
+                }
+            }
+            Parsed::Args(Box::new(args))
+        }
         Err(early) => match early.status {
             Ok(()) => Parsed::Help(early.output),
             Err(()) => Parsed::Error(early.output),
         },
     }
+}
+
+/// Whether `arg` is an option that takes a value (so a `-` after it is that value), as
+/// argh itself sees it: alone, it lacks its value.
+fn takes_value(arg: &str) -> bool {
+    arg.starts_with('-')
+        && arg.len() > 1
+        && matches!(
+            <Args as FromArgs>::from_args(&["headprobe"], &[arg]),
+            Err(early) if early.status.is_err() && early.output.contains("No value provided")
+        )
 }
 
 #[cfg(test)]
@@ -228,6 +261,29 @@ mod tests {
         assert_eq!(a.format.as_deref(), Some("json"));
         assert_eq!(a.header, ["X: 1", "Y:"]);
         assert!(a.ordered);
+    }
+
+    #[test]
+    fn a_lone_dash_is_a_target_unless_it_is_a_value() {
+        let a = args(&[
+            "a",
+            "-",
+            "-f",
+            "-",
+            "--ordered",
+            "-",
+            "--file=-",
+            "-H",
+            "X: 1",
+            "-",
+        ]);
+        assert_eq!(a.targets, ["a", "-", "-", "-"]);
+        assert_eq!(a.file, ["-", "-"]);
+        let a = args(&["--path", "-"]);
+        assert_eq!(a.path.as_deref(), Some("-"));
+        assert!(a.targets.is_empty());
+        let a = args(&["--", "-"]);
+        assert_eq!(a.targets, ["-"]);
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Config {
     pub rate: f64,
     /// `--shard K/N` as (K-1, N).
     pub shard: Option<(u64, u64)>,
+    /// `--resume FILE`: an earlier run's JSON Lines output.
+    pub resume: Option<String>,
     /// `Some` when forced on or off; `None` decides from the terminals.
     pub progress: Option<bool>,
     /// Client settings for https targets.
@@ -138,6 +140,7 @@ impl Config {
                 .map_err(|e| usage("--expect-status", &e))?,
             rate: rate(&a)?,
             shard: a.shard.as_deref().map(parse_shard).transpose()?,
+            resume: a.resume.clone(),
             progress: progress(&a)?,
             tls: tls(&a)?,
             proxy,

@@ -11,6 +11,7 @@ use crate::report::record::Record;
 #[derive(Serialize)]
 struct JsonRecord<'a> {
     target: Cow<'a, str>,
+    index: u64,
     scheme: Option<&'static str>,
     host: Option<String>,
     port: Option<u16>,
@@ -93,6 +94,7 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
     let checked = via.filter(|v| v.check_url.is_some()).map(|v| &v.proxy);
     let json = JsonRecord {
         target: String::from_utf8_lossy(&rec.token),
+        index: rec.index,
         scheme: match checked {
             Some(proxy) => Some(proxy.kind.name()),
             None => target.map(|t| t.scheme.name()),
@@ -209,7 +211,7 @@ mod tests {
         );
         let rec = Record {
             seq: 0,
-            index: 0,
+            index: 7,
             token: b"http://www.163.com/a?b=c".to_vec(),
             target: target::parse("http://www.163.com/a?b=c", &target::Defaults::default()).ok(),
             addr: Some("127.0.0.1:80".parse().unwrap()),
@@ -235,7 +237,7 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             concat!(
-                r#"{"target":"http://www.163.com/a?b=c","scheme":"http","host":"www.163.com","port":80,"path":"/a?b=c","#,
+                r#"{"target":"http://www.163.com/a?b=c","index":7,"scheme":"http","host":"www.163.com","port":80,"path":"/a?b=c","#,
                 r#""addr":"127.0.0.1:80","ok":true,"status":302,"version":"HTTP/1.0","reason":"Moved Temporarily","#,
                 r#""headers":[["Server","nginx"],["Set-Cookie","a"],["Set-Cookie","b"],["X","1 2"],["Bare",""],["Bad","�"]],"#,
                 r#""interim":[{"status":103,"reason":"Early Hints","headers":[["Link","</a>"]]}],"#,
@@ -260,7 +262,7 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             concat!(
-                r#"{"target":"bad token","scheme":null,"host":null,"port":null,"path":null,"addr":null,"#,
+                r#"{"target":"bad token","index":3,"scheme":null,"host":null,"port":null,"path":null,"addr":null,"#,
                 r#""ok":false,"status":null,"version":null,"reason":null,"headers":[],"interim":[],"#,
                 r#""banner":null,"error":{"kind":"invalid_target","message":"a target cannot contain spaces"},"#,
                 r#""tls":null,"proxy":null,"url":null,"tunnel":null,"#,

@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read};
+use std::sync::{Arc, Mutex};
 
 use async_channel::Sender;
 
@@ -12,17 +13,24 @@ use crate::cli::{Config, UsageError};
 use crate::proto::proxy::{self, Proxy};
 use crate::proto::target::{self, Defaults};
 use crate::proto::Job;
+use crate::run::resume::Resume;
 
-/// Lines longer than this are not targets; the rest of such a line is skipped unread.
+/// A line longer than this (without its line ending) is not a target: it is an
+/// `invalid_target` record saying so, never cut short and probed.
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// How much of an overlong line its record echoes as `target`, before a marker giving
+/// the length.
+const LONG_LINE_ECHO: usize = 64;
 
 /// One target read from the input, parsed.
 #[derive(Debug)]
 pub struct Item {
-    /// Position among the items handed on (after `--shard`): the order `--ordered`
-    /// restores, with no gaps.
+    /// Position among the items handed on (after `--shard` and `--resume`): the order
+    /// `--ordered` restores.
     pub seq: u64,
-    /// Position among all the targets read (before `--shard`): JSON `index`.
+    /// 0-based position in the whole input, counting every target read (invalid ones
+    /// included): what `--shard` and `--resume` go by, and JSON's `index`.
     pub index: u64,
     /// The token as read (trimmed).
     pub token: Vec<u8>,
@@ -31,6 +39,7 @@ pub struct Item {
 
 enum Source {
     Arg(String),
+    /// A file or standard input, with its name for messages.
     Reader(String, BufReader<Box<dyn Read + Send>>),
 }
 
@@ -59,16 +68,18 @@ impl Batcher {
     }
 }
 
-/// The opened input: every `--file` is opened up front, so an unreadable one is a usage
-/// error before anything is probed.
+/// The opened input: every `--file` (and `--resume`) is opened up front, so an
+/// unreadable one is a usage error before anything is probed.
 pub struct Input {
     sources: Vec<Source>,
     defaults: Defaults,
     /// `--proxy-check`: tokens are proxies, with this default port.
     proxies: Option<u16>,
     shard: Option<(u64, u64)>,
+    resume: Option<Resume>,
     /// How many targets there are, when that is known before reading (arguments only).
     pub known_total: Option<u64>,
+    end: Arc<Mutex<Option<InputEnd>>>,
 }
 
 /// What reading the input came to.
@@ -80,9 +91,15 @@ pub struct InputReport {
     pub error: Option<String>,
 }
 
+/// Notes for stderr once the whole input has been read.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InputEnd {
+    /// Warnings, each a sentence without the `headprobe: ` prefix.
+    pub notes: Vec<String>,
+}
+
 impl Input {
     pub fn open(cfg: &Config) -> Result<Input, UsageError> {
-        let mut sources: Vec<Source> = cfg.targets.iter().cloned().map(Source::Arg).collect();
         let mut files = cfg.files.clone();
         if cfg.targets.is_empty() && files.is_empty() {
             if io::stdin().is_terminal() {
@@ -94,32 +111,39 @@ impl Input {
             }
             files.push("-".into());
         }
-        for path in &files {
-            let reader: Box<dyn Read + Send> = if path == "-" {
-                Box::new(io::stdin())
-            } else {
-                let file = File::open(path).map_err(|e| {
-                    UsageError(format!(
-                        "cannot read --file {path}: {}",
-                        crate::report::error::os_text(&e)
-                    ))
-                })?;
-                if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-                    return Err(UsageError(format!(
-                        "cannot read --file {path}: it is a directory"
-                    )));
-                }
-                Box::new(file)
-            };
-            let reader = BufReader::with_capacity(64 * 1024, reader);
-            sources.push(Source::Reader(path.clone(), reader));
+        // A positional `-` is standard input, read at its place among the arguments.
+        let mut sources = Vec::with_capacity(cfg.targets.len() + files.len());
+        for arg in &cfg.targets {
+            sources.push(match arg.as_str() {
+                "-" => open_reader("-")?,
+                _ => Source::Arg(arg.clone()),
+            });
         }
-        let known_total = files.is_empty().then(|| {
+        for path in &files {
+            sources.push(open_reader(path)?);
+        }
+        let resume = cfg
+            .resume
+            .as_deref()
+            .map(|path| Resume::load(path, cfg.shard))
+            .transpose()?;
+        let args_only = files.is_empty() && !cfg.targets.iter().any(|t| t == "-");
+        let known_total = args_only.then(|| {
             let n = cfg.targets.len() as u64;
+            let skipped = |i: &u64| resume.as_ref().is_some_and(|r| r.is_done(*i));
             match cfg.shard {
                 // Indices k, k + N, ... below n (no overflow for any N a user types).
-                Some((k, n_shards)) => n / n_shards + u64::from(k < n % n_shards),
-                None => n,
+                Some((k, n_shards)) => {
+                    let in_shard = n / n_shards + u64::from(k < n % n_shards);
+                    match &resume {
+                        None => in_shard,
+                        Some(_) => (0..in_shard)
+                            .map(|j| k + j * n_shards)
+                            .filter(|i| !skipped(i))
+                            .count() as u64,
+                    }
+                }
+                None => (0..n).filter(|i| !skipped(i)).count() as u64,
             }
         });
         Ok(Input {
@@ -127,8 +151,21 @@ impl Input {
             defaults: cfg.defaults.clone(),
             proxies: cfg.proxy_check.as_ref().map(|c| c.default_port),
             shard: cfg.shard,
+            resume,
             known_total,
+            end: Arc::default(),
         })
+    }
+
+    /// Problems found in the `--resume` file, for stderr before probing starts.
+    pub fn resume_problems(&self) -> Option<String> {
+        self.resume.as_ref().and_then(Resume::problems)
+    }
+
+    /// Where the notes of a completed read will be, for whoever reports after the run:
+    /// `None` there means the input was not read to its end.
+    pub fn end_notes(&self) -> Arc<Mutex<Option<InputEnd>>> {
+        Arc::clone(&self.end)
     }
 
     /// Reads every source, sending targets on `tx` in batches; stops early when `tx`
@@ -140,7 +177,13 @@ impl Input {
             tx,
         };
         let mut seq = 0u64;
-        let mut send = |token: Vec<u8>, report: &mut InputReport, batcher: &mut Batcher| -> bool {
+        let mut skipped = 0u64;
+        let resume = self.resume.as_ref();
+        let mut send = |token: Vec<u8>,
+                        invalid: Option<String>,
+                        report: &mut InputReport,
+                        batcher: &mut Batcher|
+         -> bool {
             let index = report.read;
             report.read += 1;
             if let Some((k, n)) = self.shard {
@@ -148,10 +191,15 @@ impl Input {
                     return true;
                 }
             }
-            let target = match (std::str::from_utf8(&token), self.proxies) {
-                (Err(_), _) => Err("a target must be valid UTF-8".into()),
-                (Ok(text), None) => target::parse(text, &self.defaults).map(Job::Target),
-                (Ok(text), Some(port)) => Proxy::parse(text, port).map(Job::Proxy),
+            if resume.is_some_and(|r| r.is_done(index)) {
+                skipped += 1;
+                return true;
+            }
+            let target = match (invalid, std::str::from_utf8(&token), self.proxies) {
+                (Some(why), _, _) => Err(why),
+                (None, Err(_), _) => Err("a target must be valid UTF-8".into()),
+                (None, Ok(text), None) => target::parse(text, &self.defaults).map(Job::Target),
+                (None, Ok(text), Some(port)) => Proxy::parse(text, port).map(Job::Proxy),
             };
             // Credentials in a token (`user:pass@`) never go further than this.
             let token = if token.contains(&b'@') {
@@ -172,23 +220,32 @@ impl Input {
         for source in self.sources {
             match source {
                 Source::Arg(arg) => {
-                    if !send(arg.trim().as_bytes().to_vec(), &mut report, &mut batcher) {
+                    if !send(
+                        arg.trim().as_bytes().to_vec(),
+                        None,
+                        &mut report,
+                        &mut batcher,
+                    ) {
                         return report;
                     }
                 }
                 Source::Reader(path, mut reader) => {
+                    let name = if path == "-" {
+                        "standard input".to_string()
+                    } else {
+                        path
+                    };
                     let mut line = Vec::new();
-                    let mut first = true;
+                    let mut number = 0u64;
                     loop {
                         // The next read may wait on a slow pipe: hand on what we have first.
                         if !reader.buffer().contains(&b'\n') && !batcher.flush() {
                             return report;
                         }
-                        let too_long = match read_line(&mut reader, &mut line, MAX_LINE) {
-                            Ok(Some(too_long)) => too_long,
+                        let end = match read_line(&mut reader, &mut line, MAX_LINE) {
+                            Ok(Some(end)) => end,
                             Ok(None) => break,
                             Err(e) => {
-                                let name = if path == "-" { "standard input" } else { &path };
                                 report.error = Some(format!(
                                     "reading {name}: {}",
                                     crate::report::error::os_text(&e)
@@ -196,23 +253,31 @@ impl Input {
                                 break;
                             }
                         };
-                        let mut token = line.trim_ascii();
-                        if first {
-                            token = token.strip_prefix("\u{feff}".as_bytes()).unwrap_or(token);
-                            first = false;
+                        number += 1;
+                        let mut text = line.as_slice();
+                        if number == 1 {
+                            text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
                         }
-                        if token.is_empty() || token.starts_with(b"#") {
+                        let token = strip_comment(text.trim_ascii()).trim_ascii();
+                        if end.len <= MAX_LINE {
+                            if token.is_empty() {
+                                continue;
+                            }
+                            if !send(token.to_vec(), None, &mut report, &mut batcher) {
+                                return report;
+                            }
                             continue;
                         }
-                        let token = if too_long {
-                            // Not a target; keep a bounded echo of it.
-                            let mut t = token[..token.len().min(256)].to_vec();
-                            t.extend_from_slice(b"...");
-                            t
-                        } else {
-                            token.to_vec()
-                        };
-                        if !send(token, &mut report, &mut batcher) {
+                        if text.trim_ascii_start().starts_with(b"#") {
+                            continue;
+                        }
+                        let why = format!(
+                            "line {number} of {name} is {} bytes long; a target line may be \
+                             at most {MAX_LINE} bytes",
+                            end.len
+                        );
+                        let echo = long_line_echo(text.trim_ascii_start(), end.len);
+                        if !send(echo, Some(why), &mut report, &mut batcher) {
                             return report;
                         }
                     }
@@ -220,20 +285,99 @@ impl Input {
             }
         }
         batcher.flush();
+
+        let mut notes = Vec::new();
+        if report.read == 0 && report.error.is_none() {
+            notes.push("warning: there were no targets in the input; nothing was probed".into());
+        }
+        if let Some(resume) = &self.resume {
+            if report.error.is_none() {
+                notes.extend(resume.past_end(report.read));
+            }
+            if skipped > 0 {
+                notes.push(format!(
+                    "--resume {}: skipped {skipped} {} that already had a record",
+                    resume.path,
+                    if skipped == 1 { "target" } else { "targets" }
+                ));
+            }
+        }
+        if let Ok(mut end) = self.end.lock() {
+            *end = Some(InputEnd { notes });
+        }
         report
     }
 }
 
-/// Reads one line (without its LF) into `line`, keeping at most `cap` bytes. `None` at
-/// end of input; `Some(true)` when the line was longer than `cap`.
+fn open_reader(path: &str) -> Result<Source, UsageError> {
+    let reader: Box<dyn Read + Send> = if path == "-" {
+        Box::new(io::stdin())
+    } else {
+        let file = File::open(path).map_err(|e| {
+            UsageError(format!(
+                "cannot read --file {path}: {}",
+                crate::report::error::os_text(&e)
+            ))
+        })?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(UsageError(format!(
+                "cannot read --file {path}: it is a directory"
+            )));
+        }
+        Box::new(file)
+    };
+    Ok(Source::Reader(
+        path.to_string(),
+        BufReader::with_capacity(64 * 1024, reader),
+    ))
+}
+
+/// A trimmed line without its comment: `#` at the start, or after a space or tab, runs
+/// to the end of the line (`example.com  # main site`). A `#` inside a token (a URL's
+/// fragment) is part of the token.
+fn strip_comment(line: &[u8]) -> &[u8] {
+    let mut prev = b' ';
+    for (i, &b) in line.iter().enumerate() {
+        if b == b'#' && (prev == b' ' || prev == b'\t') {
+            return &line[..i];
+        }
+        prev = b;
+    }
+    line
+}
+
+/// What the record of an overlong line shows as its target: the line's first bytes (cut
+/// at a character boundary) and a marker that says how much is left out, so the echo
+/// can never pass for the line itself.
+fn long_line_echo(start: &[u8], len: usize) -> Vec<u8> {
+    let mut cut = start.len().min(LONG_LINE_ECHO);
+    while cut > 0 && cut < start.len() && (start[cut] & 0xC0) == 0x80 {
+        cut -= 1;
+    }
+    let mut echo = start[..cut].to_vec();
+    echo.extend_from_slice(format!("[... {len}-byte line]").as_bytes());
+    echo
+}
+
+/// How a line read by `read_line` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineEnd {
+    /// The line's whole length, without its LF and a CR before it.
+    pub len: usize,
+    /// False when the input ended without one.
+    pub newline: bool,
+}
+
+/// Reads one line (without its LF) into `line`, keeping at most `cap` bytes and skipping
+/// the rest unstored. `None` at end of input.
 pub fn read_line<R: BufRead + ?Sized>(
     r: &mut R,
     line: &mut Vec<u8>,
     cap: usize,
-) -> io::Result<Option<bool>> {
+) -> io::Result<Option<LineEnd>> {
     line.clear();
-    let mut any = false;
-    let mut too_long = false;
+    let mut len = 0usize;
+    let mut last = 0u8;
     loop {
         let buf = match r.fill_buf() {
             Ok(buf) => buf,
@@ -241,21 +385,27 @@ pub fn read_line<R: BufRead + ?Sized>(
             Err(e) => return Err(e),
         };
         if buf.is_empty() {
-            return Ok(any.then_some(too_long));
+            return Ok((len > 0).then(|| LineEnd {
+                len: len - usize::from(last == b'\r'),
+                newline: false,
+            }));
         }
-        any = true;
         let (chunk, used, done) = match buf.iter().position(|&b| b == b'\n') {
             Some(i) => (&buf[..i], i + 1, true),
             None => (buf, buf.len(), false),
         };
         let room = cap.saturating_sub(line.len());
-        if chunk.len() > room {
-            too_long = true;
-        }
         line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        len += chunk.len();
+        if let Some(&b) = chunk.last() {
+            last = b;
+        }
         r.consume(used);
         if done {
-            return Ok(Some(too_long));
+            return Ok(Some(LineEnd {
+                len: len - usize::from(last == b'\r'),
+                newline: true,
+            }));
         }
     }
 }
@@ -264,19 +414,27 @@ pub fn read_line<R: BufRead + ?Sized>(
 mod tests {
     use super::*;
 
+    /// (seq, token, is a target) of every item.
     fn items(cfg: &Config) -> Vec<(u64, String, bool)> {
+        full_items(cfg)
+            .into_iter()
+            .map(|i| {
+                (
+                    i.seq,
+                    String::from_utf8_lossy(&i.token).into_owned(),
+                    i.target.is_ok(),
+                )
+            })
+            .collect()
+    }
+
+    fn full_items(cfg: &Config) -> Vec<Item> {
         let input = Input::open(cfg).unwrap();
         let (tx, rx) = async_channel::bounded(4);
         let handle = std::thread::spawn(move || input.run(tx));
         let mut out = Vec::new();
         while let Ok(item) = rx.recv_blocking().map(|b| b.into_iter()) {
-            for item in item {
-                out.push((
-                    item.seq,
-                    String::from_utf8_lossy(&item.token).into_owned(),
-                    item.target.is_ok(),
-                ));
-            }
+            out.extend(item);
         }
         handle.join().unwrap();
         out
@@ -329,15 +487,80 @@ mod tests {
     }
 
     #[test]
-    fn long_lines_are_capped() {
-        let text = format!("{}\nok\n", "x".repeat(100));
-        let mut r = io::Cursor::new(text.into_bytes());
+    fn long_lines_are_capped_and_measured() {
+        let text = format!("{}\nok\r\n{}\r\n\r\nlast", "x".repeat(100), "y".repeat(10));
+        // A tiny buffer, so lines cross many fills.
+        let mut r = BufReader::with_capacity(3, io::Cursor::new(text.into_bytes()));
         let mut line = Vec::new();
-        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), Some(true));
+        let end = |len, newline| Some(LineEnd { len, newline });
+        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(100, true));
         assert_eq!(line.len(), 10);
-        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), Some(false));
-        assert_eq!(line, b"ok");
+        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(2, true));
+        assert_eq!(line, b"ok\r");
+        // Exactly the cap once the CR is left out.
+        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(10, true));
+        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(0, true));
+        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(4, false));
+        assert_eq!(line, b"last");
         assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), None);
+    }
+
+    #[test]
+    fn comments_start_at_a_hash_after_whitespace() {
+        let cases: &[(&str, &str)] = &[
+            ("example.com  # main site", "example.com  "),
+            ("example.com\t#tab", "example.com\t"),
+            ("# whole line", ""),
+            ("http://h/p#frag", "http://h/p#frag"),
+            ("http://h/p#frag # note", "http://h/p#frag "),
+            ("a#b", "a#b"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(strip_comment(line.as_bytes()), want.as_bytes(), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn an_overlong_line_is_an_invalid_target_with_a_marked_echo() {
+        let dir = std::env::temp_dir().join(format!("headprobe-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("list.txt");
+        let long = format!("http://127.0.0.1:9/?q={}", "é".repeat(40_000));
+        let exactly = format!("http://127.0.0.1:9/?q={}", "x".repeat(MAX_LINE - 22));
+        assert_eq!(exactly.len(), MAX_LINE);
+        std::fs::write(&path, format!("{long}\r\n{exactly}\r\n# {long}\nok.test\n")).unwrap();
+        let mut cfg = Config::with_targets(&[]);
+        cfg.files = vec![path.to_string_lossy().into_owned()];
+        let got = full_items(&cfg);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.len(), 3);
+        let echo = String::from_utf8(got[0].token.clone()).unwrap();
+        assert!(echo.starts_with("http://127.0.0.1:9/?q=é"), "{echo}");
+        assert!(
+            echo.ends_with(&format!("[... {}-byte line]", long.len())),
+            "{echo}"
+        );
+        assert!(echo.len() < 100, "{echo}");
+        let why = got[0].target.as_ref().unwrap_err();
+        assert!(
+            why.contains(&format!("line 1 of {} is 80022 bytes long", path.display())),
+            "{why}"
+        );
+        assert!(why.contains("at most 65536 bytes"), "{why}");
+        assert_eq!(got[1].token, exactly.as_bytes());
+        assert!(got[1].target.is_ok());
+        assert_eq!(
+            (got[2].index, got[2].token.as_slice()),
+            (2, &b"ok.test"[..])
+        );
+    }
+
+    #[test]
+    fn index_counts_every_target_and_seq_only_those_handed_on() {
+        let mut cfg = Config::with_targets(&["a.test", "bad token", "c.test", "d.test", "e.test"]);
+        cfg.shard = Some((1, 2));
+        let got: Vec<(u64, u64)> = full_items(&cfg).iter().map(|i| (i.seq, i.index)).collect();
+        assert_eq!(got, [(0, 1), (1, 3)]);
     }
 
     #[test]

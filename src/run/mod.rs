@@ -11,6 +11,7 @@ pub mod input;
 mod outcome;
 mod pace;
 mod print;
+pub mod resume;
 mod retry;
 mod verdict;
 

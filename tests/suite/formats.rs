@@ -4,8 +4,9 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-const JSON_KEYS: [&str; 15] = [
+const JSON_KEYS: [&str; 16] = [
     "target",
+    "index",
     "scheme",
     "host",
     "port",

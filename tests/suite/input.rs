@@ -209,3 +209,124 @@ fn duplicates_from_files_are_each_probed() {
     assert_eq!(out.status_rows().len(), 10, "{out:?}");
     server.requests(10);
 }
+
+/// Issue 11: a line over 65,536 bytes was cut to 256 bytes plus a literal `...` and
+/// probed. It is an `invalid_target` record that says why, and nothing is sent.
+#[test]
+fn an_overlong_line_is_an_invalid_target_and_not_probed() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let t = server.target();
+    let long = format!("http://{t}/?q={}", "x".repeat(70_000));
+    let list = format!("{long}\nhttp://{t}/after\n");
+    for via_file in [true, false] {
+        let file = temp_file("long-line", list.as_bytes());
+        let run = headprobe().args(["--format", "json", "--ordered"]);
+        let out = if via_file {
+            run.arg("-f").arg(&file).run()
+        } else {
+            run.stdin(list.clone()).run()
+        };
+        out.expect_code(1);
+        let records = out.json();
+        assert_eq!(records.len(), 2, "{out:?}");
+        let r = &records[0];
+        assert_eq!(r["error"]["kind"], "invalid_target", "{r}");
+        assert_eq!(r["index"], 0, "{r}");
+        let why = message(r);
+        assert!(
+            why.contains(&format!("is {} bytes long", long.len())) && why.contains("65536"),
+            "{why}"
+        );
+        let echo = r["target"].as_str().unwrap();
+        assert!(echo.len() < 200 && echo.contains("-byte line]"), "{echo}");
+        assert_eq!(records[1]["ok"], true, "{out:?}");
+        // Only the line after it was sent.
+        let req = server.request_text();
+        assert!(req.starts_with("GET /after HTTP/1.0\r\n"), "{req:?}");
+        assert!(
+            server
+                .next_request_within(Duration::from_millis(100))
+                .is_none(),
+            "the overlong line was probed"
+        );
+    }
+}
+
+/// Issue 11: a positional `-` is standard input, read at its place among the arguments.
+#[test]
+fn a_positional_dash_is_standard_input() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let t = format!("http://{}", server.target());
+    let out = headprobe()
+        .args(["--format", "json", "--ordered"])
+        .arg(format!("{t}/first"))
+        .arg("-")
+        .arg(format!("{t}/last"))
+        .stdin(format!("{t}/stdin1\n{t}/stdin2\n"))
+        .run();
+    out.expect_code(0);
+    assert_eq!(
+        targets_of(&out),
+        expected(&t, &["/first", "/stdin1", "/stdin2", "/last"])
+    );
+}
+
+/// Issue 11: `#` after whitespace starts a comment, as `--help` says; a `#` inside a
+/// token (a URL's fragment) does not.
+#[test]
+fn a_hash_after_whitespace_starts_a_comment() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let t = format!("http://{}", server.target());
+    let out = headprobe()
+        .args(["--format", "json", "--ordered"])
+        .stdin(format!("{t}/a  # main site\n{t}/b\t# tabbed\n{t}/c#frag\n"))
+        .run();
+    out.expect_code(0);
+    assert_eq!(targets_of(&out), expected(&t, &["/a", "/b", "/c#frag"]));
+}
+
+/// Issue 11: an empty target list exits 0 (the contract) but says so on stderr, with or
+/// without `-q`.
+#[test]
+fn an_empty_input_warns_but_exits_0() {
+    let empty = temp_file("empty", b"");
+    for quiet in [false, true] {
+        let mut run = headprobe().arg("-f").arg(&empty);
+        if quiet {
+            run = run.arg("-q");
+        }
+        let out = run.run();
+        out.expect_code(0);
+        assert!(out.stdout.is_empty(), "{out:?}");
+        assert!(out.err().contains("no targets"), "{out:?}");
+    }
+}
+
+/// JSON's `index` is the position in the whole input, invalid targets included: the
+/// number `--shard` goes by.
+#[test]
+fn json_index_counts_every_target_read() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let t = server.target();
+    let list = format!("# header\n{t}\nbad token\n\n{t}\n{t}\n");
+    let out = headprobe()
+        .args(["--format", "json", "--ordered"])
+        .stdin(list.clone())
+        .run();
+    let indices: Vec<u64> = out
+        .json()
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices, [0, 1, 2, 3]);
+    let out = headprobe()
+        .args(["--format", "json", "--ordered", "--shard", "2/2"])
+        .stdin(list)
+        .run();
+    let indices: Vec<u64> = out
+        .json()
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices, [1, 3]);
+}
