@@ -33,6 +33,8 @@ mod redirects;
 mod request;
 #[path = "suite/response.rs"]
 mod response;
+#[path = "suite/resume.rs"]
+mod resume;
 #[path = "suite/scale.rs"]
 mod scale;
 #[path = "suite/targets.rs"]
