@@ -5,6 +5,8 @@
 
 mod util;
 
+#[path = "suite/deploy.rs"]
+mod deploy;
 #[path = "suite/dns.rs"]
 mod dns;
 #[path = "suite/errors.rs"]
