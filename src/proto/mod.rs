@@ -1,6 +1,7 @@
 //! Sans-IO protocol code: bytes and strings in, values or typed errors out. No sockets,
 //! no clock, no runtime; driven by unit tests, property tests, benches and fuzzers.
 
+pub mod dns;
 pub mod http;
 pub mod location;
 pub mod proxy;
