@@ -33,6 +33,8 @@ mod proxy;
 mod redirects;
 #[path = "suite/request.rs"]
 mod request;
+#[path = "suite/resolver.rs"]
+mod resolver;
 #[path = "suite/response.rs"]
 mod response;
 #[path = "suite/resume.rs"]

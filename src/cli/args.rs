@@ -90,6 +90,19 @@ pub struct Args {
     #[argh(option, arg_name = "HOST:PORT:ADDR")]
     pub resolve: Vec<String>,
 
+    /// DNS server to ask instead of /etc/resolv.conf's: ADDR[:PORT] (port 53 unless
+    /// given; IPv6 in brackets, e.g. [::1]:53); repeatable, queries rotate over them
+    #[argh(option, arg_name = "ADDR[:PORT]")]
+    pub resolver: Vec<String>,
+
+    /// resolve names to IPv4 addresses only, and connect over IPv4 only
+    #[argh(switch, short = '4')]
+    pub ipv4: bool,
+
+    /// resolve names to IPv6 addresses only, and connect over IPv6 only
+    #[argh(switch, short = '6')]
+    pub ipv6: bool,
+
     /// statuses that count as ok, e.g. 200,300-399; others are status_mismatch
     #[argh(option, arg_name = "LIST")]
     pub expect_status: Option<String>,

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::Args;
+use crate::net::resolve::Resolver;
 use crate::net::tls::TlsSettings;
 use crate::proto::http;
 use crate::proto::proxy::{Proxy, DEFAULT_PROXY_PORT};
@@ -45,6 +47,8 @@ pub struct Config {
     pub ordered: bool,
     pub quiet: bool,
     pub resolve: Resolve,
+    /// The run's stub resolver: `--resolver`, `-4`/`-6`, its cache and queries in flight.
+    pub resolver: Arc<Resolver>,
     pub expect_status: Option<StatusSet>,
     /// New connections per second; 0 is no limit.
     pub rate: f64,
@@ -132,6 +136,7 @@ impl Config {
             ordered: a.ordered,
             quiet: a.quiet,
             resolve: Resolve::parse(&a.resolve)?,
+            resolver: Arc::new(super::names::resolver(&a.resolver, a.ipv4, a.ipv6)?),
             expect_status: a
                 .expect_status
                 .as_deref()

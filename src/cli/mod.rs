@@ -3,6 +3,7 @@
 
 mod args;
 mod config;
+mod names;
 
 pub use args::{parse, Args, Parsed};
 pub use config::*;

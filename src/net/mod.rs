@@ -2,6 +2,7 @@
 //! sockets, timers, TLS, proxy tunnels, the read loop, and one probe end to end.
 
 pub mod probe;
+pub mod resolve;
 pub mod rt;
 pub mod tls;
 pub mod tunnel;

@@ -8,10 +8,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use async_std::future::timeout;
-use async_std::net::{TcpStream, ToSocketAddrs};
+use async_std::net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::cli::Config;
+use crate::net::resolve;
 use crate::net::tls::TlsInfo;
 use crate::net::tunnel::{http_connect, socks5_connect};
 use crate::net::wire::{read_head, HeadEnd};
@@ -19,7 +20,7 @@ use crate::proto::http::{HeadError, HeadParser};
 use crate::proto::location;
 use crate::proto::proxy::{Proxy, ProxyKind};
 use crate::proto::request::{self, RequestTemplate};
-use crate::proto::target::{Defaults, Host, Scheme, Target};
+use crate::proto::target::{Defaults, Scheme, Target};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::{Hop, Record, Streamed, Timing, Via};
@@ -32,6 +33,8 @@ pub type LineSink<'a> = &'a (dyn Fn(Streamed) + Sync);
 #[derive(Default)]
 struct Gathered {
     addr: Option<SocketAddr>,
+    /// What the name resolved to, in the order tried.
+    resolved: Option<Vec<std::net::IpAddr>>,
     head: Option<HeadParser>,
     tls: Option<Box<TlsInfo>>,
     timing: Timing,
@@ -118,6 +121,11 @@ where
         if let Some(via) = &mut via {
             via.request_target = got.request_target;
             via.tunnel = got.tunnel;
+            // Through --proxy the proxy resolves the target: what we resolved is the
+            // proxy's name, which the record does not describe (--proxy-check's does).
+            if via.check_url.is_none() {
+                got.resolved = None;
+            }
         }
         let final_url = cfg.follow.then(|| match hop {
             Some((_, url)) => url,
@@ -129,6 +137,7 @@ where
             token,
             target: Some(target),
             addr: got.addr,
+            resolved: got.resolved,
             head: got.head,
             tls: got.tls,
             via,
@@ -232,10 +241,12 @@ async fn exchange(
         Some(proxy) => (&proxy.host, proxy.port),
         None => (&target.host, target.port),
     };
-    let addrs = resolve(cfg, host, port, connect_deadline, connect_limit).await?;
-    if matches!(host, Host::Name(_)) {
+    let resolved = resolve::addresses(cfg, host, port, connect_deadline, &connect_limit).await?;
+    let addrs = resolved.addrs;
+    if resolved.ips.is_some() {
         got.timing.dns = Some(start.elapsed());
     }
+    got.resolved = resolved.ips;
     let mut stream = connect(&addrs, connect_deadline, connect_limit, got).await?;
     // The body is never read, so the connection ends with a reset rather than a FIN
     // exchange: no TIME_WAIT left on our side, fewer packets for both ends. (Closing
@@ -398,51 +409,6 @@ fn talk_timeout(cfg: &Config, got: &Gathered) -> ProbeError {
 
 fn final_status(got: &Gathered) -> Option<u16> {
     got.head.as_ref()?.final_block().map(|b| b.status.code)
-}
-
-async fn resolve(
-    cfg: &Config,
-    host: &Host,
-    port: u16,
-    deadline: Instant,
-    limit: Limit,
-) -> Result<Vec<SocketAddr>, ProbeError> {
-    let name = match host {
-        Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, port)]),
-        Host::Name(name) => name,
-    };
-    if let Some(ips) = cfg.resolve.get(name, port) {
-        return Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
-    }
-    let left = deadline.saturating_duration_since(Instant::now());
-    let lookup = (name.as_str(), port).to_socket_addrs();
-    match timeout(left, lookup).await {
-        Err(_) => Err(ProbeError::new(
-            ErrorKind::Dns,
-            format!("resolving {name} took longer than {limit}"),
-        )),
-        Ok(Err(e)) => {
-            let text = crate::report::error::os_text(&e);
-            let text = text
-                .strip_prefix("failed to lookup address information: ")
-                .unwrap_or(&text);
-            Err(ProbeError::new(
-                ErrorKind::Dns,
-                format!("cannot resolve {name}: {text}"),
-            ))
-        }
-        Ok(Ok(addrs)) => {
-            let addrs: Vec<SocketAddr> = addrs.collect();
-            if addrs.is_empty() {
-                Err(ProbeError::new(
-                    ErrorKind::Dns,
-                    format!("{name} has no addresses"),
-                ))
-            } else {
-                Ok(addrs)
-            }
-        }
-    }
 }
 
 /// Tries each address in order until one connects. Each attempt gets an equal share of

@@ -17,6 +17,7 @@ struct JsonRecord<'a> {
     port: Option<u16>,
     path: Option<&'a str>,
     addr: Option<String>,
+    resolved: Option<Vec<String>>,
     ok: bool,
     status: Option<u16>,
     version: Option<String>,
@@ -108,6 +109,10 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
             .and_then(|v| v.request_target.as_deref())
             .or(target.map(|t| t.path.as_str())),
         addr: rec.addr.map(|a| a.to_string()),
+        resolved: rec
+            .resolved
+            .as_ref()
+            .map(|ips| ips.iter().map(|ip| ip.to_string()).collect()),
         ok: rec.ok(),
         status: last.map(|(_, b)| b.status.code),
         version: last.map(|(_, b)| format!("HTTP/{}.{}", b.status.major, b.status.minor)),
@@ -215,6 +220,7 @@ mod tests {
             token: b"http://www.163.com/a?b=c".to_vec(),
             target: target::parse("http://www.163.com/a?b=c", &target::Defaults::default()).ok(),
             addr: Some("127.0.0.1:80".parse().unwrap()),
+            resolved: Some(vec!["127.0.0.1".parse().unwrap()]),
             head: Some(head),
             tls: None,
             via: None,
@@ -238,7 +244,7 @@ mod tests {
             String::from_utf8(out).unwrap(),
             concat!(
                 r#"{"target":"http://www.163.com/a?b=c","index":7,"scheme":"http","host":"www.163.com","port":80,"path":"/a?b=c","#,
-                r#""addr":"127.0.0.1:80","ok":true,"status":302,"version":"HTTP/1.0","reason":"Moved Temporarily","#,
+                r#""addr":"127.0.0.1:80","resolved":["127.0.0.1"],"ok":true,"status":302,"version":"HTTP/1.0","reason":"Moved Temporarily","#,
                 r#""headers":[["Server","nginx"],["Set-Cookie","a"],["Set-Cookie","b"],["X","1 2"],["Bare",""],["Bad","�"]],"#,
                 r#""interim":[{"status":103,"reason":"Early Hints","headers":[["Link","</a>"]]}],"#,
                 r#""banner":null,"error":null,"tls":null,"proxy":null,"url":null,"tunnel":null,"#,
@@ -262,7 +268,7 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             concat!(
-                r#"{"target":"bad token","index":3,"scheme":null,"host":null,"port":null,"path":null,"addr":null,"#,
+                r#"{"target":"bad token","index":3,"scheme":null,"host":null,"port":null,"path":null,"addr":null,"resolved":null,"#,
                 r#""ok":false,"status":null,"version":null,"reason":null,"headers":[],"interim":[],"#,
                 r#""banner":null,"error":{"kind":"invalid_target","message":"a target cannot contain spaces"},"#,
                 r#""tls":null,"proxy":null,"url":null,"tunnel":null,"#,

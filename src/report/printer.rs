@@ -221,6 +221,7 @@ mod tests {
             token: token.as_bytes().to_vec(),
             target: target::parse(token, &target::Defaults::default()).ok(),
             addr: Some("127.0.0.1:8080".parse().unwrap()),
+            resolved: None,
             head: Some(head),
             tls: None,
             via: None,

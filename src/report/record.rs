@@ -1,6 +1,6 @@
 //! The result of one probe: everything the printers need, and nothing about sockets.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::net::tls::TlsInfo;
@@ -73,6 +73,9 @@ pub struct Record {
     pub target: Option<Target>,
     /// The last address a connection was tried to.
     pub addr: Option<SocketAddr>,
+    /// What the host name resolved to, in the order tried; `None` for an address
+    /// literal, a failed lookup, or a name that a proxy resolves.
+    pub resolved: Option<Vec<IpAddr>>,
     /// What was read of the response head, if a connection was made.
     pub head: Option<HeadParser>,
     /// What the TLS handshake established (https only).
@@ -104,6 +107,7 @@ impl Record {
             token,
             target,
             addr: None,
+            resolved: None,
             head: None,
             tls: None,
             via: None,

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod peer;
 pub mod pki;
 
@@ -512,6 +513,12 @@ impl Headprobe {
         S: AsRef<OsStr>,
     {
         self.cmd.args(args);
+        self
+    }
+
+    /// Sets an environment variable (the rest of the environment stays fixed).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(key, value);
         self
     }
 

@@ -1,0 +1,648 @@
+//! The in-process stub resolver: names to addresses on the project's runtime, with no
+//! blocking call per name and no thread pool of its own.
+//!
+//! Order of precedence: `--resolve` (handled by the caller), `/etc/hosts`, then DNS to
+//! the `--resolver` servers or resolv.conf's. Each question (name, A or AAAA) is asked at
+//! most once at a time across the run: concurrent lookups of one name wait for the
+//! first, and its answer is kept for its TTL (negative answers briefly). Questions in
+//! flight are bounded by a semaphore, so a list of a million names never bursts past
+//! what a resolver takes. Everything is bounded by the probe's connect deadline.
+
+mod exchange;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use async_lock::Semaphore;
+use futures_lite::future;
+
+use crate::cli::Config;
+use crate::proto::dns::conf::{Hosts, ResolvConf};
+use crate::proto::dns::message::{rcode, QType};
+use crate::proto::target::Host;
+use crate::report::error::{ErrorKind, ProbeError};
+
+/// Questions in flight at once, across the run, unless the open-file limit says less:
+/// enough to keep a local resolver busy, few enough that it drops nothing.
+pub const MAX_IN_FLIGHT: usize = 256;
+/// Once one family's addresses are in, how long the other may still take (RFC 8305's
+/// resolution delay).
+const OTHER_FAMILY_GRACE: Duration = Duration::from_millis(50);
+/// Answers kept; past this, expired ones go first, then arbitrary ones.
+const CACHE_CAP: usize = 16_384;
+/// Longest reuse of a positive answer, whatever its TTL.
+const MAX_TTL: u32 = 3600;
+/// Reuse of a negative answer: its SOA's negative TTL up to this, or this without one.
+const NEGATIVE_TTL: u32 = 30;
+
+/// Which address families to resolve and connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    #[default]
+    Any,
+    /// `-4`
+    V4,
+    /// `-6`
+    V6,
+}
+
+impl Family {
+    fn allows(self, ip: &IpAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Family::Any => "",
+            Family::V4 => "-4 (--ipv4)",
+            Family::V6 => "-6 (--ipv6)",
+        }
+    }
+}
+
+/// How the resolver is set up; from the command line, and for tests the file paths.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `--resolver` servers; empty means resolv.conf's.
+    pub servers: Vec<SocketAddr>,
+    pub family: Family,
+    pub resolv_conf: PathBuf,
+    pub hosts: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            servers: Vec::new(),
+            family: Family::Any,
+            resolv_conf: "/etc/resolv.conf".into(),
+            hosts: "/etc/hosts".into(),
+        }
+    }
+}
+
+/// What the system files say, read once per run, on the first lookup of a name.
+struct Files {
+    conf: ResolvConf,
+    hosts: Hosts,
+    servers: Vec<SocketAddr>,
+}
+
+/// The answer to one question.
+#[derive(Debug, Clone)]
+enum Answer {
+    /// Addresses, with the TTL to keep them for.
+    Addrs(Arc<[IpAddr]>, Option<u32>),
+    NxDomain(Option<u32>),
+    /// The name exists but has no records of this type.
+    NoData(Option<u32>),
+    Failed(Failure),
+}
+
+/// Why a question has no answer.
+#[derive(Debug, Clone)]
+enum Failure {
+    Rcode {
+        code: u8,
+        server: SocketAddr,
+    },
+    NoAnswer {
+        servers: Vec<SocketAddr>,
+        tries: u32,
+    },
+    Malformed {
+        server: SocketAddr,
+        replies: u32,
+    },
+    Unreachable {
+        server: SocketAddr,
+        error: String,
+    },
+    Truncated {
+        server: SocketAddr,
+        error: String,
+    },
+    Socket {
+        error: String,
+    },
+    NoSlot,
+    NoServer,
+    BadName,
+}
+
+/// A question being asked: the first asker fills `done` and closes the channel; the
+/// others wait for the close. Closed with `done` empty when the asker gave up early.
+struct Pending {
+    done: Mutex<Option<Answer>>,
+    closed: async_channel::Sender<()>,
+    wait: async_channel::Receiver<()>,
+}
+
+enum Entry {
+    Ready(Answer, Instant),
+    Asking(Arc<Pending>),
+}
+
+type Key = (Box<str>, QType);
+
+/// The run's resolver: shared by every probe thread.
+pub struct Resolver {
+    settings: Settings,
+    files: OnceLock<Files>,
+    in_flight_limit: AtomicUsize,
+    slots: OnceLock<Semaphore>,
+    table: Mutex<HashMap<Key, Entry>>,
+    /// Where the next question starts in the server list, so load spreads over them.
+    rotation: AtomicUsize,
+    rng: ring::rand::SystemRandom,
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resolver {
+    pub fn new(settings: Settings) -> Resolver {
+        Resolver {
+            settings,
+            files: OnceLock::new(),
+            in_flight_limit: AtomicUsize::new(MAX_IN_FLIGHT),
+            slots: OnceLock::new(),
+            table: Mutex::new(HashMap::new()),
+            rotation: AtomicUsize::new(0),
+            rng: ring::rand::SystemRandom::new(),
+        }
+    }
+
+    pub fn family(&self) -> Family {
+        self.settings.family
+    }
+
+    /// Lowers the questions in flight (each holds one socket) to fit the open-file
+    /// limit. Takes effect only before the first lookup.
+    pub fn limit_in_flight(&self, n: usize) {
+        self.in_flight_limit.store(n.max(1), Ordering::Relaxed);
+    }
+
+    pub fn in_flight_limit(&self) -> usize {
+        self.in_flight_limit.load(Ordering::Relaxed)
+    }
+
+    fn files(&self) -> &Files {
+        self.files.get_or_init(|| {
+            // A missing or unreadable file reads as empty, as in glibc.
+            let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+            let conf = ResolvConf::parse(&read(&self.settings.resolv_conf));
+            let hosts = Hosts::parse(&read(&self.settings.hosts));
+            let servers = if !self.settings.servers.is_empty() {
+                self.settings.servers.clone()
+            } else if !conf.nameservers.is_empty() {
+                conf.nameservers.clone()
+            } else {
+                // glibc's default when resolv.conf names no server.
+                vec![SocketAddr::from(([127, 0, 0, 1], 53))]
+            };
+            Files {
+                conf,
+                hosts,
+                servers,
+            }
+        })
+    }
+
+    /// The addresses of `name`, in the order to try them: IPv4 and IPv6 interleaved,
+    /// IPv4 first (a host without IPv6 routes then loses no connect time on it first).
+    pub async fn lookup(
+        &self,
+        name: &str,
+        deadline: Instant,
+        limit: &dyn fmt::Display,
+    ) -> Result<Vec<IpAddr>, ProbeError> {
+        let family = self.settings.family;
+        let files = self.files();
+        if let Some(ips) = files.hosts.get(name) {
+            let ips: Vec<IpAddr> = ips.into_iter().filter(|ip| family.allows(ip)).collect();
+            if !ips.is_empty() {
+                return Ok(interleave(&ips));
+            }
+        }
+        let candidates = files.conf.candidates(name);
+        let mut no_data = false;
+        for candidate in &candidates {
+            let answers = match family {
+                Family::V4 => vec![self.question(candidate, QType::A, deadline).await],
+                Family::V6 => vec![self.question(candidate, QType::Aaaa, deadline).await],
+                Family::Any => self.both(candidate, deadline).await,
+            };
+            let mut ips = Vec::new();
+            let mut failure = None;
+            for answer in answers {
+                match answer {
+                    Answer::Addrs(found, _) => ips.extend_from_slice(&found),
+                    Answer::NoData(_) => no_data = true,
+                    Answer::NxDomain(_) => {}
+                    Answer::Failed(f) => {
+                        failure.get_or_insert(f);
+                    }
+                }
+            }
+            if !ips.is_empty() {
+                return Ok(interleave(&ips));
+            }
+            if let Some(failure) = failure {
+                return Err(self.failure_error(name, &failure, limit));
+            }
+        }
+        let tried = if candidates.len() > 1 {
+            format!(" (asked for {})", candidates.join(", "))
+        } else {
+            String::new()
+        };
+        let what = if no_data {
+            match family {
+                Family::Any => "no address records".to_string(),
+                Family::V4 => format!("no address records of type A {}", family.flag()),
+                Family::V6 => format!("no address records of type AAAA {}", family.flag()),
+            }
+        } else {
+            "no such name (NXDOMAIN)".to_string()
+        };
+        Err(dns_error(name, &format!("{what}{tried}")))
+    }
+
+    /// A and AAAA at once; once one has addresses the other gets a short grace.
+    async fn both(&self, name: &str, deadline: Instant) -> Vec<Answer> {
+        let mut a = pin!(self.question(name, QType::A, deadline));
+        let mut aaaa = pin!(self.question(name, QType::Aaaa, deadline));
+        let (mut got_a, mut got_aaaa) = (None, None);
+        let mut grace: Option<Timer> = None;
+        future::poll_fn(|cx| {
+            if got_a.is_none() {
+                if let Poll::Ready(answer) = a.as_mut().poll(cx) {
+                    got_a = Some(answer);
+                }
+            }
+            if got_aaaa.is_none() {
+                if let Poll::Ready(answer) = aaaa.as_mut().poll(cx) {
+                    got_aaaa = Some(answer);
+                }
+            }
+            if got_a.is_some() && got_aaaa.is_some() {
+                return Poll::Ready(());
+            }
+            let has_addrs = |x: &Option<Answer>| matches!(x, Some(Answer::Addrs(..)));
+            if has_addrs(&got_a) || has_addrs(&got_aaaa) {
+                let timer = grace.get_or_insert_with(|| {
+                    Timer::at((Instant::now() + OTHER_FAMILY_GRACE).min(deadline))
+                });
+                if std::pin::Pin::new(timer).poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        got_a.into_iter().chain(got_aaaa).collect()
+    }
+
+    /// One question, answered from the cache, by joining the same question in flight,
+    /// or by asking it.
+    async fn question(&self, name: &str, qtype: QType, deadline: Instant) -> Answer {
+        let key: Key = (name.to_ascii_lowercase().into_boxed_str(), qtype);
+        loop {
+            let pending = {
+                let mut table = lock(&self.table);
+                match table.get(&key) {
+                    Some(Entry::Ready(answer, until)) if *until > Instant::now() => {
+                        return answer.clone()
+                    }
+                    Some(Entry::Asking(pending)) => Err(Arc::clone(pending)),
+                    _ => {
+                        let (closed, wait) = async_channel::bounded(1);
+                        let pending = Arc::new(Pending {
+                            done: Mutex::new(None),
+                            closed,
+                            wait,
+                        });
+                        table.insert(key.clone(), Entry::Asking(Arc::clone(&pending)));
+                        Ok(pending)
+                    }
+                }
+            };
+            match pending {
+                Ok(mine) => {
+                    let mut asking = Asking {
+                        resolver: self,
+                        key: &key,
+                        pending: &mine,
+                        finished: false,
+                    };
+                    let answer = self.ask(name, qtype, deadline).await;
+                    asking.finish(&answer);
+                    return answer;
+                }
+                Err(theirs) => {
+                    let closed = future::or(
+                        async {
+                            let _ = theirs.wait.recv().await;
+                            true
+                        },
+                        async {
+                            Timer::at(deadline).await;
+                            false
+                        },
+                    )
+                    .await;
+                    if !closed {
+                        let servers = self.files().servers.clone();
+                        return Answer::Failed(Failure::NoAnswer { servers, tries: 0 });
+                    }
+                    if let Some(answer) = lock(&theirs.done).clone() {
+                        return answer;
+                    }
+                    // The asker gave up before an answer (its probe was cancelled or
+                    // moved on): ask again.
+                }
+            }
+        }
+    }
+
+    /// Asks the network, holding one of the in-flight slots.
+    async fn ask(&self, name: &str, qtype: QType, deadline: Instant) -> Answer {
+        let slots = self
+            .slots
+            .get_or_init(|| Semaphore::new(self.in_flight_limit()));
+        let slot = future::or(async { Some(slots.acquire().await) }, async {
+            Timer::at(deadline).await;
+            None
+        })
+        .await;
+        let Some(_slot) = slot else {
+            return Answer::Failed(Failure::NoSlot);
+        };
+        let servers = &self.files().servers;
+        let first = self.rotation.fetch_add(1, Ordering::Relaxed);
+        exchange::ask(servers, first, name, qtype, self.query_id(), deadline).await
+    }
+
+    /// A random query ID, so that an off-path guess of it is unlikely.
+    fn query_id(&self) -> u16 {
+        use ring::rand::SecureRandom;
+        let mut id = [0u8; 2];
+        if self.rng.fill(&mut id).is_err() {
+            // Not expected; the random source port still guards.
+            let n = self.rotation.load(Ordering::Relaxed) as u16;
+            return n.wrapping_mul(0x9E37) ^ 0x5A5A;
+        }
+        u16::from_ne_bytes(id)
+    }
+
+    fn failure_error(&self, name: &str, failure: &Failure, limit: &dyn fmt::Display) -> ProbeError {
+        let text = match failure {
+            Failure::Rcode {
+                code: rcode::SERVFAIL,
+                server,
+            } => format!("server failure (SERVFAIL) from {server}"),
+            Failure::Rcode {
+                code: rcode::REFUSED,
+                server,
+            } => format!("refused by {server}"),
+            Failure::Rcode { code, server } => {
+                format!(
+                    "{server} answered {} (response code {code})",
+                    rcode::name(*code)
+                )
+            }
+            Failure::NoAnswer { servers, tries } => {
+                let from = list(servers);
+                let tries = match tries {
+                    0 => String::new(),
+                    1 => " after 1 try".to_string(),
+                    n => format!(" after {n} tries"),
+                };
+                format!("no answer from {from}{tries} within {limit}")
+            }
+            Failure::Malformed { server, replies } => {
+                format!("{server} sent {replies} malformed replies in a row")
+            }
+            Failure::Unreachable { server, error } => {
+                format!("cannot send a query to {server}: {error}")
+            }
+            Failure::Truncated { server, error } => format!(
+                "the answer from {server} was truncated, and asking again over TCP failed: {error}"
+            ),
+            Failure::Socket { error } => format!("cannot open a socket for the query: {error}"),
+            Failure::NoSlot => format!(
+                "no query could be sent within {limit}: {} queries were already in flight",
+                self.in_flight_limit()
+            ),
+            Failure::NoServer => "no DNS server to ask".to_string(),
+            Failure::BadName => "the name is not a valid DNS name".to_string(),
+        };
+        dns_error(name, &text)
+    }
+}
+
+/// The asker's duty: publish the answer (caching it when it may be), or on an early
+/// drop, withdraw so that a waiter asks instead.
+struct Asking<'a> {
+    resolver: &'a Resolver,
+    key: &'a Key,
+    pending: &'a Arc<Pending>,
+    finished: bool,
+}
+
+impl Asking<'_> {
+    fn finish(&mut self, answer: &Answer) {
+        self.finished = true;
+        let keep = match answer {
+            Answer::Addrs(_, ttl) => ttl.unwrap_or(0).min(MAX_TTL),
+            Answer::NxDomain(ttl) | Answer::NoData(ttl) => {
+                ttl.unwrap_or(NEGATIVE_TTL).min(NEGATIVE_TTL)
+            }
+            Answer::Failed(_) => 0,
+        };
+        *lock(&self.pending.done) = Some(answer.clone());
+        {
+            let mut table = lock(&self.resolver.table);
+            if keep > 0 {
+                if table.len() >= CACHE_CAP {
+                    make_room(&mut table);
+                }
+                let until = Instant::now() + Duration::from_secs(keep.into());
+                table.insert(self.key.clone(), Entry::Ready(answer.clone(), until));
+            } else {
+                table.remove(self.key);
+            }
+        }
+        self.pending.closed.close();
+    }
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut table = lock(&self.resolver.table);
+        if matches!(table.get(self.key), Some(Entry::Asking(p)) if Arc::ptr_eq(p, self.pending)) {
+            table.remove(self.key);
+        }
+        drop(table);
+        self.pending.closed.close();
+    }
+}
+
+/// Drops expired answers, then, if that is not enough, a quarter of the rest.
+fn make_room(table: &mut HashMap<Key, Entry>) {
+    let now = Instant::now();
+    table.retain(|_, e| !matches!(e, Entry::Ready(_, until) if *until <= now));
+    if table.len() >= CACHE_CAP {
+        let mut drop_n = CACHE_CAP / 4;
+        table.retain(|_, e| match e {
+            Entry::Ready(..) if drop_n > 0 => {
+                drop_n -= 1;
+                false
+            }
+            _ => true,
+        });
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn list(servers: &[SocketAddr]) -> String {
+    servers
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn dns_error(name: &str, what: &str) -> ProbeError {
+    ProbeError::new(ErrorKind::Dns, format!("cannot resolve {name}: {what}"))
+}
+
+/// IPv4 first, then alternating families, each family in the order given.
+fn interleave(ips: &[IpAddr]) -> Vec<IpAddr> {
+    let mut v4 = ips.iter().filter(|ip| ip.is_ipv4());
+    let mut v6 = ips.iter().filter(|ip| ip.is_ipv6());
+    let mut out: Vec<IpAddr> = Vec::with_capacity(ips.len());
+    loop {
+        let (a, b) = (v4.next(), v6.next());
+        if a.is_none() && b.is_none() {
+            break;
+        }
+        for ip in a.into_iter().chain(b) {
+            if !out.contains(ip) {
+                out.push(*ip);
+            }
+        }
+    }
+    out
+}
+
+/// Where a probe connects: the addresses in the order to try, and what the name
+/// resolved to (`None` for an address literal).
+pub struct Resolved {
+    pub addrs: Vec<SocketAddr>,
+    pub ips: Option<Vec<IpAddr>>,
+}
+
+/// The addresses to try for `host:port`: a literal as is (if its family is allowed),
+/// `--resolve` entries, then the resolver. Bounded by `deadline`.
+pub async fn addresses(
+    cfg: &Config,
+    host: &Host,
+    port: u16,
+    deadline: Instant,
+    limit: &dyn fmt::Display,
+) -> Result<Resolved, ProbeError> {
+    let family = cfg.resolver.family();
+    let name = match host {
+        Host::Ip(ip) if family.allows(ip) => {
+            return Ok(Resolved {
+                addrs: vec![SocketAddr::new(*ip, port)],
+                ips: None,
+            })
+        }
+        Host::Ip(ip) => {
+            let kind = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+            return Err(ProbeError::new(
+                ErrorKind::InvalidTarget,
+                format!(
+                    "{ip} is an {kind} address, and {} allows no other family; nothing was sent",
+                    family.flag()
+                ),
+            ));
+        }
+        Host::Name(name) => name,
+    };
+    let ips = match cfg.resolve.get(name, port) {
+        Some(pinned) => {
+            let ips: Vec<IpAddr> = pinned
+                .iter()
+                .copied()
+                .filter(|ip| family.allows(ip))
+                .collect();
+            if ips.is_empty() {
+                return Err(dns_error(
+                    name,
+                    &format!(
+                        "--resolve gives {name}:{port} no address that {} allows",
+                        family.flag()
+                    ),
+                ));
+            }
+            ips
+        }
+        // Boxed: only probes of names carry the lookup's state.
+        None => Box::pin(cfg.resolver.lookup(name, deadline, limit)).await?,
+    };
+    Ok(Resolved {
+        addrs: ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
+        ips: Some(ips),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaving_puts_ipv4_first() {
+        let ips =
+            |list: &[&str]| -> Vec<IpAddr> { list.iter().map(|s| s.parse().unwrap()).collect() };
+        assert_eq!(
+            interleave(&ips(&[
+                "::1",
+                "::2",
+                "127.0.0.1",
+                "127.0.0.2",
+                "127.0.0.3",
+                "::1"
+            ])),
+            ips(&["127.0.0.1", "::1", "127.0.0.2", "::2", "127.0.0.3"])
+        );
+        assert_eq!(interleave(&ips(&["::1"])), ips(&["::1"]));
+    }
+}
