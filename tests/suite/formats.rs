@@ -23,13 +23,14 @@ const JSON_KEYS: [&str; 16] = [
     "timing_ms",
 ];
 const TIMING_KEYS: [&str; 5] = ["dns", "connect", "first_byte", "headers", "total"];
-/// Fields that later sections of the contract (HTTPS, proxies, redirects and retries)
-/// add, at unspecified places.
-const EXTENSION_KEYS: [&str; 7] = [
+/// Fields that later sections of the contract (HTTPS, proxies, names, redirects and
+/// retries) add, at unspecified places.
+const EXTENSION_KEYS: [&str; 8] = [
     "tls",
     "proxy",
     "tunnel",
     "url",
+    "resolved",
     "redirects",
     "final_url",
     "attempts",

@@ -483,3 +483,29 @@ fn names_that_are_not_dns_names_are_never_asked() {
     }
     assert_eq!(dns.total(), 0);
 }
+
+/// Through --proxy the proxy resolves the target: `resolved` is null, and only the
+/// proxy's own name is asked of DNS.
+#[test]
+fn through_a_proxy_the_target_is_not_resolved_here() {
+    let proxy = Server::start(Behaviour::Respond(ok_response()));
+    let dns = DnsServer::zone(&[("proxy.test", &["127.0.0.1"])]);
+    let via_proxy = format!("http://proxy.test:{}", proxy.port());
+    let out = via(&dns)
+        .args(["-4", "--proxy", &via_proxy, "http://origin.test/"])
+        .run();
+    out.expect_code(0);
+    let r = out.only_json();
+    assert_eq!(r["resolved"], Value::Null, "{r}");
+    assert_eq!(r["addr"], proxy.target(), "{r}");
+    assert!(proxy
+        .request_text()
+        .starts_with("GET http://origin.test/ HTTP/1.0\r\n"));
+    assert_eq!(
+        (
+            dns.asked("proxy.test", TYPE_A),
+            dns.asked("origin.test", TYPE_A)
+        ),
+        (1, 0)
+    );
+}

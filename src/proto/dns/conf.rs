@@ -177,7 +177,7 @@ mod tests {
         );
         assert_eq!(c.candidates("a.b."), ["a.b"]);
         let long = format!("{}x", "a".repeat(245));
-        assert_eq!(c.candidates(&long), [long.clone()]);
+        assert_eq!(c.candidates(&long), vec![long.clone()]);
         assert_eq!(ResolvConf::default().candidates("www"), ["www"]);
     }
 
