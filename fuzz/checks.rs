@@ -266,3 +266,40 @@ pub fn check_sanitize(data: &[u8]) {
         }
     }
 }
+
+/// A DNS reply read as the answer to a query for `a.test` (A, or AAAA when the first
+/// byte is odd; ID 0x0102, which seeds carry): never panics; the addresses returned are
+/// all of the asked family; a truncated reply carries none. Also resolv.conf and hosts
+/// text never panic, and their search list respects DNS length limits.
+pub fn check_dns_reply(data: &[u8]) {
+    use headprobe::proto::dns::conf::{Hosts, ResolvConf};
+    use headprobe::proto::dns::message::{parse_reply, QType};
+    let qtype = if data.first().is_some_and(|b| b % 2 == 1) {
+        QType::Aaaa
+    } else {
+        QType::A
+    };
+    if let Ok(reply) = parse_reply(data, 0x0102, "a.test", qtype) {
+        assert!(
+            reply
+                .addrs
+                .iter()
+                .all(|ip| ip.is_ipv6() == (qtype == QType::Aaaa)),
+            "{reply:?}"
+        );
+        assert!(!reply.truncated || reply.addrs.is_empty(), "{reply:?}");
+        assert_eq!(
+            reply.ttl.is_some() && !reply.addrs.is_empty(),
+            !reply.addrs.is_empty()
+        );
+    }
+    let text = String::from_utf8_lossy(data);
+    let conf = ResolvConf::parse(&text);
+    assert!(conf.ndots <= 15);
+    for name in ["a", "a.b", "a.b."] {
+        for candidate in conf.candidates(name) {
+            assert!(candidate.len() <= 253 || candidate == name, "{candidate}");
+        }
+    }
+    let _ = Hosts::parse(&text).get("a.test");
+}

@@ -31,7 +31,8 @@ use checks::*;
 #[test]
 fn fuzz_corpus_replays_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let checks: [(&str, Check); 3] = [
+    let checks: [(&str, Check); 4] = [
+        ("dns_reply", check_dns_reply),
         ("head_parser", check_head_parser),
         ("sanitize", check_sanitize),
         ("target_grammar", check_target_grammar),
