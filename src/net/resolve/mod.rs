@@ -9,6 +9,7 @@
 //! what a resolver takes. Everything is bounded by the probe's connect deadline.
 
 mod exchange;
+mod slots;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,7 +23,6 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
-use async_lock::Semaphore;
 use futures_lite::future;
 
 use crate::cli::Config;
@@ -30,6 +30,7 @@ use crate::proto::dns::conf::{Hosts, ResolvConf};
 use crate::proto::dns::message::{rcode, QType};
 use crate::proto::target::Host;
 use crate::report::error::{ErrorKind, ProbeError};
+use slots::Slots;
 
 /// Questions in flight at once, across the run, unless the open-file limit says less:
 /// enough to keep a local resolver busy, few enough that it drops nothing.
@@ -163,7 +164,7 @@ pub struct Resolver {
     settings: Settings,
     files: OnceLock<Files>,
     in_flight_limit: AtomicUsize,
-    slots: OnceLock<Semaphore>,
+    slots: OnceLock<Slots>,
     table: Mutex<HashMap<Key, Entry>>,
     /// Where the next question starts in the server list, so load spreads over them.
     rotation: AtomicUsize,
@@ -388,7 +389,7 @@ impl Resolver {
     async fn ask(&self, name: &str, qtype: QType, deadline: Instant) -> Answer {
         let slots = self
             .slots
-            .get_or_init(|| Semaphore::new(self.in_flight_limit()));
+            .get_or_init(|| Slots::new(self.in_flight_limit()));
         let slot = future::or(async { Some(slots.acquire().await) }, async {
             Timer::at(deadline).await;
             None
