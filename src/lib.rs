@@ -85,11 +85,12 @@ fn fit_concurrency_to_fd_limit(cfg: &mut Config) {
     };
     let reserved = RESERVED_FDS + cfg.files.len() as u64;
     let room = limit.saturating_sub(reserved).max(1);
-    // Each DNS question in flight holds a socket: keep room for them (a quarter of
-    // what is left when the limit is tight).
-    let dns = (room / 4).clamp(1, net::resolve::MAX_IN_FLIGHT as u64);
+    // Each DNS exchange in flight holds a UDP socket, and briefly a TCP one when an
+    // answer comes back truncated: keep room for them (a third of what is left when
+    // the limit is tight).
+    let dns = (room / 6).clamp(1, net::resolve::MAX_IN_FLIGHT as u64);
     cfg.resolver.limit_in_flight(dns as usize);
-    let room = room.saturating_sub(dns).max(1);
+    let room = room.saturating_sub(2 * dns).max(1);
     if (cfg.concurrency as u64) > room {
         report::warn(&format!(
             "headprobe: warning: --concurrency {} lowered to {room}: the open-file limit is {limit} \

@@ -42,39 +42,70 @@ fn judge(reply: &Reply, server: SocketAddr) -> Verdict {
     }
 }
 
-/// Asks `servers` (starting at index `first`, rotating on each retransmission) for
-/// `qtype` records of `name` until an answer or `deadline`.
+/// One question of an exchange: its query, and its answer once there is one.
+struct Question {
+    qtype: QType,
+    id: u16,
+    query: Vec<u8>,
+    answer: Option<Answer>,
+    /// Servers that failed this question (an error code, or could not be sent to).
+    out: Vec<bool>,
+    failure: Option<Failure>,
+}
+
+/// Asks `servers` (starting at index `first`, rotating on each retransmission) the
+/// `questions` (type and query ID) about `name`, all on one socket, until each has an
+/// answer or `deadline`. Once one question has addresses, the others get `grace` more
+/// (RFC 8305's resolution delay). Answers come back in the order asked.
 pub async fn ask(
     servers: &[SocketAddr],
     first: usize,
     name: &str,
-    qtype: QType,
-    id: u16,
+    questions: &[(QType, u16)],
     deadline: Instant,
-) -> Answer {
-    let Ok(query) = build_query(id, name, qtype) else {
-        return Answer::Failed(Failure::BadName);
-    };
+    grace: Duration,
+) -> Vec<Answer> {
     let n = servers.len();
-    if n == 0 {
-        return Answer::Failed(Failure::NoServer);
-    }
-    // Servers that could not be sent to, or that answered with an error code.
-    let mut out = vec![false; n];
-    let mut last_failure = None;
+    let mut qs: Vec<Question> = questions
+        .iter()
+        .map(|&(qtype, id)| {
+            let query = build_query(id, name, qtype);
+            let answer = match (&query, n) {
+                (Err(_), _) => Some(Answer::Failed(Failure::BadName)),
+                (_, 0) => Some(Answer::Failed(Failure::NoServer)),
+                _ => None,
+            };
+            Question {
+                qtype,
+                id,
+                query: query.unwrap_or_default(),
+                answer,
+                out: vec![false; n],
+                failure: None,
+            }
+        })
+        .collect();
     let mut socket: Option<Async<UdpSocket>> = None;
     let mut buf = vec![0u8; UDP_BUFFER];
     let (mut tries, mut malformed) = (0u32, 0u32);
     let mut wait = FIRST_RETRY;
-    let mut next = first % n;
-    loop {
-        if Instant::now() >= deadline {
+    let mut next = first % n.max(1);
+    let mut grace_ends: Option<Instant> = None;
+    'tries: loop {
+        if qs.iter().all(|q| q.answer.is_some()) {
             break;
         }
-        // Each try goes to the next server in turn that has not failed this question.
-        let Some(index) = (0..n).map(|i| (next + i) % n).find(|&i| !out[i]) else {
-            // Every server refused or failed the question, or cannot be reached.
-            return Answer::Failed(last_failure.unwrap_or(Failure::NoServer));
+        let ends = grace_ends.map_or(deadline, |g| g.min(deadline));
+        if Instant::now() >= ends {
+            break;
+        }
+        // Each try goes to the next server in turn that some open question may still use.
+        let open = |q: &Question, i: usize| q.answer.is_none() && !q.out[i];
+        let Some(index) = (0..n)
+            .map(|i| (next + i) % n)
+            .find(|&i| qs.iter().any(|q| open(q, i)))
+        else {
+            break;
         };
         next = index + 1;
         let server = servers[index];
@@ -83,7 +114,7 @@ pub async fn ask(
             _ => false,
         };
         if !family_fits {
-            // One socket per question at a time: a new family means a new socket (late
+            // One socket per exchange at a time: a new family means a new socket (late
             // answers to the old one are lost, which only costs another try).
             drop(socket.take());
             let any: IpAddr = match server {
@@ -93,25 +124,38 @@ pub async fn ask(
             match Async::<UdpSocket>::bind(SocketAddr::new(any, 0)) {
                 Ok(s) => socket = Some(s),
                 Err(e) => {
-                    return Answer::Failed(Failure::Socket {
-                        error: crate::report::error::os_text(&e),
-                    })
+                    let error = crate::report::error::os_text(&e);
+                    for q in qs.iter_mut().filter(|q| q.answer.is_none()) {
+                        q.answer = Some(Answer::Failed(Failure::Socket {
+                            error: error.clone(),
+                        }));
+                    }
+                    break;
                 }
             }
         }
         let Some(sock) = socket.as_ref() else {
-            return Answer::Failed(Failure::NoServer);
+            break;
         };
-        if let Err(e) = sock.send_to(&query, server).await {
-            out[index] = true;
-            last_failure = Some(Failure::Unreachable {
-                server,
-                error: crate::report::error::os_text(&e),
-            });
+        let mut unsendable = None;
+        for q in qs.iter().filter(|q| open(q, index)) {
+            if let Err(e) = sock.send_to(&q.query, server).await {
+                unsendable = Some(crate::report::error::os_text(&e));
+                break;
+            }
+        }
+        if let Some(error) = unsendable {
+            for q in qs.iter_mut() {
+                q.out[index] = true;
+                q.failure = Some(Failure::Unreachable {
+                    server,
+                    error: error.clone(),
+                });
+            }
             continue;
         }
         tries += 1;
-        let try_ends = (Instant::now() + wait).min(deadline);
+        let mut try_ends = (Instant::now() + wait).min(ends);
         wait = (wait * 2).min(MAX_RETRY);
         // Listen until this try's time is up; answers to earlier tries count too.
         loop {
@@ -129,43 +173,78 @@ pub async fn ask(
             if !servers.contains(&from) {
                 continue;
             }
-            match parse_reply(&buf[..len], id, name, qtype) {
-                Err(_) => {
+            let msg = &buf[..len];
+            let id = msg.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+            let q = qs.iter_mut().find(|q| Some(q.id) == id);
+            if matches!(&q, Some(q) if q.answer.is_some()) {
+                // Another copy of an answer already taken (a retransmission's).
+                continue;
+            }
+            let parsed = q.map(|q| (parse_reply(msg, q.id, name, q.qtype), q));
+            let mut ask_next_now = false;
+            match parsed {
+                None | Some((Err(_), _)) => {
                     malformed += 1;
                     if malformed >= MAX_MALFORMED {
-                        return Answer::Failed(Failure::Malformed {
-                            server: from,
-                            replies: malformed,
-                        });
+                        for q in qs.iter_mut().filter(|q| q.answer.is_none()) {
+                            q.answer = Some(Answer::Failed(Failure::Malformed {
+                                server: from,
+                                replies: malformed,
+                            }));
+                        }
+                        break 'tries;
                     }
                     // Ask again at once rather than wait out this try.
                     wait = FIRST_RETRY;
                     break;
                 }
-                Ok(reply) if reply.truncated => {
-                    drop(socket);
-                    return over_tcp(from, &query, id, name, qtype, deadline).await;
+                Some((Ok(reply), q)) if reply.truncated => {
+                    q.answer = Some(over_tcp(from, &q.query, q.id, name, q.qtype, deadline).await);
                 }
-                Ok(reply) => match judge(&reply, from) {
-                    Verdict::Done(answer) => return answer,
+                Some((Ok(reply), q)) => match judge(&reply, from) {
+                    Verdict::Done(answer) => q.answer = Some(answer),
                     Verdict::ServerFailed(failure) => {
                         if let Some(i) = servers.iter().position(|s| *s == from) {
-                            out[i] = true;
+                            q.out[i] = true;
                         }
-                        last_failure = Some(failure);
-                        break;
+                        if q.out.iter().all(|&o| o) {
+                            q.answer = Some(Answer::Failed(failure));
+                        } else {
+                            q.failure = Some(failure);
+                            ask_next_now = true;
+                        }
                     }
                 },
             }
+            if qs.iter().all(|q| q.answer.is_some()) {
+                break 'tries;
+            }
+            let has_addrs = qs
+                .iter()
+                .any(|q| matches!(q.answer, Some(Answer::Addrs(..))));
+            if has_addrs && grace_ends.is_none() {
+                let g = Instant::now() + grace;
+                grace_ends = Some(g);
+                try_ends = try_ends.min(g);
+            }
+            if ask_next_now {
+                break;
+            }
         }
     }
-    match last_failure {
-        Some(failure @ Failure::Rcode { .. }) => Answer::Failed(failure),
-        _ => Answer::Failed(Failure::NoAnswer {
-            servers: servers.to_vec(),
-            tries,
-        }),
-    }
+    qs.into_iter()
+        .map(|q| match q.answer {
+            Some(answer) => answer,
+            None => Answer::Failed(match q.failure {
+                Some(failure) if q.out.iter().all(|&o| o) => failure,
+                Some(failure @ Failure::Rcode { .. }) => failure,
+                _ => Failure::NoAnswer {
+                    servers: servers.to_vec(),
+                    tries,
+                },
+            }),
+        })
+        .collect()
 }
 
 /// The same question over TCP (RFC 7766), for an answer too big for a datagram.

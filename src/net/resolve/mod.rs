@@ -17,7 +17,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -168,7 +168,8 @@ pub struct Resolver {
     table: Mutex<HashMap<Key, Entry>>,
     /// Where the next question starts in the server list, so load spreads over them.
     rotation: AtomicUsize,
-    rng: ring::rand::SystemRandom,
+    /// The query ID stream's state.
+    ids: AtomicU64,
 }
 
 impl fmt::Debug for Resolver {
@@ -188,7 +189,7 @@ impl Resolver {
             slots: OnceLock::new(),
             table: Mutex::new(HashMap::new()),
             rotation: AtomicUsize::new(0),
-            rng: ring::rand::SystemRandom::new(),
+            ids: AtomicU64::new(random_seed()),
         }
     }
 
@@ -290,76 +291,103 @@ impl Resolver {
 
     /// A and AAAA at once; once one has addresses the other gets a short grace.
     async fn both(&self, name: &str, deadline: Instant) -> Vec<Answer> {
-        let mut a = pin!(self.question(name, QType::A, deadline));
-        let mut aaaa = pin!(self.question(name, QType::Aaaa, deadline));
-        let (mut got_a, mut got_aaaa) = (None, None);
-        let mut grace: Option<Timer> = None;
-        future::poll_fn(|cx| {
-            if got_a.is_none() {
-                if let Poll::Ready(answer) = a.as_mut().poll(cx) {
-                    got_a = Some(answer);
-                }
+        match (self.claim(name, QType::A), self.claim(name, QType::Aaaa)) {
+            // The usual case, a name no other probe is resolving: both questions go on
+            // one socket and take one slot.
+            (Claim::Lead(mut a), Claim::Lead(mut aaaa)) => {
+                let answers = self.ask(name, &[QType::A, QType::Aaaa], deadline).await;
+                let mut answers = answers.into_iter();
+                let no_server = || Answer::Failed(Failure::NoServer);
+                let (x, y) = (
+                    answers.next().unwrap_or_else(no_server),
+                    answers.next().unwrap_or_else(no_server),
+                );
+                a.finish(&x);
+                aaaa.finish(&y);
+                vec![x, y]
             }
-            if got_aaaa.is_none() {
-                if let Poll::Ready(answer) = aaaa.as_mut().poll(cx) {
-                    got_aaaa = Some(answer);
-                }
+            (claim_a, claim_aaaa) => {
+                let mut a = pin!(self.settle(name, QType::A, claim_a, deadline));
+                let mut aaaa = pin!(self.settle(name, QType::Aaaa, claim_aaaa, deadline));
+                let (mut got_a, mut got_aaaa) = (None, None);
+                let mut grace: Option<Timer> = None;
+                future::poll_fn(|cx| {
+                    if got_a.is_none() {
+                        if let Poll::Ready(answer) = a.as_mut().poll(cx) {
+                            got_a = Some(answer);
+                        }
+                    }
+                    if got_aaaa.is_none() {
+                        if let Poll::Ready(answer) = aaaa.as_mut().poll(cx) {
+                            got_aaaa = Some(answer);
+                        }
+                    }
+                    if got_a.is_some() && got_aaaa.is_some() {
+                        return Poll::Ready(());
+                    }
+                    let has_addrs = |x: &Option<Answer>| matches!(x, Some(Answer::Addrs(..)));
+                    if has_addrs(&got_a) || has_addrs(&got_aaaa) {
+                        let timer = grace.get_or_insert_with(|| {
+                            Timer::at((Instant::now() + OTHER_FAMILY_GRACE).min(deadline))
+                        });
+                        if std::pin::Pin::new(timer).poll(cx).is_ready() {
+                            return Poll::Ready(());
+                        }
+                    }
+                    Poll::Pending
+                })
+                .await;
+                got_a.into_iter().chain(got_aaaa).collect()
             }
-            if got_a.is_some() && got_aaaa.is_some() {
-                return Poll::Ready(());
-            }
-            let has_addrs = |x: &Option<Answer>| matches!(x, Some(Answer::Addrs(..)));
-            if has_addrs(&got_a) || has_addrs(&got_aaaa) {
-                let timer = grace.get_or_insert_with(|| {
-                    Timer::at((Instant::now() + OTHER_FAMILY_GRACE).min(deadline))
-                });
-                if std::pin::Pin::new(timer).poll(cx).is_ready() {
-                    return Poll::Ready(());
-                }
-            }
-            Poll::Pending
-        })
-        .await;
-        got_a.into_iter().chain(got_aaaa).collect()
+        }
     }
 
-    /// One question, answered from the cache, by joining the same question in flight,
-    /// or by asking it.
-    async fn question(&self, name: &str, qtype: QType, deadline: Instant) -> Answer {
+    /// Where a question stands: answered, asked by another lookup, or ours to ask.
+    fn claim(&self, name: &str, qtype: QType) -> Claim<'_> {
         let key: Key = (name.to_ascii_lowercase().into_boxed_str(), qtype);
+        let mut table = lock(&self.table);
+        match table.get(&key) {
+            Some(Entry::Ready(answer, until)) if *until > Instant::now() => {
+                Claim::Ready(answer.clone())
+            }
+            Some(Entry::Asking(pending)) => Claim::Wait(Arc::clone(pending)),
+            _ => {
+                let (closed, wait) = async_channel::bounded(1);
+                let pending = Arc::new(Pending {
+                    done: Mutex::new(None),
+                    closed,
+                    wait,
+                });
+                table.insert(key.clone(), Entry::Asking(Arc::clone(&pending)));
+                Claim::Lead(Asking {
+                    resolver: self,
+                    key,
+                    pending,
+                    finished: false,
+                })
+            }
+        }
+    }
+
+    /// The answer to a claimed question.
+    async fn settle(
+        &self,
+        name: &str,
+        qtype: QType,
+        claim: Claim<'_>,
+        deadline: Instant,
+    ) -> Answer {
+        let mut claim = claim;
         loop {
-            let pending = {
-                let mut table = lock(&self.table);
-                match table.get(&key) {
-                    Some(Entry::Ready(answer, until)) if *until > Instant::now() => {
-                        return answer.clone()
-                    }
-                    Some(Entry::Asking(pending)) => Err(Arc::clone(pending)),
-                    _ => {
-                        let (closed, wait) = async_channel::bounded(1);
-                        let pending = Arc::new(Pending {
-                            done: Mutex::new(None),
-                            closed,
-                            wait,
-                        });
-                        table.insert(key.clone(), Entry::Asking(Arc::clone(&pending)));
-                        Ok(pending)
-                    }
-                }
-            };
-            match pending {
-                Ok(mine) => {
-                    let mut asking = Asking {
-                        resolver: self,
-                        key: &key,
-                        pending: &mine,
-                        finished: false,
-                    };
-                    let answer = self.ask(name, qtype, deadline).await;
+            match claim {
+                Claim::Ready(answer) => return answer,
+                Claim::Lead(mut asking) => {
+                    let answer = self.ask(name, &[qtype], deadline).await.pop();
+                    let answer = answer.unwrap_or(Answer::Failed(Failure::NoServer));
                     asking.finish(&answer);
                     return answer;
                 }
-                Err(theirs) => {
+                Claim::Wait(theirs) => {
                     let closed = future::or(
                         async {
                             let _ = theirs.wait.recv().await;
@@ -379,14 +407,21 @@ impl Resolver {
                         return answer;
                     }
                     // The asker gave up before an answer (its probe was cancelled or
-                    // moved on): ask again.
+                    // moved on): claim it again.
+                    claim = self.claim(name, qtype);
                 }
             }
         }
     }
 
+    /// One question on its own.
+    async fn question(&self, name: &str, qtype: QType, deadline: Instant) -> Answer {
+        self.settle(name, qtype, self.claim(name, qtype), deadline)
+            .await
+    }
+
     /// Asks the network, holding one of the in-flight slots.
-    async fn ask(&self, name: &str, qtype: QType, deadline: Instant) -> Answer {
+    async fn ask(&self, name: &str, qtypes: &[QType], deadline: Instant) -> Vec<Answer> {
         let slots = self
             .slots
             .get_or_init(|| Slots::new(self.in_flight_limit()));
@@ -396,23 +431,33 @@ impl Resolver {
         })
         .await;
         let Some(_slot) = slot else {
-            return Answer::Failed(Failure::NoSlot);
+            return qtypes
+                .iter()
+                .map(|_| Answer::Failed(Failure::NoSlot))
+                .collect();
         };
         let servers = &self.files().servers;
         let first = self.rotation.fetch_add(1, Ordering::Relaxed);
-        exchange::ask(servers, first, name, qtype, self.query_id(), deadline).await
+        let questions: Vec<(QType, u16)> = qtypes.iter().map(|&q| (q, self.query_id())).collect();
+        exchange::ask(
+            servers,
+            first,
+            name,
+            &questions,
+            deadline,
+            OTHER_FAMILY_GRACE,
+        )
+        .await
     }
 
-    /// A random query ID, so that an off-path guess of it is unlikely.
+    /// An unpredictable query ID: a SplitMix64 stream seeded from the system's random
+    /// source, so IDs cost no system call each (the random source port guards too).
     fn query_id(&self) -> u16 {
-        use ring::rand::SecureRandom;
-        let mut id = [0u8; 2];
-        if self.rng.fill(&mut id).is_err() {
-            // Not expected; the random source port still guards.
-            let n = self.rotation.load(Ordering::Relaxed) as u16;
-            return n.wrapping_mul(0x9E37) ^ 0x5A5A;
-        }
-        u16::from_ne_bytes(id)
+        let x = self.ids.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as u16
     }
 
     fn failure_error(&self, name: &str, failure: &Failure, limit: &dyn fmt::Display) -> ProbeError {
@@ -465,9 +510,29 @@ impl Resolver {
 /// drop, withdraw so that a waiter asks instead.
 struct Asking<'a> {
     resolver: &'a Resolver,
-    key: &'a Key,
-    pending: &'a Arc<Pending>,
+    key: Key,
+    pending: Arc<Pending>,
     finished: bool,
+}
+
+/// Where a question stands for one lookup.
+enum Claim<'a> {
+    Ready(Answer),
+    /// Another lookup is asking it.
+    Wait(Arc<Pending>),
+    /// This lookup asks it, and publishes the answer (or withdraws when dropped).
+    Lead(Asking<'a>),
+}
+
+fn random_seed() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut seed = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut seed).is_err() {
+        // Not expected; the time still varies from run to run.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        return now.map_or(0x5EED, |d| d.as_nanos() as u64) ^ u64::from(std::process::id());
+    }
+    u64::from_ne_bytes(seed)
 }
 
 impl Asking<'_> {
@@ -490,7 +555,7 @@ impl Asking<'_> {
                 let until = Instant::now() + Duration::from_secs(keep.into());
                 table.insert(self.key.clone(), Entry::Ready(answer.clone(), until));
             } else {
-                table.remove(self.key);
+                table.remove(&self.key);
             }
         }
         self.pending.closed.close();
@@ -503,8 +568,8 @@ impl Drop for Asking<'_> {
             return;
         }
         let mut table = lock(&self.resolver.table);
-        if matches!(table.get(self.key), Some(Entry::Asking(p)) if Arc::ptr_eq(p, self.pending)) {
-            table.remove(self.key);
+        if matches!(table.get(&self.key), Some(Entry::Asking(p)) if Arc::ptr_eq(p, &self.pending)) {
+            table.remove(&self.key);
         }
         drop(table);
         self.pending.closed.close();
