@@ -288,7 +288,11 @@ fn a_truncated_answer_is_fetched_over_tcp() {
     let out = via(&dns).arg(format!("big.test:{}", web.port())).run();
     out.expect_code(0);
     assert_eq!(resolved(&out.only_json()), ["127.0.0.1"]);
-    assert_eq!(dns.asked("big.test", TYPE_AAAA), 2, "once over UDP, once over TCP");
+    assert_eq!(
+        dns.asked("big.test", TYPE_AAAA),
+        2,
+        "once over UDP, once over TCP"
+    );
 
     // No TCP side: the failure says what happened.
     let udp_only = DnsServer::scripted(&[("big.test", &["127.0.0.1"])], |_| Action::Truncate);

@@ -22,6 +22,61 @@ const MAX_MALFORMED: u32 = 3;
 /// servers that send more anyway.
 const UDP_BUFFER: usize = 1500;
 
+/// Idle UDP sockets kept between exchanges: a socket costs six system calls to open,
+/// register, deregister and close, a third of what a lookup costs. Each has its own
+/// random source port, and an exchange takes whichever is free, so ports still vary.
+pub struct Sockets {
+    v4: std::sync::Mutex<Vec<Async<UdpSocket>>>,
+    v6: std::sync::Mutex<Vec<Async<UdpSocket>>>,
+}
+
+impl Sockets {
+    pub fn new() -> Sockets {
+        Sockets {
+            v4: std::sync::Mutex::new(Vec::new()),
+            v6: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn list(&self, v4: bool) -> std::sync::MutexGuard<'_, Vec<Async<UdpSocket>>> {
+        let list = if v4 { &self.v4 } else { &self.v6 };
+        list.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An idle socket of the family of `server`, or a new one.
+    fn take(&self, server: SocketAddr) -> std::io::Result<Async<UdpSocket>> {
+        if let Some(socket) = self.list(server.is_ipv4()).pop() {
+            return Ok(socket);
+        }
+        let any: IpAddr = match server {
+            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        };
+        Async::<UdpSocket>::bind(SocketAddr::new(any, 0))
+    }
+
+    /// Keeps `socket` for a later exchange, unless `cap` are idle already.
+    fn put(&self, socket: Async<UdpSocket>, cap: usize) {
+        let v4 = matches!(socket.get_ref().local_addr(), Ok(SocketAddr::V4(_)));
+        let mut list = self.list(v4);
+        if list.len() < cap {
+            list.push(socket);
+        }
+    }
+}
+
+impl Default for Sockets {
+    fn default() -> Self {
+        Sockets::new()
+    }
+}
+
+/// A datagram that is a DNS response, though to no question of this exchange: a late
+/// copy of an earlier exchange's answer on a reused socket, to be ignored.
+fn is_stray_response(msg: &[u8]) -> bool {
+    msg.len() >= 12 && msg[2] & 0x80 != 0
+}
+
 /// What a reply from one server means for the question.
 enum Verdict {
     /// The question is answered (addresses, or a negative answer).
@@ -57,7 +112,10 @@ struct Question {
 /// `questions` (type and query ID) about `name`, all on one socket, until each has an
 /// answer or `deadline`. Once one question has addresses, the others get `grace` more
 /// (RFC 8305's resolution delay). Answers come back in the order asked.
+#[allow(clippy::too_many_arguments)]
 pub async fn ask(
+    sockets: &Sockets,
+    idle_cap: usize,
     servers: &[SocketAddr],
     first: usize,
     name: &str,
@@ -114,14 +172,12 @@ pub async fn ask(
             _ => false,
         };
         if !family_fits {
-            // One socket per exchange at a time: a new family means a new socket (late
+            // One socket per exchange at a time: a new family means another socket (late
             // answers to the old one are lost, which only costs another try).
-            drop(socket.take());
-            let any: IpAddr = match server {
-                SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-                SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
-            };
-            match Async::<UdpSocket>::bind(SocketAddr::new(any, 0)) {
+            if let Some(old) = socket.take() {
+                sockets.put(old, idle_cap);
+            }
+            match sockets.take(server) {
                 Ok(s) => socket = Some(s),
                 Err(e) => {
                     let error = crate::report::error::os_text(&e);
@@ -176,7 +232,9 @@ pub async fn ask(
             let msg = &buf[..len];
             let id = msg.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
             let q = qs.iter_mut().find(|q| Some(q.id) == id);
-            if matches!(&q, Some(q) if q.answer.is_some()) {
+            if matches!(&q, Some(q) if q.answer.is_some())
+                || (q.is_none() && is_stray_response(msg))
+            {
                 // Another copy of an answer already taken (a retransmission's).
                 continue;
             }
@@ -231,6 +289,9 @@ pub async fn ask(
                 break;
             }
         }
+    }
+    if let Some(socket) = socket {
+        sockets.put(socket, idle_cap);
     }
     qs.into_iter()
         .map(|q| match q.answer {

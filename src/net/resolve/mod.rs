@@ -170,6 +170,7 @@ pub struct Resolver {
     rotation: AtomicUsize,
     /// The query ID stream's state.
     ids: AtomicU64,
+    sockets: exchange::Sockets,
 }
 
 impl fmt::Debug for Resolver {
@@ -190,6 +191,7 @@ impl Resolver {
             table: Mutex::new(HashMap::new()),
             rotation: AtomicUsize::new(0),
             ids: AtomicU64::new(random_seed()),
+            sockets: exchange::Sockets::new(),
         }
     }
 
@@ -440,6 +442,8 @@ impl Resolver {
         let first = self.rotation.fetch_add(1, Ordering::Relaxed);
         let questions: Vec<(QType, u16)> = qtypes.iter().map(|&q| (q, self.query_id())).collect();
         exchange::ask(
+            &self.sockets,
+            self.in_flight_limit(),
             servers,
             first,
             name,
