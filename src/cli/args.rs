@@ -107,6 +107,11 @@ pub struct Args {
     #[argh(option, arg_name = "LIST")]
     pub expect_status: Option<String>,
 
+    /// a response header NAME (any case) must have a value matching REGEX (unanchored,
+    /// e.g. 'Server: ^nginx'); else header_mismatch; repeatable, all must hold
+    #[argh(option, arg_name = "'NAME: REGEX'")]
+    pub expect_header: Vec<String>,
+
     /// use TLS for targets without a scheme (port 443 unless --port)
     #[argh(switch)]
     pub tls: bool,
@@ -119,13 +124,16 @@ pub struct Args {
     #[argh(switch, short = 'k')]
     pub insecure: bool,
 
-    /// send every probe through this proxy: http://[user:pass@]HOST:PORT or
-    /// socks5://[user:pass@]HOST:PORT
+    /// send every probe through this proxy: http://[user:pass@]HOST:PORT (also a bare
+    /// HOST:PORT), socks5:// or socks5h://[user:pass@]HOST:PORT (the proxy resolves),
+    /// socks4://[user@]HOST:PORT (resolved here, IPv4 only) or socks4a:// (the proxy
+    /// resolves)
     #[argh(option, arg_name = "URL")]
     pub proxy: Option<String>,
 
-    /// check a proxy pool: every target is a proxy (HOST:PORT, http://HOST:PORT,
-    /// socks5://HOST:PORT) and URL is requested through each
+    /// check a proxy pool: every target is a proxy (a URL as for --proxy, or a bare
+    /// HOST:PORT whose protocol is found by trying HTTP, then SOCKS5, then SOCKS4) and URL
+    /// is requested through each; an https:// URL proves the answer came from the origin
     #[argh(option, arg_name = "URL")]
     pub proxy_check: Option<String>,
 

@@ -13,7 +13,7 @@ use crate::cli::Args;
 use crate::net::resolve::Resolver;
 use crate::net::tls::TlsSettings;
 use crate::proto::http;
-use crate::proto::proxy::{Proxy, DEFAULT_PROXY_PORT};
+use crate::proto::proxy::{Detection, Proxy, DEFAULT_PROXY_PORT};
 use crate::proto::request::{self, HttpVersion, RequestTemplate};
 use crate::proto::target::{self, Defaults, Scheme, Target};
 use crate::report::printer::Format;
@@ -50,6 +50,8 @@ pub struct Config {
     /// The run's stub resolver: `--resolver`, `-4`/`-6`, its cache and queries in flight.
     pub resolver: Arc<Resolver>,
     pub expect_status: Option<StatusSet>,
+    /// `--expect-header`: every one must hold.
+    pub expect_header: Vec<HeaderExpectation>,
     /// New connections per second; 0 is no limit.
     pub rate: f64,
     /// `--shard K/N` as (K-1, N).
@@ -143,6 +145,11 @@ impl Config {
                 .map(StatusSet::parse)
                 .transpose()
                 .map_err(|e| usage("--expect-status", &e))?,
+            expect_header: a
+                .expect_header
+                .iter()
+                .map(|e| HeaderExpectation::parse(e).map_err(|why| usage("--expect-header", &why)))
+                .collect::<Result<_, _>>()?,
             rate: rate(&a)?,
             shard: a.shard.as_deref().map(parse_shard).transpose()?,
             resume: a.resume.clone(),
@@ -280,11 +287,15 @@ fn progress(a: &Args) -> Result<Option<bool>, UsageError> {
     }
 }
 
+/// `--proxy URL`; a bare `HOST:PORT` is an HTTP proxy, as with curl (only `--proxy-check`
+/// detects the protocol).
 fn proxy(a: &Args) -> Result<Option<Proxy>, UsageError> {
-    a.proxy
-        .as_deref()
-        .map(|p| Proxy::parse(p, DEFAULT_PROXY_PORT).map_err(|e| usage("--proxy", &e)))
-        .transpose()
+    let Some(token) = a.proxy.as_deref() else {
+        return Ok(None);
+    };
+    let mut proxy = Proxy::parse(token, DEFAULT_PROXY_PORT).map_err(|e| usage("--proxy", &e))?;
+    proxy.detection = Detection::Given;
+    Ok(Some(proxy))
 }
 
 /// `--proxy-check URL`; proxies that name no port get `--port`, else 1080 as curl does.
@@ -423,6 +434,56 @@ impl Resolve {
         self.0
             .get(&(host.to_ascii_lowercase(), port))
             .map(Vec::as_slice)
+    }
+}
+
+/// `--expect-header 'NAME: REGEX'`: a header NAME (any case) whose value matches REGEX
+/// somewhere (unanchored). Values are matched as bytes, so invalid UTF-8 still matches.
+#[derive(Debug, Clone)]
+pub struct HeaderExpectation {
+    pub name: String,
+    pub pattern: regex::bytes::Regex,
+}
+
+/// Patterns compile to at most this much memory, so a user's typo cannot exhaust it.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+impl HeaderExpectation {
+    pub fn parse(text: &str) -> Result<HeaderExpectation, String> {
+        let Some((name, pattern)) = text.split_once(':') else {
+            return Err(format!("'{text}' is not 'NAME: REGEX'"));
+        };
+        let name = name.trim();
+        if !http::is_token(name) {
+            return Err(format!("'{text}': '{name}' is not a header name"));
+        }
+        let pattern = pattern.trim();
+        let compiled = regex::bytes::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                // The regex crate's message is several lines with a caret diagram; keep
+                // its last line, which says what is wrong.
+                let text = e.to_string();
+                let why = text
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                let why = why.trim().trim_start_matches("error: ");
+                format!("'{pattern}' is not a valid regular expression: {why}")
+            })?;
+        Ok(HeaderExpectation {
+            name: name.to_string(),
+            pattern: compiled,
+        })
+    }
+}
+
+impl fmt::Display for HeaderExpectation {
+    /// As the user gave it, normalised: `Server: nginx`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.pattern.as_str())
     }
 }
 
@@ -585,6 +646,9 @@ mod tests {
             (&["--resolve", "a:80:nope"], "--resolve"),
             (&["--expect-status", "2xx"], "--expect-status"),
             (&["--expect-status", "300-200"], "--expect-status"),
+            (&["--expect-header", "Server"], "--expect-header"),
+            (&["--expect-header", "Ser ver: x"], "--expect-header"),
+            (&["--expect-header", "Server: ngin(x"], "ngin(x"),
             (&["--rate", "-1"], "--rate"),
             (&["--rate", "1e-300"], "--rate"),
             (&["--rate", "1e-19"], "--rate"),

@@ -12,14 +12,14 @@ use async_std::net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::cli::Config;
+use crate::net::detect;
 use crate::net::resolve;
 use crate::net::tls::TlsInfo;
-use crate::net::tunnel::{http_connect, socks5_connect};
 use crate::net::wire::{read_head, HeadEnd};
 use crate::proto::http::{HeadError, HeadParser};
 use crate::proto::location;
 use crate::proto::proxy::{Proxy, ProxyKind};
-use crate::proto::request::{self, RequestTemplate};
+use crate::proto::request::RequestTemplate;
 use crate::proto::target::{Defaults, Scheme, Target};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
@@ -31,19 +31,21 @@ pub type LineSink<'a> = &'a (dyn Fn(Streamed) + Sync);
 /// What a probe has gathered so far; it outlives a timeout or a cancellation, so what
 /// was received before is kept.
 #[derive(Default)]
-struct Gathered {
-    addr: Option<SocketAddr>,
+pub(crate) struct Gathered {
+    pub(crate) addr: Option<SocketAddr>,
     /// What the name resolved to, in the order tried.
     resolved: Option<Vec<std::net::IpAddr>>,
-    head: Option<HeadParser>,
+    pub(crate) head: Option<HeadParser>,
     tls: Option<Box<TlsInfo>>,
-    timing: Timing,
+    pub(crate) timing: Timing,
     /// Head lines already handed to the line sink.
-    streamed: usize,
+    pub(crate) streamed: usize,
     /// The proxy's reply to CONNECT.
-    tunnel: Option<Box<HeadParser>>,
+    pub(crate) tunnel: Option<Box<HeadParser>>,
     /// The request target as sent, when in absolute form (through an HTTP proxy).
-    request_target: Option<String>,
+    pub(crate) request_target: Option<String>,
+    /// The protocol the proxy spoke (what detection found, for a bare `HOST:PORT`).
+    pub(crate) spoken: Option<ProxyKind>,
 }
 
 /// Probes what `job` asks for, racing the whole probe against `cancelled`.
@@ -83,6 +85,10 @@ where
             ))
         };
         let mut result = futures_lite::future::or(work, cancel).await;
+        if let (Some(via), Some(kind)) = (&mut via, got.spoken) {
+            // Found by detection: later hops go straight to it.
+            via.proxy = via.proxy.as_kind(kind);
+        }
         if result.is_ok() && cfg.follow {
             match next_hop(current, &got) {
                 Some(Ok((url, next))) if redirects.len() < cfg.max_redirs => {
@@ -232,106 +238,83 @@ async fn exchange(
     got: &mut Gathered,
     lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
-    let Clock {
-        start,
-        connect_deadline,
-        connect_limit,
-    } = *clock;
     let (host, port) = match via {
         Some(proxy) => (&proxy.host, proxy.port),
         None => (&target.host, target.port),
     };
-    let resolved = resolve::addresses(cfg, host, port, connect_deadline, &connect_limit).await?;
+    let resolved = resolve::addresses(
+        cfg,
+        host,
+        port,
+        clock.connect_deadline,
+        &clock.connect_limit,
+    )
+    .await?;
     let addrs = resolved.addrs;
     if resolved.ips.is_some() {
-        got.timing.dns = Some(start.elapsed());
+        got.timing.dns = Some(clock.start.elapsed());
     }
     got.resolved = resolved.ips;
-    let mut stream = connect(&addrs, connect_deadline, connect_limit, got).await?;
+    match via {
+        None => {
+            let stream = open(&addrs, clock, got).await?;
+            let request = template.render(target);
+            converse(cfg, target, &request, stream, clock, got, lines).await
+        }
+        // Boxed: only proxied probes carry the tunnel's state.
+        Some(proxy) => {
+            let through = detect::through(cfg, target, template, proxy, &addrs, clock, got, lines);
+            Box::pin(through).await
+        }
+    }
+}
+
+/// Connects to the first of `addrs` that answers, within the connect budget.
+pub(crate) async fn open(
+    addrs: &[SocketAddr],
+    clock: &Clock,
+    got: &mut Gathered,
+) -> Result<TcpStream, ProbeError> {
+    let stream = connect(addrs, clock.connect_deadline, clock.connect_limit, got).await?;
     // The body is never read, so the connection ends with a reset rather than a FIN
     // exchange: no TIME_WAIT left on our side, fewer packets for both ends. (Closing
     // with unread data resets anyway; this makes it the rule, as scanners do.)
     let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-    got.timing.connect = Some(start.elapsed());
+    got.timing.connect = Some(clock.start.elapsed());
+    Ok(stream)
+}
 
-    let mut request = None;
-    if let Some(proxy) = via {
-        // Setting up the tunnel is part of connecting: it shares the connect budget.
-        let left = connect_deadline.saturating_duration_since(Instant::now());
-        let tunnel = async {
-            match (proxy.kind, target.scheme) {
-                (ProxyKind::Http, Scheme::Http) => Ok(false),
-                (ProxyKind::Http, Scheme::Https) => http_connect(
-                    &mut stream,
-                    proxy,
-                    target,
-                    cfg.max_header_bytes,
-                    &mut got.tunnel,
-                )
-                .await
-                .map(|()| true),
-                (ProxyKind::Socks5, _) => socks5_connect(&mut stream, proxy, target)
-                    .await
-                    .map(|()| true),
-            }
-        };
-        // Boxed: only proxied probes carry the tunnel's state.
-        match timeout(left, Box::pin(tunnel)).await {
-            Ok(Ok(true)) => got.timing.proxy = Some(start.elapsed()),
-            Ok(Ok(false)) => {
-                // A plain-http target through an HTTP proxy: absolute form, no tunnel.
-                let auth = proxy.authorization();
-                request = Some(template.render_absolute(target, auth.as_deref()));
-                got.request_target = Some(request::absolute_form(target));
-            }
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(ProbeError::new(
-                    ErrorKind::Timeout,
-                    format!("proxy {proxy} did not open the tunnel within {connect_limit}"),
-                ))
-            }
-        }
-    }
-    let request = request.unwrap_or_else(|| template.render(target));
-
+/// Sends `request` over `stream` (after a TLS handshake for https) and reads the head.
+pub(crate) async fn converse(
+    cfg: &Config,
+    target: &Target,
+    request: &[u8],
+    stream: TcpStream,
+    clock: &Clock,
+    got: &mut Gathered,
+    lines: Option<LineSink<'_>>,
+) -> Result<(), ProbeError> {
     match target.scheme {
         Scheme::Http => {
-            let left = (start + cfg.timeout).saturating_duration_since(Instant::now());
-            match timeout(left, talk(cfg, &request, stream, start, got, lines)).await {
-                Ok(result) => result?,
-                Err(_) => return Err(talk_timeout(cfg, got)),
+            let left = (clock.start + cfg.timeout).saturating_duration_since(Instant::now());
+            match timeout(left, talk(cfg, request, stream, clock.start, got, lines)).await {
+                Ok(result) => result,
+                Err(_) => Err(talk_timeout(cfg, got)),
             }
         }
         // Boxed: only https probes carry the TLS state, so plain ones stay small.
-        Scheme::Https => {
-            Box::pin(over_tls(cfg, target, &request, stream, clock, got, lines)).await?
-        }
+        Scheme::Https => Box::pin(over_tls(cfg, target, request, stream, clock, got, lines)).await,
     }
-    if let (Some(proxy), Some(407), Some(_)) = (via, final_status(got), &got.request_target) {
-        return Err(ProbeError::new(
-            ErrorKind::Proxy,
-            format!(
-                "proxy {proxy} answered 407 Proxy Authentication Required ({})",
-                if proxy.authorization().is_some() {
-                    "credentials rejected"
-                } else {
-                    "credentials required"
-                }
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// When a probe started and how long this hop may take to connect: each hop of a
 /// redirect chain connects on a budget of its own, all within `--timeout` of the start.
 #[derive(Clone, Copy)]
-struct Clock {
-    start: Instant,
-    connect_deadline: Instant,
+pub(crate) struct Clock {
+    pub(crate) start: Instant,
+    pub(crate) connect_deadline: Instant,
     /// The option that sets `connect_deadline`, for messages.
-    connect_limit: Limit,
+    pub(crate) connect_limit: Limit,
 }
 
 impl Clock {
@@ -353,7 +336,7 @@ impl Clock {
 
 /// A time limit and the option that set it: `500ms (--timeout)`.
 #[derive(Clone, Copy, Debug)]
-struct Limit(Duration, &'static str);
+pub(crate) struct Limit(Duration, &'static str);
 
 impl std::fmt::Display for Limit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -407,7 +390,7 @@ fn talk_timeout(cfg: &Config, got: &Gathered) -> ProbeError {
     )
 }
 
-fn final_status(got: &Gathered) -> Option<u16> {
+pub(crate) fn final_status(got: &Gathered) -> Option<u16> {
     got.head.as_ref()?.final_block().map(|b| b.status.code)
 }
 

@@ -40,13 +40,15 @@ pub enum ErrorKind {
     Proxy,
     /// `-L` met more than `--max-redirs` redirects.
     TooManyRedirects,
+    /// A response header fails an `--expect-header`.
+    HeaderMismatch,
     /// Any other I/O error.
     Io,
 }
 
 impl ErrorKind {
     /// Every kind, in the contract's order (used for summaries and tests).
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::InvalidTarget,
         ErrorKind::Dns,
         ErrorKind::Refused,
@@ -63,6 +65,7 @@ impl ErrorKind {
         ErrorKind::Tls,
         ErrorKind::Proxy,
         ErrorKind::TooManyRedirects,
+        ErrorKind::HeaderMismatch,
         ErrorKind::Io,
     ];
 
@@ -84,6 +87,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Proxy => "proxy",
             ErrorKind::TooManyRedirects => "too_many_redirects",
+            ErrorKind::HeaderMismatch => "header_mismatch",
             ErrorKind::Io => "io",
         }
     }
@@ -179,6 +183,7 @@ mod tests {
                 "tls",
                 "proxy",
                 "too_many_redirects",
+                "header_mismatch",
                 "io"
             ]
         );

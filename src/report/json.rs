@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::proto::http::{Block, HeadParser};
+use crate::proto::proxy::{Detection, Proxy};
 use crate::report::record::Record;
 
 #[derive(Serialize)]
@@ -28,6 +29,7 @@ struct JsonRecord<'a> {
     error: Option<JsonError<'a>>,
     tls: Option<JsonTls<'a>>,
     proxy: Option<String>,
+    detected: Option<bool>,
     url: Option<&'a str>,
     tunnel: Option<Interim<'a>>,
     redirects: Vec<JsonHop<'a>>,
@@ -97,7 +99,7 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
         target: String::from_utf8_lossy(&rec.token),
         index: rec.index,
         scheme: match checked {
-            Some(proxy) => Some(proxy.kind.name()),
+            Some(proxy) => known(proxy).map(|p| p.kind.name()),
             None => target.map(|t| t.scheme.name()),
         },
         host: match checked {
@@ -148,7 +150,9 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
                 sha256: &c.sha256,
             }),
         }),
-        proxy: via.map(|v| v.proxy.to_string()),
+        proxy: via.and_then(|v| known(&v.proxy)).map(|p| p.to_string()),
+        // Only a pool check detects; with --proxy the protocol is always given.
+        detected: checked.map(|p| p.detection != Detection::Given),
         url: via.and_then(|v| v.check_url.as_deref()),
         tunnel: via
             .and_then(|v| v.tunnel.as_ref())
@@ -180,6 +184,12 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
         },
     };
     serde_json::to_writer(out, &json)
+}
+
+/// The proxy, unless its protocol is unknown (a bare `HOST:PORT` that spoke none, or
+/// was never reached): then `proxy` and `scheme` are null.
+fn known(proxy: &Proxy) -> Option<&Proxy> {
+    (proxy.detection != Detection::Unknown).then_some(proxy)
 }
 
 fn headers<'a>(head: &'a HeadParser, block: &Block) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
@@ -247,7 +257,7 @@ mod tests {
                 r#""addr":"127.0.0.1:80","resolved":["127.0.0.1"],"ok":true,"status":302,"version":"HTTP/1.0","reason":"Moved Temporarily","#,
                 r#""headers":[["Server","nginx"],["Set-Cookie","a"],["Set-Cookie","b"],["X","1 2"],["Bare",""],["Bad","�"]],"#,
                 r#""interim":[{"status":103,"reason":"Early Hints","headers":[["Link","</a>"]]}],"#,
-                r#""banner":null,"error":null,"tls":null,"proxy":null,"url":null,"tunnel":null,"#,
+                r#""banner":null,"error":null,"tls":null,"proxy":null,"detected":null,"url":null,"tunnel":null,"#,
                 r#""redirects":[],"final_url":null,"attempts":1,"#,
                 r#""timing_ms":{"dns":1.9,"connect":12.1,"tls":null,"proxy":null,"first_byte":30.4,"headers":30.6,"total":30.7}}"#
             )
@@ -271,7 +281,7 @@ mod tests {
                 r#"{"target":"bad token","index":3,"scheme":null,"host":null,"port":null,"path":null,"addr":null,"resolved":null,"#,
                 r#""ok":false,"status":null,"version":null,"reason":null,"headers":[],"interim":[],"#,
                 r#""banner":null,"error":{"kind":"invalid_target","message":"a target cannot contain spaces"},"#,
-                r#""tls":null,"proxy":null,"url":null,"tunnel":null,"#,
+                r#""tls":null,"proxy":null,"detected":null,"url":null,"tunnel":null,"#,
                 r#""redirects":[],"final_url":null,"attempts":0,"#,
                 r#""timing_ms":{"dns":null,"connect":null,"tls":null,"proxy":null,"first_byte":null,"headers":null,"total":0.0}}"#
             )

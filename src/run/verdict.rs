@@ -1,9 +1,12 @@
-//! What counts as ok beyond the wire: the user's expectations (`--expect-status`),
-//! applied to a finished record. The probe reports what happened; this judges it.
+//! What counts as ok beyond the wire: the user's expectations (`--expect-status`,
+//! `--expect-header`), applied to a finished record. The probe reports what happened;
+//! this judges it.
 
-use crate::cli::Config;
+use crate::cli::{Config, HeaderExpectation};
+use crate::proto::http::HeadParser;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::Record;
+use crate::report::sanitize::escape;
 
 /// Marks an otherwise ok record as failed when it misses an expectation.
 pub fn judge(cfg: &Config, rec: &mut Record) {
@@ -16,6 +19,94 @@ pub fn judge(cfg: &Config, rec: &mut Record) {
                 ErrorKind::StatusMismatch,
                 format!("status {code} is not in --expect-status {set}"),
             ));
+            return;
         }
+    }
+    if let Some(head) = &rec.head {
+        if let Some(why) = cfg.expect_header.iter().find_map(|e| header_miss(e, head)) {
+            rec.error = Some(ProbeError::new(ErrorKind::HeaderMismatch, why));
+        }
+    }
+}
+
+/// How many of a header's values a message quotes, and how much of each.
+const VALUES_SHOWN: usize = 3;
+const VALUE_SHOWN_BYTES: usize = 120;
+
+/// Why the final response misses `expect`, or `None` when one of its NAME headers matches.
+fn header_miss(expect: &HeaderExpectation, head: &HeadParser) -> Option<String> {
+    let block = head.final_block()?;
+    let values: Vec<_> = head
+        .headers(block)
+        .into_iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(expect.name.as_bytes()))
+        .map(|(_, value)| value)
+        .collect();
+    if values.iter().any(|v| expect.pattern.is_match(v)) {
+        return None;
+    }
+    let option = format!("--expect-header '{expect}'");
+    if values.is_empty() {
+        return Some(format!(
+            "the response has no {} header ({option})",
+            expect.name
+        ));
+    }
+    let quoted: Vec<String> = values
+        .iter()
+        .take(VALUES_SHOWN)
+        .map(|v| {
+            let cut = &v[..v.len().min(VALUE_SHOWN_BYTES)];
+            let more = if cut.len() < v.len() { "..." } else { "" };
+            format!("\"{}{more}\"", escape(cut, true))
+        })
+        .collect();
+    let more = match values.len().saturating_sub(VALUES_SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!(
+        "{} is {}{more}, which does not match '{}' ({option})",
+        expect.name,
+        quoted.join(", "),
+        expect.pattern.as_str()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn miss(expect: &str, response: &[u8]) -> Option<String> {
+        let expect = HeaderExpectation::parse(expect).unwrap();
+        let mut head = HeadParser::new(65536);
+        let _ = head.feed(response);
+        header_miss(&expect, &head)
+    }
+
+    #[test]
+    fn header_expectations() {
+        let resp = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22\r\nX-A: one\r\nx-a: two\r\nBad: \x1b[2J\xff\r\n\r\n";
+        assert_eq!(miss("Server: nginx", resp), None);
+        assert_eq!(miss("server:^nginx/1\\.2", resp), None);
+        assert_eq!(
+            miss("X-A: two", resp),
+            None,
+            "any value of the name may match"
+        );
+        assert_eq!(
+            miss("Via:", resp).as_deref(),
+            Some("the response has no Via header (--expect-header 'Via: ')")
+        );
+        assert_eq!(
+            miss("Server: ^apache", resp).as_deref(),
+            Some("Server is \"nginx/1.22\", which does not match '^apache' (--expect-header 'Server: ^apache')")
+        );
+        let m = miss("Bad: ok", resp).unwrap();
+        assert!(m.contains(r#""\x1b[2J\xff""#), "{m}");
+        assert_eq!(miss("Bad: (?-u:\\xff)", resp), None, "bytes match bytes");
+        // Interim blocks do not count, only the final response.
+        let interim = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
+        assert!(miss("Link: a", interim).is_some());
     }
 }

@@ -25,9 +25,10 @@ const JSON_KEYS: [&str; 16] = [
 const TIMING_KEYS: [&str; 5] = ["dns", "connect", "first_byte", "headers", "total"];
 /// Fields that later sections of the contract (HTTPS, proxies, names, redirects and
 /// retries) add, at unspecified places.
-const EXTENSION_KEYS: [&str; 8] = [
+const EXTENSION_KEYS: [&str; 9] = [
     "tls",
     "proxy",
+    "detected",
     "tunnel",
     "url",
     "resolved",
