@@ -1206,11 +1206,14 @@ fn proxy_check_tokens_without_a_port_use_1080() {
         .run();
     let records = out.json();
     assert_eq!(records.len(), 3, "{out:?}");
-    for (r, scheme) in records.iter().zip(["http", "socks5", "http"]) {
+    // Nothing listens there: the bare token's protocol stays unknown (null).
+    for (r, scheme) in records.iter().zip([None, Some("socks5"), Some("http")]) {
         assert_eq!(r["port"], 1080, "{r}");
         assert_eq!(r["addr"], "127.0.0.1:1080", "{r}");
-        assert_eq!(r["scheme"], scheme, "{r}");
-        assert_eq!(r["proxy"], format!("{scheme}://127.0.0.1:1080"), "{r}");
+        assert_eq!(r["scheme"].as_str(), scheme, "{r}");
+        let proxy = scheme.map(|s| format!("{s}://127.0.0.1:1080"));
+        assert_eq!(r["proxy"].as_str(), proxy.as_deref(), "{r}");
+        assert_eq!(r["detected"], scheme.is_none(), "{r}");
     }
 }
 
@@ -1862,4 +1865,1013 @@ fn tinyproxy_as_a_real_peer() {
     assert_eq!(s["tunnel"]["status"], 200, "{s}");
     assert!(!s["timing_ms"]["proxy"].is_null(), "{s}");
     assert!(tls.seen().bytes.starts_with(b"GET / HTTP/1.0\r\n"));
+}
+
+// ---------------------------------------------------------------------------------------
+// More proxies (issue 14): SOCKS4 and 4a, socks5h, protocol detection of bare tokens
+// ---------------------------------------------------------------------------------------
+
+/// A SOCKS4/4a proxy (CONNECT only), as real ones are: it dispatches on the version byte
+/// and closes on anything but 4. Names (4a) are mapped to 127.0.0.1 without DNS.
+#[derive(Clone)]
+struct Socks4 {
+    /// Answer every CONNECT with this code (0x5a: connect and relay).
+    reply: u8,
+    /// The reply's version byte: 0 per the protocol; some servers send 4.
+    vn: u8,
+    /// Answer a request that is not SOCKS4 with a rejection (0x5b) instead of closing.
+    reject_others: bool,
+}
+
+impl Default for Socks4 {
+    fn default() -> Self {
+        Socks4 {
+            reply: 0x5a,
+            vn: 0,
+            reject_others: false,
+        }
+    }
+}
+
+/// Reads up to and including a NUL (at most 256 bytes), keeping the bytes in `seen`.
+fn take_until_nul(c: &mut TcpStream, seen: &mut Seen) -> Option<Vec<u8>> {
+    let mut field = Vec::new();
+    loop {
+        let b = take(c, seen, 1)?[0];
+        if b == 0 {
+            return Some(field);
+        }
+        field.push(b);
+        if field.len() > 256 {
+            return None;
+        }
+    }
+}
+
+impl Socks4 {
+    fn start(self) -> Peer {
+        let proxy = Arc::new(self);
+        Peer::start(Arc::new(move |s, tx| proxy.serve(s, tx)))
+    }
+
+    fn serve(&self, mut client: TcpStream, tx: &Sender<Seen>) {
+        let mut seen = Seen::default();
+        match self.handshake(&mut client, &mut seen) {
+            Some(upstream) => {
+                seen.upstream = upstream.peer_addr().ok();
+                let _ = tx.send(seen);
+                splice(client, upstream);
+            }
+            None => {
+                let _ = tx.send(seen);
+                close_and_drain(&mut client);
+            }
+        }
+    }
+
+    fn handshake(&self, c: &mut TcpStream, seen: &mut Seen) -> Option<TcpStream> {
+        if take(c, seen, 1)?[0] != 4 {
+            if self.reject_others {
+                let _ = c.write_all(&[0, 0x5b, 0, 0, 0, 0, 0, 0]);
+            }
+            return None;
+        }
+        let head = take(c, seen, 7)?;
+        let port = u16::from_be_bytes([head[1], head[2]]);
+        let ip = Ipv4Addr::new(head[3], head[4], head[5], head[6]);
+        let _user = take_until_nul(c, seen)?;
+        let host = match ip.octets() {
+            [0, 0, 0, x] if x != 0 => {
+                String::from_utf8_lossy(&take_until_nul(c, seen)?).into_owned()
+            }
+            _ => ip.to_string(),
+        };
+        let answer = |code: u8| {
+            [
+                self.vn, code, head[1], head[2], head[3], head[4], head[5], head[6],
+            ]
+        };
+        if head[0] != 1 {
+            let _ = c.write_all(&answer(0x5b));
+            return None;
+        }
+        if self.reply != 0x5a {
+            let _ = c.write_all(&answer(self.reply));
+            return None;
+        }
+        let Ok(upstream) = TcpStream::connect_timeout(&origin_for(&host, port, None), WAIT) else {
+            let _ = c.write_all(&answer(0x5b));
+            return None;
+        };
+        c.write_all(&answer(0x5a)).ok()?;
+        Some(upstream)
+    }
+}
+
+/// A peer that counts its connections exactly: `connections` makes a sentinel connection
+/// and waits for it, so every connection accepted before it has been counted.
+struct Counted {
+    peer: Peer,
+    clients: Arc<std::sync::Mutex<Vec<SocketAddr>>>,
+}
+
+fn counted(start: impl FnOnce(Handler) -> Peer, handler: Handler) -> Counted {
+    let clients = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&clients);
+    let peer = start(Arc::new(move |s: TcpStream, tx: &Sender<Seen>| {
+        if let Ok(from) = s.peer_addr() {
+            log.lock().unwrap().push(from);
+        }
+        handler(s, tx)
+    }));
+    Counted { peer, clients }
+}
+
+impl Counted {
+    /// Connections from headprobe so far (the sentinel not counted).
+    fn connections(&self) -> usize {
+        let sentinel = TcpStream::connect(self.peer.addr()).expect("sentinel connection");
+        let me = sentinel.local_addr().unwrap();
+        drop(sentinel);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            {
+                let clients = self.clients.lock().unwrap();
+                if let Some(i) = clients.iter().position(|a| *a == me) {
+                    return i;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sentinel connection was never served"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+fn counted_http() -> Counted {
+    let proxy = Arc::new(HttpProxy::default());
+    counted(Peer::start, Arc::new(move |s, tx| proxy.serve(s, tx)))
+}
+
+fn counted_socks5() -> Counted {
+    let proxy = Arc::new(Socks5::default());
+    counted(Peer::start, Arc::new(move |s, tx| proxy.serve(s, tx)))
+}
+
+fn counted_socks4(proxy: Socks4) -> Counted {
+    let proxy = Arc::new(proxy);
+    counted(Peer::start, Arc::new(move |s, tx| proxy.serve(s, tx)))
+}
+
+/// The SOCKS4 request headprobe must send.
+fn socks4_request(port: u16, ip: [u8; 4], user: &str, name: Option<&str>) -> Vec<u8> {
+    let mut req = vec![4, 1];
+    req.extend_from_slice(&port.to_be_bytes());
+    req.extend_from_slice(&ip);
+    req.extend_from_slice(user.as_bytes());
+    req.push(0);
+    if let Some(name) = name {
+        req.extend_from_slice(name.as_bytes());
+        req.push(0);
+    }
+    req
+}
+
+#[test]
+fn socks4_sends_the_ipv4_address_resolved_here_and_the_user_id() {
+    let origin = origin_server();
+    for vn in [0, 4] {
+        let socks = Socks4 {
+            vn,
+            ..Socks4::default()
+        }
+        .start();
+        let url = format!("http://origin.test:{}/four", origin.port());
+        let proxy = format!("socks4://bob@{}", socks.addr());
+        let (out, r) = json_run(&[
+            "--proxy",
+            &proxy,
+            "--resolve",
+            &format!("origin.test:{}:127.0.0.1", origin.port()),
+            &url,
+        ]);
+        out.expect_code(0);
+        assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(r["proxy"], socks.url("socks4"), "{r}");
+        assert_eq!(r["detected"], Value::Null, "only pool checks detect: {r}");
+        assert!(!r["timing_ms"]["proxy"].is_null(), "{r}");
+        let seen = socks.seen();
+        assert_eq!(
+            seen.bytes,
+            socks4_request(origin.port(), [127, 0, 0, 1], "bob", None),
+            "the name is resolved here (--resolve), the user id sent"
+        );
+        assert!(origin
+            .request_text()
+            .starts_with("GET /four HTTP/1.0\r\nHost: origin.test:"));
+    }
+}
+
+#[test]
+fn socks4a_sends_names_for_the_proxy_to_resolve() {
+    let origin = origin_server();
+    let socks = Socks4::default().start();
+    let url = format!("http://origin.test:{}/", origin.port());
+    let (out, r) = json_run(&["--proxy", &socks.url("socks4a"), &url]);
+    out.expect_code(0);
+    assert_eq!(r["proxy"], socks.url("socks4a"), "{r}");
+    assert_eq!(
+        socks.seen().bytes,
+        socks4_request(origin.port(), [0, 0, 0, 1], "", Some("origin.test"))
+    );
+    // An IPv4 literal goes as an address even with socks4a.
+    let url = format!("http://127.0.0.1:{}/", origin.port());
+    let (out, _) = json_run(&["--proxy", &socks.url("socks4a"), &url]);
+    out.expect_code(0);
+    assert_eq!(
+        socks.seen().bytes,
+        socks4_request(origin.port(), [127, 0, 0, 1], "", None)
+    );
+}
+
+#[test]
+fn socks4_carries_https_with_the_name_in_sni() {
+    let tls = tls_origin();
+    let socks = Socks4::default().start();
+    let ca = cacert();
+    let mut args = vec![
+        "--cacert".to_string(),
+        ca,
+        "--proxy".into(),
+        socks.url("socks4"),
+    ];
+    args.extend(tls.resolve("probe.test"));
+    args.push(tls.https_url("probe.test"));
+    let (out, r) = json_run(&args);
+    out.expect_code(0);
+    assert_eq!(r["tls"]["verified"], true, "{r}");
+    assert_eq!(tls.seen().sni.as_deref(), Some("probe.test"));
+}
+
+#[test]
+fn socks4_cannot_carry_ipv6_targets() {
+    let socks = Socks4::default().start();
+    let proxy = socks.url("socks4");
+    for (target, resolve) in [
+        ("http://[::1]:9/", None),
+        ("http://v6only.test:9/", Some("v6only.test:9:[::1]")),
+    ] {
+        let mut args = vec!["--proxy", &proxy, target];
+        if let Some(entry) = resolve {
+            args.extend(["--resolve", entry]);
+        }
+        let r = failing(&args, "proxy");
+        let m = message(&r);
+        assert!(
+            m.contains("IPv4") && m.contains("IPv6") && m.contains("socks4a://"),
+            "{m}"
+        );
+    }
+    // socks4a cannot either, for an IPv6 literal; SOCKS5 can.
+    let r = failing(
+        &["--proxy", &socks.url("socks4a"), "http://[::1]:9/"],
+        "proxy",
+    );
+    assert!(message(&r).contains("socks5://"), "{r}");
+}
+
+#[test]
+fn socks4_error_replies_are_kind_proxy_with_their_meaning() {
+    let cases = [
+        (0x5b, "rejected or failed"),
+        (0x5c, "identd"),
+        (0x5d, "different user id"),
+    ];
+    for (code, words) in cases {
+        let socks = Socks4 {
+            reply: code,
+            ..Socks4::default()
+        }
+        .start();
+        let r = failing(
+            &["--proxy", &socks.url("socks4"), "http://127.0.0.1:9/"],
+            "proxy",
+        );
+        let m = message(&r);
+        assert!(m.contains(words), "{code:#x}: {m}");
+        assert!(m.contains(&format!("0x{code:02x}")), "{m}");
+        assert!(
+            m.contains(&socks.url("socks4")) && m.contains("127.0.0.1:9"),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn socks4_proxy_answering_garbage_is_described_in_escapes() {
+    // A TLS server's alert where a SOCKS4 reply belongs.
+    let server = Server::start(Behaviour::Banner(b"\x15\x03\x01\x00\x02\x02\x28".to_vec()));
+    let r = failing(
+        &[
+            "--proxy",
+            &format!("socks4://{}", server.target()),
+            "http://127.0.0.1:9/",
+        ],
+        "proxy",
+    );
+    let m = message(&r);
+    assert!(m.contains(r#""\x15\x03\x01\x00\x02\x02("#), "{m}");
+    assert!(!m.contains("\\u{"), "{m}");
+}
+
+#[test]
+fn connect_answered_with_non_http_is_described_in_escapes() {
+    let server = Server::start(Behaviour::Banner(b"\x16\x03\x01\x00\xff\xfeSSH".to_vec()));
+    let r = failing(
+        &[
+            "--proxy",
+            &format!("http://{}", server.target()),
+            "https://127.0.0.1:9/",
+        ],
+        "proxy",
+    );
+    let m = message(&r);
+    assert!(m.contains(r#""\x16\x03\x01\x00\xff\xfeSSH""#), "{m}");
+    assert!(!m.contains("\\u{") && !m.contains('\u{fffd}'), "{m}");
+}
+
+#[test]
+fn socks5h_is_socks5() {
+    let origin = origin_server();
+    let socks = Socks5::default().start();
+    let url = format!("http://origin.test:{}/", origin.port());
+    let (out, r) = json_run(&["--proxy", &socks.url("socks5h"), &url]);
+    out.expect_code(0);
+    assert_eq!(r["proxy"], socks.url("socks5"), "{r}");
+    assert!(socks
+        .seen()
+        .bytes
+        .ends_with(&socks_name_request("origin.test", origin.port())));
+}
+
+/// One proxy of a detection run: what headprobe must find.
+fn check_detected(r: &Value, proxy: Option<String>, kind: Option<&str>) {
+    assert_eq!(r["detected"], true, "{r}");
+    assert_eq!(r["proxy"].as_str(), proxy.as_deref(), "{r}");
+    let scheme = proxy
+        .as_deref()
+        .and_then(|p| p.split_once("://"))
+        .map(|(s, _)| s);
+    assert_eq!(r["scheme"].as_str(), scheme, "{r}");
+    assert_eq!(r["error"]["kind"].as_str(), kind, "{r}");
+}
+
+#[test]
+fn bare_tokens_are_detected_and_cost_one_connection_per_protocol_tried() {
+    let origin = origin_server();
+    let http = counted_http();
+    let socks5 = counted_socks5();
+    let socks4 = counted_socks4(Socks4::default());
+    let rejecting = counted_socks4(Socks4 {
+        reject_others: true,
+        ..Socks4::default()
+    });
+    let ssh = Server::start(Behaviour::Banner(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()));
+    // Closes at once, whatever comes (a FIN, then it reads until the client is gone).
+    let closer = counted(
+        Peer::start,
+        Arc::new(|mut s: TcpStream, tx: &Sender<Seen>| {
+            close_and_drain(&mut s);
+            let _ = tx.send(Seen::default());
+        }),
+    );
+    let dead = dead();
+    let url = format!("http://127.0.0.1:{}/detect", origin.port());
+    let tokens = [
+        http.peer.hostport(),
+        socks5.peer.hostport(),
+        socks4.peer.hostport(),
+        ssh.target(),
+        closer.peer.hostport(),
+        dead.addr.to_string(),
+        socks4.peer.url("socks4"),
+        rejecting.peer.hostport(),
+    ];
+    let out = headprobe()
+        .args(["--format", "json", "--ordered", "--proxy-check", &url])
+        .args(["--connect-timeout", "2s", "-t", "4s"])
+        .args(&tokens)
+        .run();
+    out.expect_code(1);
+    let records = out.json();
+    assert_eq!(records.len(), tokens.len(), "{out:?}");
+    check_detected(&records[0], Some(http.peer.url("http")), None);
+    check_detected(&records[1], Some(socks5.peer.url("socks5")), None);
+    check_detected(&records[2], Some(socks4.peer.url("socks4")), None);
+    for r in &records[..3] {
+        assert_eq!(r["status"], 200, "{r}");
+        assert!(
+            r["headers"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(["X-Origin", "yes"])),
+            "{r}"
+        );
+    }
+    check_detected(&records[3], None, Some("proxy"));
+    let m = message(&records[3]);
+    assert!(
+        m.contains("none of HTTP, SOCKS5 and SOCKS4")
+            && m.contains(r#"answered "SSH-2.0-OpenSSH_9.2p1""#),
+        "{m}"
+    );
+    check_detected(&records[4], None, Some("proxy"));
+    assert!(
+        message(&records[4]).contains("closed the connection"),
+        "{}",
+        records[4]
+    );
+    check_detected(&records[5], None, Some("refused"));
+    // With the scheme given there is nothing to detect.
+    assert_eq!(records[6]["detected"], false);
+    assert_eq!(records[6]["proxy"], socks4.peer.url("socks4"));
+    assert_eq!(records[6]["status"], 200);
+    check_detected(&records[7], Some(rejecting.peer.url("socks4")), None);
+
+    // HTTP answers the first attempt; SOCKS5 the second; SOCKS4 the third (plus the
+    // schemed run). The SSH port and the closer were tried three times, each once per
+    // protocol; the dead port was connected to once.
+    assert_eq!(http.connections(), 1, "an HTTP proxy costs one connection");
+    assert_eq!(socks5.connections(), 2);
+    assert_eq!(socks4.connections(), 3 + 1);
+    // One that answers the HTTP request with a SOCKS4 rejection is not greeted in SOCKS5.
+    assert_eq!(rejecting.connections(), 2);
+    assert_eq!(ssh.accepted(), 3);
+    assert_eq!(closer.connections(), 3);
+}
+
+#[test]
+fn a_silent_bare_proxy_is_one_timeout_within_the_budget() {
+    let silent = Server::start(Behaviour::Silent);
+    let url = "http://127.0.0.1:9/";
+    let started = Instant::now();
+    let out = headprobe()
+        .args(["--format", "json", "--proxy-check", url])
+        .args(["--connect-timeout", "500ms", "-t", "1s"])
+        .arg(silent.target())
+        .run();
+    let took = started.elapsed();
+    let r = out.only_json();
+    check_detected(&r, None, Some("timeout"));
+    assert!(message(&r).contains("--timeout"), "{r}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(ms(&r["timing_ms"]["total"]) < 1500.0, "{r}");
+    assert_eq!(
+        silent.accepted(),
+        1,
+        "silence is no answer: nothing else was tried"
+    );
+}
+
+#[test]
+fn bare_tokens_with_credentials_use_them_in_the_protocol_found() {
+    let origin = origin_server();
+    let http = HttpProxy {
+        auth: Some(basic("pool", POOL_PASSWORD)),
+        ..HttpProxy::default()
+    }
+    .start();
+    let socks = Socks5 {
+        auth: Some(("pool".into(), POOL_PASSWORD.into())),
+        ..Socks5::default()
+    }
+    .start();
+    let socks4 = Socks4::default().start();
+    let url = format!("http://127.0.0.1:{}/", origin.port());
+    let tokens: Vec<String> = [&http, &socks, &socks4]
+        .iter()
+        .map(|p| format!("pool:{POOL_PASSWORD}@{}", p.addr()))
+        .collect();
+    for format in ["json", "text", "status"] {
+        let out = headprobe()
+            .args(["--format", format, "--ordered", "--proxy-check", &url])
+            .args(&tokens)
+            .run();
+        out.expect_code(0);
+        assert!(
+            !out.out().contains(POOL_PASSWORD) && !out.err().contains(POOL_PASSWORD),
+            "{out:?}"
+        );
+        if format == "json" {
+            let records = out.json();
+            check_detected(&records[0], Some(http.url("http")), None);
+            check_detected(&records[1], Some(socks.url("socks5")), None);
+            check_detected(&records[2], Some(socks4.url("socks4")), None);
+            assert_eq!(records[0]["target"], format!("pool:***@{}", http.addr()));
+        }
+    }
+    // SOCKS4 got the user name as its user id (each run: HTTP and SOCKS5 first).
+    let mut four = socks4.seen();
+    while four.bytes.first() != Some(&4) {
+        four = socks4.seen();
+    }
+    assert_eq!(
+        four.bytes,
+        socks4_request(origin.port(), [127, 0, 0, 1], "pool", None)
+    );
+}
+
+#[test]
+fn an_https_check_url_proves_the_origin_and_expect_header_drops_posers() {
+    // A web server posing as a proxy: it answers every request itself.
+    let poser = Server::start(Behaviour::Respond(response(
+        "HTTP/1.0 200 OK",
+        &["Server: poser", "Content-Length: 0"],
+    )));
+    let origin = origin_server();
+    let real = HttpProxy::default().start();
+    let tls = tls_origin();
+    let ca = cacert();
+    let plain = format!("http://127.0.0.1:{}/", origin.port());
+    let run = |url: &str, extra: &[&str]| {
+        headprobe()
+            .args([
+                "--format",
+                "json",
+                "--ordered",
+                "--cacert",
+                &ca,
+                "--proxy-check",
+                url,
+            ])
+            .args(extra)
+            .args([poser.target(), real.hostport()])
+            .run()
+            .json()
+    };
+    // Over http:// the poser looks like a working proxy...
+    let records = run(&plain, &[]);
+    assert_eq!(records[0]["ok"], true, "{}", records[0]);
+    assert_eq!(records[0]["proxy"], format!("http://{}", poser.target()));
+    // ... unless the origin's own header is required.
+    let records = run(&plain, &["--expect-header", "X-Origin: ^yes$"]);
+    assert_eq!(
+        records[0]["error"]["kind"], "header_mismatch",
+        "{}",
+        records[0]
+    );
+    let m = message(&records[0]);
+    assert!(
+        m.contains("no X-Origin header") && m.contains("--expect-header"),
+        "{m}"
+    );
+    assert_eq!(records[1]["ok"], true, "{}", records[1]);
+    // Over https:// it cannot fake the origin's verified certificate.
+    let records = run(&tls.https_url("127.0.0.1"), &[]);
+    assert_eq!(records[0]["ok"], false, "{}", records[0]);
+    assert_eq!(records[1]["ok"], true, "{}", records[1]);
+    assert_eq!(records[1]["tls"]["verified"], true, "{}", records[1]);
+    assert_eq!(records[1]["proxy"], real.url("http"));
+}
+
+/// The role of one proxy in the mixed pool, and what detection must find.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Http,
+    HttpAuth,
+    Socks5,
+    Socks5Auth,
+    Socks4,
+    Socks4Refuses(u8),
+    Poser,
+    NotAProxy,
+    Dead,
+    Microsocks,
+    Tinyproxy,
+}
+
+#[test]
+fn a_mixed_pool_of_bare_tokens_is_detected_right() {
+    let _ = rlimit::increase_nofile_limit(4096);
+    let origin = origin_server();
+    let url = format!("http://127.0.0.1:{}/pool", origin.port());
+    let mut kinds = Vec::new();
+    let mut add = |kind: Kind, n: usize| kinds.resize(kinds.len() + n, kind);
+    add(Kind::Http, 20);
+    add(Kind::HttpAuth, 5);
+    add(Kind::Socks5, 20);
+    add(Kind::Socks5Auth, 5);
+    add(Kind::Socks4, 20);
+    for code in [0x5b, 0x5c, 0x5d] {
+        add(Kind::Socks4Refuses(code), 2);
+    }
+    add(Kind::Poser, 10);
+    add(Kind::NotAProxy, 4);
+    add(Kind::Dead, 10);
+    let microsocks = microsocks_binary().map(|b| start_microsocks(&b, None));
+    let tinyproxy = tinyproxy_binary().map(|b| start_tinyproxy(&b));
+    if microsocks.is_some() {
+        add(Kind::Microsocks, 1);
+    } else {
+        eprintln!("microsocks is not installed: the pool has no real SOCKS5 peer");
+    }
+    if tinyproxy.is_some() {
+        add(Kind::Tinyproxy, 1);
+    } else {
+        eprintln!("tinyproxy is not installed: the pool has no real HTTP peer");
+    }
+    // A fixed interleaving.
+    let n = kinds.len();
+    let mut order: Vec<usize> = (0..n).map(|i| (i * 37) % n).collect();
+    order.dedup();
+    assert!(n >= 100 && order.len() == n);
+
+    let mut keep_peers = Vec::new();
+    let mut keep_servers = Vec::new();
+    let mut keep_dead = Vec::new();
+    let mut pool: Vec<(Kind, String, SocketAddr)> = Vec::new();
+    for &i in &order {
+        let kind = kinds[i];
+        let addr = match kind {
+            Kind::Http => HttpProxy::default().start(),
+            Kind::HttpAuth => HttpProxy {
+                auth: Some(basic("pool", POOL_PASSWORD)),
+                ..HttpProxy::default()
+            }
+            .start(),
+            Kind::Socks5 => Socks5::default().start(),
+            Kind::Socks5Auth => Socks5 {
+                auth: Some(("pool".into(), POOL_PASSWORD.into())),
+                ..Socks5::default()
+            }
+            .start(),
+            Kind::Socks4 => Socks4::default().start(),
+            Kind::Socks4Refuses(code) => Socks4 {
+                reply: code,
+                ..Socks4::default()
+            }
+            .start(),
+            Kind::Poser | Kind::NotAProxy | Kind::Dead | Kind::Microsocks | Kind::Tinyproxy => {
+                let addr = match kind {
+                    Kind::Poser => {
+                        let s = Server::start(Behaviour::Respond(response(
+                            "HTTP/1.0 200 OK",
+                            &["Server: poser", "Content-Length: 0"],
+                        )));
+                        let a = s.addr();
+                        keep_servers.push(s);
+                        a
+                    }
+                    Kind::NotAProxy => {
+                        let s =
+                            Server::start(Behaviour::Banner(b"220 smtp.test ESMTP\r\n".to_vec()));
+                        let a = s.addr();
+                        keep_servers.push(s);
+                        a
+                    }
+                    Kind::Dead => {
+                        let d = dead();
+                        let a = d.addr;
+                        keep_dead.push(d);
+                        a
+                    }
+                    Kind::Microsocks => microsocks.as_ref().unwrap().addr(),
+                    _ => SocketAddr::from(([127, 0, 0, 1], tinyproxy.as_ref().unwrap().port)),
+                };
+                pool.push((kind, token_for(kind, addr), addr));
+                continue;
+            }
+        };
+        let a = addr.addr();
+        keep_peers.push(addr);
+        pool.push((kind, token_for(kind, a), a));
+    }
+    let list: String = pool.iter().map(|(_, t, _)| format!("{t}\n")).collect();
+    let file = temp_file("mixed-pool.txt", list.as_bytes());
+
+    let out = headprobe()
+        .args(["--proxy-check", &url, "-f"])
+        .arg(&file)
+        .args([
+            "-c",
+            "256",
+            "--connect-timeout",
+            "2s",
+            "-t",
+            "4s",
+            "--format",
+            "json",
+        ])
+        .args(["--expect-header", "X-Origin: ^yes$", "--ordered"])
+        .run();
+    out.expect_code(1);
+    assert!(
+        !out.out().contains(POOL_PASSWORD) && !out.err().contains(POOL_PASSWORD),
+        "a password was printed"
+    );
+    let records = out.json();
+    assert_eq!(records.len(), pool.len(), "one record per proxy");
+    for ((kind, token, addr), r) in pool.iter().zip(&records) {
+        let shown = token.replace(POOL_PASSWORD, "***");
+        assert_eq!(r["target"], shown, "{kind:?}: {r}");
+        assert_eq!(r["addr"], addr.to_string(), "{kind:?}: {r}");
+        let (scheme, error) = match kind {
+            Kind::Http | Kind::HttpAuth | Kind::Tinyproxy => (Some("http"), None),
+            Kind::Socks5 | Kind::Socks5Auth | Kind::Microsocks => (Some("socks5"), None),
+            Kind::Socks4 => (Some("socks4"), None),
+            Kind::Socks4Refuses(_) => (Some("socks4"), Some("proxy")),
+            Kind::Poser => (Some("http"), Some("header_mismatch")),
+            Kind::NotAProxy => (None, Some("proxy")),
+            Kind::Dead => (None, Some("refused")),
+        };
+        let proxy = scheme.map(|s| format!("{s}://{addr}"));
+        check_detected(r, proxy, error);
+        if let Kind::Socks4Refuses(code) = kind {
+            assert!(message(r).contains(&format!("0x{code:02x}")), "{r}");
+        }
+    }
+}
+
+/// The token a pool lists for a proxy of this kind: bare, credentials where needed.
+fn token_for(kind: Kind, addr: SocketAddr) -> String {
+    match kind {
+        Kind::HttpAuth | Kind::Socks5Auth => format!("pool:{POOL_PASSWORD}@{addr}"),
+        _ => addr.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A real SOCKS5 peer: microsocks
+// ---------------------------------------------------------------------------------------
+
+/// microsocks on a loopback port, killed on drop.
+struct Microsocks {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Microsocks {
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for Microsocks {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn microsocks_binary() -> Option<PathBuf> {
+    ["/usr/bin/microsocks", "/usr/local/bin/microsocks"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Starts microsocks (with `user:pass` when given) and waits until it accepts.
+fn start_microsocks(binary: &PathBuf, auth: Option<(&str, &str)>) -> Microsocks {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        l.local_addr().unwrap().port()
+    };
+    let mut cmd = Command::new(binary);
+    cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some((user, pass)) = auth {
+        cmd.args(["-u", user, "-P", pass]);
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn microsocks");
+    let socks = Microsocks { child, port };
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(socks.addr()).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "microsocks did not start listening"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    socks
+}
+
+#[test]
+fn microsocks_as_a_real_peer_with_and_without_auth() {
+    let Some(binary) = microsocks_binary() else {
+        eprintln!("skipped: microsocks is not installed (apt-get install microsocks)");
+        return;
+    };
+    let origin = origin_server();
+    let tls = tls_origin();
+    let ca = cacert();
+    let open = start_microsocks(&binary, None);
+    let locked = start_microsocks(&binary, Some(("mu", "Zq7xMicro")));
+    // IP literals only: microsocks resolves names with the system resolver.
+    let plain = format!("http://127.0.0.1:{}/micro", origin.port());
+    let secure = format!("https://127.0.0.1:{}/", tls.port());
+    let good = [
+        format!("socks5://{}", open.addr()),
+        format!("socks5h://mu:Zq7xMicro@{}", locked.addr()),
+    ];
+    for proxy in &good {
+        let out = headprobe()
+            .args([
+                "--format",
+                "json",
+                "--ordered",
+                "--cacert",
+                &ca,
+                "--proxy",
+                proxy,
+            ])
+            .args([&plain, &secure])
+            .run();
+        out.expect_code(0);
+        let records = out.json();
+        assert_eq!(records[0]["status"], 200, "{}", records[0]);
+        assert_eq!(records[1]["tls"]["verified"], true, "{}", records[1]);
+        assert!(!out.out().contains("Zq7x"), "{out:?}");
+    }
+    // Wrong or missing credentials: kind proxy. Detection finds it either way.
+    for proxy in [
+        format!("socks5://mu:Zq7xWrong@{}", locked.addr()),
+        format!("socks5://{}", locked.addr()),
+    ] {
+        let r = failing(&["--proxy", &proxy, &plain], "proxy");
+        assert!(!message(&r).contains("Zq7x"), "{r}");
+    }
+    let out = headprobe()
+        .args(["--format", "json", "--ordered", "--proxy-check", &plain])
+        .args([
+            open.addr().to_string(),
+            format!("mu:Zq7xMicro@{}", locked.addr()),
+        ])
+        .run();
+    out.expect_code(0);
+    let records = out.json();
+    check_detected(&records[0], Some(format!("socks5://{}", open.addr())), None);
+    check_detected(
+        &records[1],
+        Some(format!("socks5://{}", locked.addr())),
+        None,
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// --expect-header, in every mode
+// ---------------------------------------------------------------------------------------
+
+fn header_server() -> Server {
+    Server::start(Behaviour::Respond(response(
+        "HTTP/1.1 200 OK",
+        &[
+            "Server: nginx/1.22.1",
+            "Set-Cookie: a=1",
+            "Set-Cookie: session=xyz",
+            "X-Evil: \x1b[2Jgone",
+        ],
+    )))
+}
+
+#[test]
+fn expect_header_hits() {
+    let server = header_server();
+    for expect in [
+        vec!["Server: nginx"],
+        vec!["server: ^nginx/1\\.22"],
+        vec!["SET-COOKIE: ^session="],
+        vec!["Server: nginx", "Set-Cookie: a=1"],
+        vec!["Server:"],
+    ] {
+        let mut args = vec![server.target()];
+        for e in &expect {
+            args.extend(["--expect-header".to_string(), e.to_string()]);
+        }
+        let (out, r) = json_run(&args);
+        out.expect_code(0);
+        assert_eq!(r["ok"], true, "{expect:?}: {r}");
+    }
+}
+
+#[test]
+fn expect_header_misses_and_missing_headers_are_header_mismatch() {
+    let server = header_server();
+    let target = server.target();
+    let r = failing(
+        &[&target, "--expect-header", "Server: ^apache"],
+        "header_mismatch",
+    );
+    assert_eq!(
+        message(&r),
+        "Server is \"nginx/1.22.1\", which does not match '^apache' \
+         (--expect-header 'Server: ^apache')"
+    );
+    assert_eq!(r["status"], 200, "the response is kept: {r}");
+    let r = failing(
+        &[&target, "--expect-header", "Via: proxy"],
+        "header_mismatch",
+    );
+    assert!(message(&r).contains("no Via header"), "{r}");
+    // All must hold: the second one fails.
+    let r = failing(
+        &[
+            &target,
+            "--expect-header",
+            "Server: nginx",
+            "--expect-header",
+            "Set-Cookie: ^b=",
+        ],
+        "header_mismatch",
+    );
+    let m = message(&r);
+    assert!(
+        m.contains(r#"Set-Cookie is "a=1", "session=xyz""#) && m.contains("'^b='"),
+        "{m}"
+    );
+    // Peer bytes in the message are escaped, in every format.
+    let r = failing(
+        &[&target, "--expect-header", "X-Evil: fine"],
+        "header_mismatch",
+    );
+    assert!(message(&r).contains(r#""\x1b[2Jgone""#), "{r}");
+    for format in ["text", "status"] {
+        let out = headprobe()
+            .args([
+                "--format",
+                format,
+                "--expect-header",
+                "X-Evil: fine",
+                &target,
+            ])
+            .run();
+        out.expect_code(1);
+        assert!(out.out().contains("header_mismatch"), "{out:?}");
+        assert_terminal_safe(&out.stdout);
+    }
+    // --expect-status is judged first.
+    let r = failing(
+        &[
+            &target,
+            "--expect-status",
+            "204",
+            "--expect-header",
+            "Via: x",
+        ],
+        "status_mismatch",
+    );
+    assert!(message(&r).contains("204"), "{r}");
+}
+
+#[test]
+fn a_bad_expect_header_is_a_usage_error_naming_it() {
+    for (arg, named) in [
+        ("Server: ngin(x", "ngin(x"),
+        ("Server: [z-a]", "[z-a]"),
+        ("no colon here", "no colon here"),
+        ("Bad Name: x", "Bad Name"),
+    ] {
+        let out = headprobe()
+            .args(["--expect-header", arg, "127.0.0.1:9"])
+            .run();
+        out.expect_code(2);
+        assert!(out.stdout.is_empty(), "nothing probed: {out:?}");
+        let err = out.err();
+        assert!(
+            err.contains("--expect-header") && err.contains(named),
+            "{arg}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    }
+}
+
+#[test]
+fn expect_header_applies_through_proxies_too() {
+    let origin = origin_server();
+    let socks = Socks5::default().start();
+    let url = format!("http://127.0.0.1:{}/", origin.port());
+    let (out, _) = json_run(&[
+        "--proxy",
+        &socks.url("socks5"),
+        "--expect-header",
+        "X-Origin: yes",
+        &url,
+    ]);
+    out.expect_code(0);
+    let r = failing(
+        &[
+            "--proxy",
+            &socks.url("socks5"),
+            "--expect-header",
+            "X-Origin: no",
+            &url,
+        ],
+        "header_mismatch",
+    );
+    assert!(message(&r).contains("X-Origin is \"yes\""), "{r}");
 }
