@@ -4,8 +4,13 @@
 #![allow(dead_code)]
 
 use headprobe::proto::http::{Block, Field, HeadError, HeadParser, Progress};
+use headprobe::proto::proxy::{
+    parse_socks4_reply, parse_socks5_auth_reply, parse_socks5_choice, parse_socks5_reply,
+    socks4_request, socks5_auth_request, socks_connect_request, Reply, Socks4Dest, SocksError,
+    SOCKS4_FIELD_MAX,
+};
 use headprobe::proto::request::{HttpVersion, RequestTemplate};
-use headprobe::proto::target::{self, Defaults};
+use headprobe::proto::target::{self, Defaults, Host};
 use headprobe::report::sanitize::{escape, escape_into};
 
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -302,4 +307,173 @@ pub fn check_dns_reply(data: &[u8]) {
         }
     }
     let _ = Hosts::parse(&text).get("a.test");
+}
+
+// ---------------------------------------------------------------------------------------
+// SOCKS messages
+// ---------------------------------------------------------------------------------------
+
+/// A SOCKS reply parser, as `net::tunnel` drives it.
+pub type SocksParse = fn(&[u8]) -> Result<Reply<String>, SocksError>;
+
+/// The parsers under test, each with the longest message it may ask for. Answers are
+/// compared as their debug text, so one driver serves them all.
+pub const SOCKS_PARSERS: [(&str, SocksParse, usize); 4] = [
+    (
+        "socks5 choice",
+        |b| parse_socks5_choice(b).map(debug_reply),
+        2,
+    ),
+    (
+        "socks5 auth",
+        |b| Ok(debug_reply(parse_socks5_auth_reply(b))),
+        2,
+    ),
+    (
+        "socks5 reply",
+        |b| parse_socks5_reply(b).map(debug_reply),
+        4 + 1 + 255 + 2,
+    ),
+    (
+        "socks4 reply",
+        |b| parse_socks4_reply(b).map(debug_reply),
+        8,
+    ),
+];
+
+fn debug_reply<T: std::fmt::Debug>(r: Reply<T>) -> Reply<String> {
+    match r {
+        Reply::Need(n) => Reply::Need(n),
+        Reply::Done(t) => Reply::Done(format!("{t:?}")),
+    }
+}
+
+/// Drives `parse` over `input` as the handshake does, a byte at a time (the worst case
+/// of short reads): it must ask for more than it has and never past its longest message,
+/// and what it answers must not change when more bytes follow (the tunnel behind the
+/// reply is never its business); an error must show in its message only escaped bytes.
+pub fn check_socks_parser(name: &str, parse: SocksParse, longest: usize, input: &[u8]) {
+    let mut have = 0;
+    let answer = loop {
+        match parse(&input[..have]) {
+            Ok(Reply::Need(n)) => {
+                assert!(n > have, "{name}: asks for {n} bytes with {have} in hand");
+                assert!(n <= longest, "{name}: asks for {n} > {longest} bytes");
+                if have == input.len() {
+                    return;
+                }
+                have += 1;
+            }
+            other => break other,
+        }
+    };
+    // The same answer with the rest of the input behind it, and once more from scratch.
+    for more in [&input[..have], input] {
+        match (&answer, parse(more)) {
+            (Ok(a), Ok(b)) => assert_eq!(a, &b, "{name}: {more:?}"),
+            (Err(a), Err(b)) => assert_eq!(
+                std::mem::discriminant(a),
+                std::mem::discriminant(&b),
+                "{name}: {more:?}"
+            ),
+            (a, b) => panic!("{name}: {a:?} then {b:?} for {more:?}"),
+        }
+    }
+    if let Err(e) = &answer {
+        let text = headprobe::net::tunnel::describe(e);
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() || ('\u{80}'..='\u{9f}').contains(&c)),
+            "{name}: raw bytes in {text:?}"
+        );
+    }
+}
+
+/// Reads a NUL-terminated field of a SOCKS4 request, as a server does.
+fn nul_field(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let nul = bytes.iter().position(|&b| b == 0)?;
+    Some((&bytes[..nul], &bytes[nul + 1..]))
+}
+
+/// The request builders on arbitrary user ids, passwords and names: refused with a reason,
+/// or bytes that a server reads back to exactly what was given.
+pub fn check_socks_requests(data: &[u8]) {
+    let (port, rest) = match data {
+        [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),
+        _ => (80, data),
+    };
+    let mut parts = rest.splitn(2, |&b| b == 0xff);
+    let (Ok(user), Ok(name)) = (
+        std::str::from_utf8(parts.next().unwrap_or_default()),
+        std::str::from_utf8(parts.next().unwrap_or_default()),
+    ) else {
+        return;
+    };
+    let field_ok = |s: &str| !s.contains('\0') && s.len() <= SOCKS4_FIELD_MAX;
+
+    let ip = std::net::Ipv4Addr::new(192, 0, 2, 1);
+    match socks4_request(Socks4Dest::Ip(ip), port, user) {
+        Ok(req) => {
+            assert!(field_ok(user), "accepted user id {user:?}");
+            assert_eq!(
+                &req[..8],
+                &[&[4, 1][..], &port.to_be_bytes(), &ip.octets()].concat()[..]
+            );
+            assert_eq!(nul_field(&req[8..]), Some((user.as_bytes(), &[][..])));
+        }
+        Err(e) => assert!(!field_ok(user), "refused user id {user:?}: {e}"),
+    }
+    match socks4_request(Socks4Dest::Name(name), port, user) {
+        Ok(req) => {
+            assert!(
+                field_ok(user) && field_ok(name) && !name.is_empty(),
+                "{user:?} {name:?}"
+            );
+            assert_eq!(
+                &req[4..8],
+                &[0, 0, 0, 1],
+                "SOCKS4a marks a name with 0.0.0.x"
+            );
+            let (u, rest) = nul_field(&req[8..]).expect("user id ends in NUL");
+            let (n, rest) = nul_field(rest).expect("name ends in NUL");
+            assert_eq!((u, n, rest), (user.as_bytes(), name.as_bytes(), &[][..]));
+        }
+        Err(_) => assert!(!(field_ok(user) && field_ok(name) && !name.is_empty())),
+    }
+    match socks5_auth_request(user, name) {
+        Ok(req) => {
+            assert!(user.len() <= 255 && name.len() <= 255);
+            let ulen = usize::from(req[1]);
+            assert_eq!(req[0], 1);
+            assert_eq!(&req[2..2 + ulen], user.as_bytes());
+            assert_eq!(usize::from(req[2 + ulen]), name.len());
+            assert_eq!(&req[3 + ulen..], name.as_bytes());
+        }
+        Err(_) => assert!(user.len() > 255 || name.len() > 255),
+    }
+    match socks_connect_request(&Host::Name(name.to_string()), port) {
+        Ok(req) => {
+            assert_eq!(&req[..4], &[5, 1, 0, 3]);
+            assert_eq!(usize::from(req[4]), name.len());
+            assert_eq!(&req[5..5 + name.len()], name.as_bytes());
+            assert_eq!(&req[5 + name.len()..], &port.to_be_bytes());
+        }
+        Err(_) => assert!(name.len() > 255),
+    }
+}
+
+/// The `socks_messages` fuzz input: the first byte picks what is checked (0 to 3 a reply
+/// parser from `SOCKS_PARSERS`, 4 the request builders), the rest is its input.
+pub fn check_socks_messages(data: &[u8]) {
+    let Some((&selector, input)) = data.split_first() else {
+        return;
+    };
+    match usize::from(selector % 5) {
+        4 => check_socks_requests(input),
+        i => {
+            let (name, parse, longest) = SOCKS_PARSERS[i];
+            check_socks_parser(name, parse, longest, input);
+        }
+    }
 }

@@ -31,10 +31,11 @@ use checks::*;
 #[test]
 fn fuzz_corpus_replays_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let checks: [(&str, Check); 4] = [
+    let checks: [(&str, Check); 5] = [
         ("dns_reply", check_dns_reply),
         ("head_parser", check_head_parser),
         ("sanitize", check_sanitize),
+        ("socks_messages", check_socks_messages),
         ("target_grammar", check_target_grammar),
     ];
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
@@ -422,6 +423,38 @@ proptest! {
         // The rest of Unicode too, bar controls (C0, DEL, C1).
         let unicode: String = text.chars().chain(['é', '漢', '\u{202e}', '😀']).collect();
         prop_assert_eq!(escape(unicode.as_bytes(), true), unicode);
+    }
+
+    #[test]
+    fn socks_messages_hold_up_to_any_bytes(data in prop::collection::vec(any::<u8>(), 0..300)) {
+        check_socks_messages(&data);
+    }
+
+    #[test]
+    fn socks_replies_that_look_right_parse_at_any_split(
+        which in 0usize..4,
+        body in prop::collection::vec(any::<u8>(), 0..40),
+        atyp in prop::sample::select(vec![1u8, 3, 4]),
+        code in 0x5au8..=0x5d,
+    ) {
+        // Well-formed starts, so the parsers get past their first byte.
+        let input = match which {
+            0 => [&[5u8][..], &body].concat(),
+            1 => [&[1u8][..], &body].concat(),
+            2 => [&[5u8, 0, 0, atyp][..], &body].concat(),
+            _ => [&[0u8, code][..], &body].concat(),
+        };
+        let (name, parse, longest) = SOCKS_PARSERS[which];
+        check_socks_parser(name, parse, longest, &input);
+    }
+
+    #[test]
+    fn socks_requests_round_trip(user in ".{0,300}", name in ".{0,300}", port in any::<u16>()) {
+        let mut data = port.to_be_bytes().to_vec();
+        data.extend_from_slice(user.as_bytes());
+        data.push(0xff);
+        data.extend_from_slice(name.as_bytes());
+        check_socks_requests(&data);
     }
 
     #[test]
