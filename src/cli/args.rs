@@ -116,13 +116,18 @@ pub struct Args {
     #[argh(switch)]
     pub tls: bool,
 
-    /// add the PEM certificates in FILE to the trusted roots
+    /// trust the PEM certificates in FILE besides the built-in roots: CAs, or a
+    /// server's own certificate (trusted when presented as is, as curl does)
     #[argh(option, arg_name = "FILE")]
     pub cacert: Option<String>,
 
     /// do not verify certificates (they are still recorded)
     #[argh(switch, short = 'k')]
     pub insecure: bool,
+
+    /// a certificate that expires within N days is cert_expiring (https only)
+    #[argh(option, arg_name = "N")]
+    pub expect_cert_days: Option<String>,
 
     /// send every probe through this proxy: http://[user:pass@]HOST:PORT (also a bare
     /// HOST:PORT), socks5:// or socks5h://[user:pass@]HOST:PORT (the proxy resolves),

@@ -52,6 +52,8 @@ pub struct Config {
     pub expect_status: Option<StatusSet>,
     /// `--expect-header`: every one must hold.
     pub expect_header: Vec<HeaderExpectation>,
+    /// `--expect-cert-days N`: a certificate with fewer whole days left fails.
+    pub expect_cert_days: Option<i64>,
     /// New connections per second; 0 is no limit.
     pub rate: f64,
     /// `--shard K/N` as (K-1, N).
@@ -154,6 +156,11 @@ impl Config {
             shard: a.shard.as_deref().map(parse_shard).transpose()?,
             resume: a.resume.clone(),
             progress: progress(&a)?,
+            expect_cert_days: a
+                .expect_cert_days
+                .as_deref()
+                .map(|n| number("--expect-cert-days", n, 0, 36_500))
+                .transpose()?,
             tls: tls(&a)?,
             proxy,
             proxy_check,
@@ -238,7 +245,12 @@ fn tls(a: &Args) -> Result<TlsSettings, UsageError> {
             })
         })
         .transpose()?;
-    TlsSettings::new(cacert.as_deref(), a.insecure).map_err(|e| usage("--cacert", &e))
+    TlsSettings::new(cacert.as_deref(), a.insecure).map_err(|e| {
+        usage(
+            "--cacert",
+            &format!("{}: {e}", a.cacert.as_deref().unwrap_or("")),
+        )
+    })
 }
 
 fn format(a: &Args) -> Result<Format, UsageError> {

@@ -354,11 +354,23 @@ async fn over_tls(
     got: &mut Gathered,
     lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
+    // The client's Finished and the request go out as two small writes: with Nagle on,
+    // the request waits for the peer to ACK the Finished (a delayed ACK, 40 ms here).
+    let _ = stream.set_nodelay(true);
     let left = clock
         .connect_deadline
         .saturating_duration_since(Instant::now());
-    let (stream, info) = match timeout(left, cfg.tls.handshake(&target.host, stream)).await {
-        Ok(done) => done?,
+    let peer = crate::net::tls::Peer {
+        host: &target.host,
+        addr: &AddrText(got.addr),
+    };
+    let (stream, info) = match timeout(left, cfg.tls.handshake(&peer, stream)).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(failed)) => {
+            // What the handshake learnt (the certificate, even a rejected one) is kept.
+            got.tls = failed.info.map(Box::new);
+            return Err(failed.error);
+        }
         Err(_) => {
             return Err(ProbeError::new(
                 ErrorKind::Timeout,
@@ -445,7 +457,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     stream
         .write_all(request)
         .await
-        .map_err(|e| ProbeError::from_io(&e, "sending the request to", addr))?;
+        .map_err(|e| tls_or_io(&e, "sending the request to", addr))?;
 
     let head = got.head.insert(HeadParser::new(cfg.max_header_bytes));
     let (timing, streamed) = (&mut got.timing, &mut got.streamed);
@@ -465,7 +477,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             got.timing.headers = Some(start.elapsed());
             Ok(())
         }
-        Err(HeadEnd::Io(e)) => Err(ProbeError::from_io(&e, "reading the response from", addr)),
+        Err(HeadEnd::Io(e)) => Err(tls_or_io(&e, "reading the response from", addr)),
         Err(HeadEnd::Eof) if head.is_empty() => Err(ProbeError::new(
             ErrorKind::Empty,
             format!("{addr} closed the connection without sending anything"),
@@ -491,6 +503,12 @@ pub fn quote_peer(bytes: &[u8], max: usize) -> String {
     let shown = crate::report::sanitize::escape(&bytes[..bytes.len().min(max)], true);
     let more = if bytes.len() > max { "..." } else { "" };
     format!("\"{shown}\"{more}")
+}
+
+/// An error from the stream: a TLS alert (a TLS 1.3 server refuses a client only after
+/// the handshake) is `tls`, anything else is classified as I/O.
+fn tls_or_io(e: &std::io::Error, what: &str, addr: AddrText) -> ProbeError {
+    crate::net::tls::after_handshake(e).unwrap_or_else(|| ProbeError::from_io(e, what, addr))
 }
 
 fn too_large(cfg: &Config) -> ProbeError {

@@ -42,13 +42,15 @@ pub enum ErrorKind {
     TooManyRedirects,
     /// A response header fails an `--expect-header`.
     HeaderMismatch,
+    /// The certificate expires within `--expect-cert-days` days.
+    CertExpiring,
     /// Any other I/O error.
     Io,
 }
 
 impl ErrorKind {
     /// Every kind, in the contract's order (used for summaries and tests).
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::InvalidTarget,
         ErrorKind::Dns,
         ErrorKind::Refused,
@@ -66,6 +68,7 @@ impl ErrorKind {
         ErrorKind::Proxy,
         ErrorKind::TooManyRedirects,
         ErrorKind::HeaderMismatch,
+        ErrorKind::CertExpiring,
         ErrorKind::Io,
     ];
 
@@ -88,6 +91,7 @@ impl ErrorKind {
             ErrorKind::Proxy => "proxy",
             ErrorKind::TooManyRedirects => "too_many_redirects",
             ErrorKind::HeaderMismatch => "header_mismatch",
+            ErrorKind::CertExpiring => "cert_expiring",
             ErrorKind::Io => "io",
         }
     }
@@ -184,6 +188,7 @@ mod tests {
                 "proxy",
                 "too_many_redirects",
                 "header_mismatch",
+                "cert_expiring",
                 "io"
             ]
         );

@@ -61,6 +61,7 @@ struct JsonCert<'a> {
     not_after: &'a str,
     san: &'a [String],
     sha256: &'a str,
+    days_left: i64,
 }
 
 #[derive(Serialize)]
@@ -148,6 +149,7 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
                 not_after: &c.not_after,
                 san: &c.san,
                 sha256: &c.sha256,
+                days_left: c.days_left,
             }),
         }),
         proxy: via.and_then(|v| known(&v.proxy)).map(|p| p.to_string()),

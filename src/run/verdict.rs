@@ -1,5 +1,5 @@
 //! What counts as ok beyond the wire: the user's expectations (`--expect-status`,
-//! `--expect-header`), applied to a finished record. The probe reports what happened;
+//! `--expect-header`, `--expect-cert-days`), applied to a finished record. The probe reports what happened;
 //! this judges it.
 
 use crate::cli::{Config, HeaderExpectation};
@@ -25,8 +25,30 @@ pub fn judge(cfg: &Config, rec: &mut Record) {
     if let Some(head) = &rec.head {
         if let Some(why) = cfg.expect_header.iter().find_map(|e| header_miss(e, head)) {
             rec.error = Some(ProbeError::new(ErrorKind::HeaderMismatch, why));
+            return;
         }
     }
+    let cert = rec.tls.as_ref().and_then(|t| t.cert.as_ref());
+    if let (Some(days), Some(cert)) = (cfg.expect_cert_days, cert) {
+        if cert.days_left < days {
+            rec.error = Some(ProbeError::new(
+                ErrorKind::CertExpiring,
+                cert_expiring(&cert.not_after, cert.days_left, days),
+            ));
+        }
+    }
+}
+
+fn cert_expiring(not_after: &str, left: i64, limit: i64) -> String {
+    let when = match left {
+        0 => "within a day".to_string(),
+        1 => "in 1 day".to_string(),
+        n if n > 0 => format!("in {n} days"),
+        -1 => "1 day ago".to_string(),
+        n => format!("{} days ago", -n),
+    };
+    let verb = if left < 0 { "expired" } else { "expires" };
+    format!("the certificate {verb} on {not_after}, {when} (--expect-cert-days {limit})")
 }
 
 /// How many of a header's values a message quotes, and how much of each.
@@ -108,5 +130,22 @@ mod tests {
         // Interim blocks do not count, only the final response.
         let interim = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
         assert!(miss("Link: a", interim).is_some());
+    }
+
+    #[test]
+    fn expiry_messages_say_when() {
+        let m = |left| cert_expiring("2030-01-02T03:04:05Z", left, 30);
+        assert_eq!(
+            m(4),
+            "the certificate expires on 2030-01-02T03:04:05Z, in 4 days (--expect-cert-days 30)"
+        );
+        assert_eq!(
+            m(0),
+            "the certificate expires on 2030-01-02T03:04:05Z, within a day (--expect-cert-days 30)"
+        );
+        assert_eq!(
+            m(-3),
+            "the certificate expired on 2030-01-02T03:04:05Z, 3 days ago (--expect-cert-days 30)"
+        );
     }
 }

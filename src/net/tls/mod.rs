@@ -1,0 +1,229 @@
+//! TLS for https targets: client settings, the handshake, and what it tells us.
+//!
+//! rustls with the ring provider (`provider` below), Mozilla roots from webpki-roots (plus `--cacert`).
+//! Runtime-agnostic: futures-rustls speaks futures-io, as async-std's sockets do.
+//! `trust` decides whom to believe, `cert` reads certificates, `sniff` keeps the server's
+//! first bytes, `explain` puts failures into words.
+
+mod cert;
+mod explain;
+mod sniff;
+mod trust;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_rustls::rustls::pki_types::{IpAddr as PkiIpAddr, ServerName};
+use futures_rustls::rustls::{self, ClientConfig, ProtocolVersion};
+use futures_rustls::TlsConnector;
+
+pub use cert::CertInfo;
+pub use explain::{after_handshake, Peer};
+pub use sniff::Sniff;
+
+use crate::proto::target::Host;
+use crate::report::error::{ErrorKind, ProbeError};
+
+/// What the handshake established, for the `tls` JSON object and the text `tls >` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+    pub verified: bool,
+    pub cert: Option<CertInfo>,
+}
+
+impl TlsInfo {
+    /// `TLSv1.3 TLS13_AES_128_GCM_SHA256 CN=example.com (verified)`
+    pub fn summary(&self) -> String {
+        let subject = self.cert.as_ref().map_or("-", |c| c.subject.as_str());
+        let verified = if self.verified {
+            "verified"
+        } else {
+            "unverified"
+        };
+        format!("{} {} {subject} ({verified})", self.version, self.cipher)
+    }
+}
+
+/// Client settings shared by every https probe of a run.
+#[derive(Clone)]
+pub struct TlsSettings {
+    connector: TlsConnector,
+    verify: bool,
+}
+
+impl fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("verify", &self.verify)
+            .finish()
+    }
+}
+
+impl TlsSettings {
+    /// `cacert`: the contents of `--cacert`; `insecure`: `-k`. The one client
+    /// configuration of the run (verifier, roots, provider), shared by every probe.
+    pub fn new(cacert: Option<&[u8]>, insecure: bool) -> Result<TlsSettings, String> {
+        let cacert = cacert.map(trust::read_cacert).transpose()?;
+        let provider = Arc::new(provider::tuned());
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let verifier = if insecure {
+            trust::accept_any(provider)
+        } else {
+            trust::verifier(provider, cacert.unwrap_or_default())?
+        };
+        let mut config = builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        // Each target is probed once: tickets the servers send would only be stored,
+        // behind a lock every probe thread takes, and never used (bench/https repeats
+        // targets, where resumption would flatter the numbers).
+        // Resumption would also skip the certificate: each probe is to see what the
+        // server presents now (a rotated certificate, one backend of several).
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(TlsSettings {
+            connector: TlsConnector::from(Arc::new(config)),
+            verify: !insecure,
+        })
+    }
+
+    /// Runs the handshake over `io`. SNI carries the host when it is a name. On failure
+    /// the error comes with what was learnt: the negotiated version and suite, and the
+    /// certificate the server presented, verified or not.
+    pub async fn handshake<IO>(
+        &self,
+        peer: &Peer<'_>,
+        io: IO,
+    ) -> Result<(futures_rustls::client::TlsStream<Sniff<IO>>, TlsInfo), Failed>
+    where
+        IO: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
+    {
+        let name = match peer.host {
+            Host::Ip(ip) => ServerName::IpAddress(PkiIpAddr::from(*ip)),
+            Host::Name(name) => {
+                let name = name.strip_suffix('.').unwrap_or(name);
+                ServerName::try_from(name.to_string()).map_err(|_| Failed {
+                    error: ProbeError::new(
+                        ErrorKind::Tls,
+                        format!("'{name}' cannot be used as a TLS server name"),
+                    ),
+                    info: None,
+                })?
+            }
+        };
+        let mut connect = self.connector.connect(name, Sniff::new(io)).into_fallible();
+        let mut presented = None;
+        let done = futures_lite::future::poll_fn(|cx| {
+            let (poll, seen) = trust::watching(|| Pin::new(&mut connect).poll(cx));
+            if seen.is_some() {
+                presented = seen;
+            }
+            poll
+        })
+        .await;
+        let now = SystemTime::now();
+        let leaf =
+            |p: &Option<trust::Presented>| p.as_ref().and_then(|p| cert::cert_info(&p.der, now));
+        match done {
+            Ok(mut stream) => {
+                drop(stream.get_mut().0.finish());
+                let (_, conn) = stream.get_ref();
+                let cert = match &presented {
+                    Some(_) => leaf(&presented),
+                    None => conn
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .and_then(|der| cert::cert_info(der.as_ref(), now)),
+                };
+                let info = TlsInfo {
+                    version: match conn.protocol_version() {
+                        Some(ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
+                        Some(ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
+                        Some(v) => sniff::ServerHello {
+                            version: u16::from(v),
+                            suite: 0,
+                        }
+                        .version_name(),
+                        None => "-".into(),
+                    },
+                    cipher: conn
+                        .negotiated_cipher_suite()
+                        .map_or_else(|| "-".into(), |s| format!("{:?}", s.suite())),
+                    verified: self.verify,
+                    cert,
+                };
+                Ok((stream, info))
+            }
+            Err((e, mut io)) => {
+                let first = io.finish();
+                let error = explain::handshake_error(&e, peer, &first);
+                let hello = first.server_hello();
+                let info = (presented.is_some() || hello.is_some()).then(|| {
+                    let (version, cipher) = explain::negotiated(hello);
+                    TlsInfo {
+                        version,
+                        cipher,
+                        verified: presented.as_ref().is_some_and(|p| p.verified),
+                        cert: leaf(&presented),
+                    }
+                });
+                Err(Failed { error, info })
+            }
+        }
+    }
+}
+
+/// A failed handshake: why, and what it had established by then.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: ProbeError,
+    pub info: Option<TlsInfo>,
+}
+
+/// The crypto provider, chosen in one place (bench/https measures the candidates).
+mod provider {
+    use futures_rustls::rustls::crypto::CryptoProvider;
+    use futures_rustls::rustls::{CipherSuite, NamedGroup};
+
+    /// ring by default: against aws-lc-rs (`--features aws-lc-rs`) in bench/https it
+    /// used less CPU per probe and memory; their handshake crypto costs the same within
+    /// a few percent, and most of a probe's CPU is the kernel's and the runtime's.
+    ///
+    /// The provider's defaults, reordered for the cheapest handshake a server accepts:
+    /// X25519 first (one key share, no HelloRetryRequest with common servers), then the
+    /// NIST curves; no post-quantum hybrids, whose shares cost more than a probe of
+    /// headers is worth protecting. AES-128-GCM with SHA-256 first, as browsers order
+    /// them: the key schedule then hashes with SHA-256 instead of SHA-384. Every suite
+    /// stays offered.
+    pub fn tuned() -> CryptoProvider {
+        #[cfg(not(feature = "aws-lc-rs"))]
+        let mut provider = futures_rustls::rustls::crypto::ring::default_provider();
+        #[cfg(feature = "aws-lc-rs")]
+        let mut provider = futures_rustls::rustls::crypto::aws_lc_rs::default_provider();
+        let rank = |g: NamedGroup| match g {
+            NamedGroup::X25519 => Some(0),
+            NamedGroup::secp256r1 => Some(1),
+            NamedGroup::secp384r1 => Some(2),
+            _ => None,
+        };
+        provider.kx_groups.retain(|g| rank(g.name()).is_some());
+        provider.kx_groups.sort_by_key(|g| rank(g.name()));
+        provider.cipher_suites.sort_by_key(|s| match s.suite() {
+            CipherSuite::TLS13_AES_128_GCM_SHA256 => 0,
+            CipherSuite::TLS13_AES_256_GCM_SHA384 => 1,
+            _ => 2,
+        });
+        provider
+    }
+
+    pub fn sha256(der: &[u8]) -> impl AsRef<[u8]> {
+        ring::digest::digest(&ring::digest::SHA256, der)
+    }
+}
