@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_rustls::rustls;
+use futures_rustls::rustls::pki_types::CertificateDer;
 use serde_json::Value;
 
 use crate::util::peer::*;
@@ -208,7 +209,8 @@ fn json_tls_object_has_the_contract_keys_in_order() {
             "not_before",
             "not_after",
             "san",
-            "sha256"
+            "sha256",
+            "days_left"
         ],
         "{line}"
     );
@@ -351,11 +353,15 @@ fn failure_in_text_and_status_formats() {
         .arg(&t)
         .run();
     out.expect_code(1);
-    assert_eq!(
-        out.lines(),
-        [format!("{t} error > tls: certificate expired")],
+    // The rejected certificate is still shown, as unverified, before the error.
+    let lines = out.lines();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(
+        lines[0].starts_with(&format!("{t} tls > TLSv1.3 TLS13_")),
         "{out:?}"
     );
+    assert!(lines[0].ends_with(" CN=probe.test (unverified)"), "{out:?}");
+    assert_eq!(lines[1], format!("{t} error > tls: certificate expired"));
     let _ = peer.seen();
 
     let out = headprobe()
@@ -382,7 +388,17 @@ fn plain_http_peer_on_a_tls_probe() {
     )));
     let r = failing(&[format!("https://{}/", peer.hostport())], "tls");
     let m = message(&r);
-    assert!(m.contains("plain HTTP"), "message {m:?}: {r}");
+    // The peer is a plain-HTTP server: the hint must point that way (not "plain HTTP on
+    // a TLS port"), name the address and quote what it said.
+    assert_eq!(
+        m,
+        format!(
+            "handshake failure: {} answered in plain HTTP, not TLS (\"HTTP/1.0 200 OK\"): is \
+             it an http:// port?",
+            peer.hostport()
+        ),
+        "{r}"
+    );
     assert_eq!(r["status"], Value::Null, "{r}");
     assert_eq!(r["tls"], Value::Null, "{r}");
     let seen = peer.seen();
@@ -447,6 +463,47 @@ fn unreadable_cacert_is_a_usage_error() {
     let missing = temp_file("gone.pem", b"");
     std::fs::remove_file(&missing).unwrap();
     let not_pem = temp_file("not.pem", b"hello\n");
+    let empty = temp_file("empty.pem", b"");
+    let key_only = temp_file(
+        "key.pem",
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    );
+    let truncated_pem = {
+        let pem = std::fs::read_to_string(cacert()).unwrap();
+        temp_file("cut.pem", &pem.as_bytes()[..pem.len() / 2])
+    };
+    let not_der = temp_file(
+        "garbage.pem",
+        b"-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n",
+    );
+    let cases = [
+        (&missing, "No such file or directory"),
+        (&not_pem, "not a PEM file"),
+        (&empty, "the file is empty"),
+        (&key_only, "holds no certificate"),
+        (&truncated_pem, "no END line"),
+        (&not_der, "not a valid X.509 certificate"),
+    ];
+    for (path, why) in cases {
+        for extra in [&[][..], &["-k"]] {
+            let out = headprobe()
+                .args(extra)
+                .arg("--cacert")
+                .arg(path)
+                .arg(format!("https://{}/", peer.hostport()))
+                .run();
+            out.expect_code(2);
+            assert!(out.stdout.is_empty(), "{out:?}");
+            let err = out.err();
+            assert!(err.contains("--cacert"), "{out:?}");
+            assert!(
+                err.contains(path.to_str().unwrap()),
+                "names the file: {out:?}"
+            );
+            assert!(err.contains(why), "{why:?}: {out:?}");
+            assert!(!err.contains("panicked"), "{out:?}");
+        }
+    }
     for path in [&missing, &not_pem] {
         let out = headprobe()
             .arg("--cacert")
@@ -686,4 +743,290 @@ fn request_bytes_over_tls_are_the_plain_http_ones() {
             peer.hostport()
         )
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Trust as curl does (--cacert with servers' own certificates), chains, expiry, alerts
+// ---------------------------------------------------------------------------------------
+
+/// A verified probe of `leaf` served as is, trusting `--cacert FILE`.
+#[track_caller]
+fn verified_with(leaf: &Leaf, cacert: &str) -> Value {
+    let peer = tls_peer(leaf);
+    let (out, r) = json_run(&probe_name(&peer, "probe.test", &["--cacert", cacert]));
+    out.expect_code(0);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["tls"]["verified"], true, "{r}");
+    assert_eq!(r["tls"]["cert"]["sha256"], leaf.sha256().as_str(), "{r}");
+    let seen = peer.seen();
+    assert_eq!(seen.error, None, "{seen:?}");
+    r
+}
+
+#[test]
+fn cacert_trusts_a_self_signed_ca_leaf_as_curl_does() {
+    // What `openssl req -x509 -subj /CN=probe.test` makes: self-signed, CA:TRUE.
+    let pki = pki();
+    let file = pki.self_signed_ca.pem_file();
+    verified_with(&pki.self_signed_ca, &file);
+    // Without it, it is self-signed and untrusted.
+    cert_failure(&pki.self_signed_ca, "probe.test", &[], "self-signed");
+}
+
+#[test]
+fn cacert_trusts_a_leaf_given_directly() {
+    let pki = pki();
+    // A self-signed leaf that is not a CA...
+    let file = pki.self_signed.pem_file();
+    verified_with(&pki.self_signed, &file);
+    // ...and a leaf issued by a CA the file does not hold.
+    let file = pki.good.pem_file();
+    verified_with(&pki.good, &file);
+    // A trusted leaf is trusted as is, not as an issuer: a sibling stays unknown.
+    let r = cert_failure(
+        &pki.wrong_name,
+        "wrong.test",
+        &["--cacert", &file],
+        "unknown issuer",
+    );
+    assert_eq!(r["tls"]["verified"], false, "{r}");
+    // Its name is still checked.
+    cert_failure(
+        &pki.good,
+        "other.test",
+        &["--cacert", &file],
+        "certificate name mismatch: it is not valid for other.test",
+    );
+    // And its dates.
+    let file = pki.expired.pem_file();
+    cert_failure(
+        &pki.expired,
+        "probe.test",
+        &["--cacert", &file],
+        "certificate expired",
+    );
+}
+
+#[test]
+fn cacert_with_several_certificates_trusts_each() {
+    let pki = pki();
+    let both = std::fs::read_to_string(cacert()).unwrap() + &pem_of(&pki.self_signed.der);
+    let path = temp_file("both.pem", both.as_bytes());
+    let path = path.to_str().unwrap();
+    verified_with(&pki.good, path);
+    verified_with(&pki.self_signed, path);
+}
+
+#[test]
+fn chain_through_an_intermediate() {
+    let pki = pki();
+    let r = verified_with(&pki.via_intermediate, &cacert());
+    let issuer = r["tls"]["cert"]["issuer"].as_str().unwrap_or_default();
+    assert!(issuer.contains("intermediate"), "{r}");
+    // Without the intermediate in the handshake, the chain does not reach the root.
+    let alone = pki.via_intermediate.alone();
+    let ca = cacert();
+    cert_failure(&alone, "probe.test", &["--cacert", &ca], "unknown issuer");
+}
+
+#[test]
+fn a_rejected_certificate_is_still_recorded() {
+    let pki = pki();
+    let ca = cacert();
+    let r = cert_failure(
+        &pki.expired,
+        "probe.test",
+        &["--cacert", &ca],
+        "certificate expired",
+    );
+    let tls = &r["tls"];
+    assert_eq!(tls["verified"], false, "{r}");
+    assert_eq!(tls["version"], "TLSv1.3", "{r}");
+    let cipher = tls["cipher"].as_str().unwrap_or_default();
+    assert!(TLS13_SUITES.contains(&cipher), "cipher {cipher:?}: {r}");
+    let cert = &tls["cert"];
+    assert_eq!(cert["sha256"], pki.expired.sha256().as_str(), "{r}");
+    assert_eq!(cert["not_after"], "2001-01-01T00:00:00Z", "{r}");
+    assert!(cert["days_left"].as_i64().is_some_and(|d| d < -9000), "{r}");
+    assert!(
+        cert["subject"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CN=probe.test"),
+        "{r}"
+    );
+
+    // Unknown issuer over TLS 1.2 too.
+    let peer = Peer::start(tls_handler(
+        server_config(&pki.good, &[&rustls::version::TLS12]),
+        tls_response(),
+    ));
+    let r = failing(&probe_name(&peer, "probe.test", &[]), "tls");
+    assert!(message(&r).contains("unknown issuer"), "{r}");
+    assert_eq!(r["tls"]["version"], "TLSv1.2", "{r}");
+    assert_eq!(
+        r["tls"]["cert"]["sha256"],
+        pki.good.sha256().as_str(),
+        "{r}"
+    );
+    let _ = peer.seen();
+}
+
+#[test]
+fn days_left_and_expect_cert_days() {
+    let pki = pki();
+    let ca = cacert();
+    let peer = tls_peer(&pki.five_days);
+
+    // 5 days less a minute: 4 whole days left.
+    let (out, r) = json_run(&probe_name(&peer, "probe.test", &["--cacert", &ca]));
+    out.expect_code(0);
+    assert_eq!(r["tls"]["cert"]["days_left"], 4, "{r}");
+    let _ = peer.seen();
+
+    let r = failing(
+        &probe_name(
+            &peer,
+            "probe.test",
+            &["--cacert", &ca, "--expect-cert-days", "30"],
+        ),
+        "cert_expiring",
+    );
+    let not_after = r["tls"]["cert"]["not_after"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        message(&r),
+        format!("the certificate expires on {not_after}, in 4 days (--expect-cert-days 30)"),
+        "{r}"
+    );
+    assert_eq!(r["status"], 200, "the response is still recorded: {r}");
+    let _ = peer.seen();
+
+    let (out, r) = json_run(&probe_name(
+        &peer,
+        "probe.test",
+        &["--cacert", &ca, "--expect-cert-days", "2"],
+    ));
+    out.expect_code(0);
+    assert_eq!(r["ok"], true, "{r}");
+    let _ = peer.seen();
+
+    // A long-lived certificate passes a long limit; -k records are judged too.
+    let good = tls_peer(&pki.good);
+    let (out, _) = json_run(&probe_name(
+        &good,
+        "probe.test",
+        &["--cacert", &ca, "--expect-cert-days", "3650"],
+    ));
+    out.expect_code(0);
+    let _ = good.seen();
+    let r = failing(
+        &probe_name(&peer, "probe.test", &["-k", "--expect-cert-days", "5"]),
+        "cert_expiring",
+    );
+    assert!(message(&r).contains("in 4 days"), "{r}");
+    let _ = peer.seen();
+
+    // The text format says so too.
+    let t = peer.https_url("probe.test");
+    let out = headprobe()
+        .args(["--cacert", &ca, "--expect-cert-days", "30"])
+        .args(peer.resolve("probe.test"))
+        .arg(&t)
+        .run();
+    out.expect_code(1);
+    let last = out.lines().pop().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "{t} error > cert_expiring: the certificate expires on "
+        )),
+        "{out:?}"
+    );
+    let _ = peer.seen();
+}
+
+#[test]
+fn expect_cert_days_rejects_bad_values() {
+    for bad in ["-1", "x", "1.5", ""] {
+        let out = headprobe()
+            .args(["--expect-cert-days", bad, "https://127.0.0.1:1/"])
+            .run();
+        out.expect_code(2);
+        assert!(out.err().contains("--expect-cert-days"), "{bad}: {out:?}");
+    }
+}
+
+#[test]
+fn a_server_demanding_a_client_certificate() {
+    let pki = pki();
+    let ca = cacert();
+    for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12]] {
+        let peer = Peer::start(tls_handler(
+            client_auth_config(&pki.good, versions),
+            tls_response(),
+        ));
+        let r = failing(&probe_name(&peer, "probe.test", &["--cacert", &ca]), "tls");
+        assert_eq!(
+            message(&r),
+            "the server requires a client certificate",
+            "{versions:?}: {r}"
+        );
+        assert_eq!(r["status"], Value::Null, "{r}");
+        let seen = peer.seen();
+        assert!(seen.error.is_some(), "{seen:?}");
+    }
+}
+
+#[test]
+fn alerts_are_named_in_words() {
+    // The server does not serve the name asked for.
+    let peer = Peer::start(raw_answer(alert(112)));
+    let r = failing(&probe_name(&peer, "probe.test", &[]), "tls");
+    assert_eq!(
+        message(&r),
+        "the server does not know the name probe.test",
+        "{r}"
+    );
+    let _ = peer.seen();
+
+    for (code, words) in [
+        (40, "handshake failure"),
+        (70, "protocol version not supported"),
+        (48, "the TLS alert unknown CA (48)"),
+        (80, "the TLS alert internal error (80)"),
+        (199, "the TLS alert of an unknown kind (199)"),
+    ] {
+        let peer = Peer::start(raw_answer(alert(code)));
+        let r = failing(&[format!("https://{}/", peer.hostport())], "tls");
+        let m = message(&r);
+        assert!(m.contains(words), "alert {code}: {m:?} lacks {words:?}");
+        let camel = m.split(' ').any(|w| {
+            let lower = w.find(char::is_lowercase);
+            lower.is_some_and(|i| w[i..].contains(char::is_uppercase))
+        });
+        assert!(!camel, "alert {code}: an enum name in {m:?}");
+        let _ = peer.seen();
+    }
+}
+
+#[test]
+fn garbage_and_truncated_certificates_are_tls_records() {
+    let pki = pki();
+    let truncated = CertificateDer::from(pki.good.der.as_ref()[..200].to_vec());
+    let garbage = CertificateDer::from(b"\x30\x03\x02\x01\x00 not a certificate".to_vec());
+    for chain in [vec![truncated], vec![garbage], vec![]] {
+        for extra in [&[][..], &["-k"]] {
+            let peer = Peer::start(tls_handler(
+                raw_chain_config(&pki.good, chain.clone()),
+                tls_response(),
+            ));
+            let (out, r) = json_run(&probe_name(&peer, "probe.test", extra));
+            out.expect_code(1);
+            assert_eq!(r["error"]["kind"], "tls", "{extra:?}: {r}");
+            assert!(!out.err().contains("panicked"), "{out:?}");
+            let _ = peer.seen();
+        }
+    }
 }

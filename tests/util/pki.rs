@@ -2,10 +2,11 @@
 //! binary), and the rustls server configuration that serves them.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use futures_rustls::rustls::{self, ServerConfig, SupportedProtocolVersion};
+use futures_rustls::rustls::server::WebPkiClientVerifier;
+use futures_rustls::rustls::{self, RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rcgen::{
     date_time_ymd, BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
     IsCa, KeyPair, KeyUsagePurpose,
@@ -24,11 +25,36 @@ pub const NAMES: [&str; 3] = ["localhost", "probe.test", "127.0.0.1"];
 pub struct Leaf {
     pub der: CertificateDer<'static>,
     key_der: Vec<u8>,
+    /// Certificates the server sends after the leaf (intermediates).
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 impl Leaf {
+    /// The certificate alone, PEM, written to a file for `--cacert`.
+    pub fn pem_file(&self) -> String {
+        let pem = pem_of(&self.der);
+        let path = temp_file("leaf.pem", pem.as_bytes());
+        path.to_str().expect("UTF-8 temp path").to_string()
+    }
+
     pub fn key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
+    }
+
+    /// The same certificate and key, sent without intermediates.
+    pub fn alone(&self) -> Leaf {
+        Leaf {
+            der: self.der.clone(),
+            key_der: self.key_der.clone(),
+            chain: Vec::new(),
+        }
+    }
+
+    /// The leaf, then the certificates the server sends after it.
+    pub fn full_chain(&self) -> Vec<CertificateDer<'static>> {
+        let mut all = vec![self.der.clone()];
+        all.extend(self.chain.iter().cloned());
+        all
     }
 
     /// Lowercase hex SHA-256 of the DER, as `tls.cert.sha256` should show it.
@@ -53,6 +79,19 @@ pub struct Pki {
     pub wrong_name: Leaf,
     /// Self-signed, not a CA, for probe.test and 127.0.0.1.
     pub self_signed: Leaf,
+    /// Self-signed with CA:TRUE, for probe.test and 127.0.0.1: what `openssl req -x509`
+    /// makes.
+    pub self_signed_ca: Leaf,
+    /// Signed by an intermediate CA (itself signed by the CA), for `NAMES`; the server
+    /// sends the intermediate after it.
+    pub via_intermediate: Leaf,
+    /// Signed by the CA, for `NAMES`, valid from a day ago to 5 days (minus a minute) from
+    /// when the tests started.
+    pub five_days: Leaf,
+    /// The CA's own certificate and key, for servers that demand client certificates.
+    pub ca_der: CertificateDer<'static>,
+    /// Signed by the CA, for client authentication.
+    pub client: Leaf,
 }
 
 fn secs(h: u64, m: u64, s: u64) -> Duration {
@@ -76,23 +115,51 @@ fn signed(p: CertificateParams, ca: &Certificate, ca_key: &KeyPair) -> Leaf {
     Leaf {
         der: cert.der().clone(),
         key_der: key.serialize_der(),
+        chain: Vec::new(),
     }
+}
+
+fn self_signed(p: CertificateParams) -> Leaf {
+    let key = KeyPair::generate().expect("key pair");
+    let cert = p.self_signed(&key).expect("self-sign");
+    Leaf {
+        der: cert.der().clone(),
+        key_der: key.serialize_der(),
+        chain: Vec::new(),
+    }
+}
+
+fn ca_params(cn: &str) -> CertificateParams {
+    let mut p = params(cn, &[]);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.not_before = date_time_ymd(1999, 1, 1);
+    p.not_after = date_time_ymd(2099, 1, 1);
+    p
+}
+
+/// PEM text of one certificate.
+pub fn pem_of(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
 
 pub fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
         let ca_key = KeyPair::generate().expect("CA key pair");
-        let mut ca_params = params(CA_CN, &[]);
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        ca_params.not_before = date_time_ymd(1999, 1, 1);
-        ca_params.not_after = date_time_ymd(2099, 1, 1);
-        let ca = ca_params.self_signed(&ca_key).expect("self-sign CA");
+        let ca = ca_params(CA_CN).self_signed(&ca_key).expect("self-sign CA");
         let ca_file = temp_file("ca.pem", ca.pem().as_bytes());
 
         let good = signed(params(LEAF_CN, &NAMES), &ca, &ca_key);
@@ -109,14 +176,28 @@ pub fn pki() -> &'static Pki {
 
         let wrong_name = signed(params("wrong.test", &["wrong.test"]), &ca, &ca_key);
 
-        let key = KeyPair::generate().expect("key pair");
-        let cert = params(LEAF_CN, &["probe.test", "127.0.0.1"])
-            .self_signed(&key)
-            .expect("self-sign leaf");
-        let self_signed = Leaf {
-            der: cert.der().clone(),
-            key_der: key.serialize_der(),
-        };
+        let self_signed = self::self_signed(params(LEAF_CN, &["probe.test", "127.0.0.1"]));
+
+        let mut p = params(LEAF_CN, &["probe.test", "127.0.0.1"]);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let self_signed_ca = self::self_signed(p);
+
+        let mid_key = KeyPair::generate().expect("intermediate key pair");
+        let mid = ca_params("headprobe test intermediate")
+            .signed_by(&mid_key, &ca, &ca_key)
+            .expect("sign intermediate");
+        let mut via_intermediate = signed(params(LEAF_CN, &NAMES), &mid, &mid_key);
+        via_intermediate.chain = vec![mid.der().clone()];
+
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970");
+        let mut p = params(LEAF_CN, &NAMES);
+        p.not_before = date_time_ymd(1970, 1, 1) + (now - Duration::from_secs(86_400));
+        p.not_after = date_time_ymd(1970, 1, 1) + (now + Duration::from_secs(5 * 86_400 - 60));
+        let five_days = signed(p, &ca, &ca_key);
+
+        let client = signed(params("headprobe client", &["client.test"]), &ca, &ca_key);
 
         Pki {
             ca_file,
@@ -125,6 +206,11 @@ pub fn pki() -> &'static Pki {
             not_yet_valid,
             wrong_name,
             self_signed,
+            self_signed_ca,
+            via_intermediate,
+            five_days,
+            ca_der: ca.der().clone(),
+            client,
         }
     })
 }
@@ -144,7 +230,55 @@ pub fn server_config(
         .with_protocol_versions(versions)
         .expect("protocol versions")
         .with_no_client_auth()
-        .with_single_cert(vec![leaf.der.clone()], leaf.key())
+        .with_single_cert(leaf.full_chain(), leaf.key())
         .expect("server certificate");
+    Arc::new(config)
+}
+
+/// A server configuration serving `leaf` that demands a client certificate issued by
+/// the CA.
+pub fn client_auth_config(
+    leaf: &Leaf,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.add(pki().ca_der.clone()).expect("CA as root");
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .expect("client verifier");
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(leaf.full_chain(), leaf.key())
+        .expect("server certificate");
+    Arc::new(config)
+}
+
+/// A server configuration that presents `chain` (whatever bytes) signed by `leaf`'s key.
+pub fn raw_chain_config(leaf: &Leaf, chain: Vec<CertificateDer<'static>>) -> Arc<ServerConfig> {
+    #[derive(Debug)]
+    struct Fixed(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::server::ResolvesServerCert for Fixed {
+        fn resolve(
+            &self,
+            _: rustls::server::ClientHello<'_>,
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(Arc::clone(&self.0))
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = provider
+        .key_provider
+        .load_private_key(leaf.key())
+        .expect("signing key");
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Fixed(Arc::new(rustls::sign::CertifiedKey::new(
+            chain, key,
+        )))));
     Arc::new(config)
 }
