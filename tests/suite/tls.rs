@@ -767,8 +767,23 @@ fn verified_with(leaf: &Leaf, cacert: &str) -> Value {
 fn cacert_trusts_a_self_signed_ca_leaf_as_curl_does() {
     // What `openssl req -x509 -subj /CN=probe.test` makes: self-signed, CA:TRUE.
     let pki = pki();
+    // It has no SAN: its common name is matched, as curl does for it.
     let file = pki.self_signed_ca.pem_file();
     verified_with(&pki.self_signed_ca, &file);
+    // Another name still fails, and so does an IP address (only a SAN can name one).
+    cert_failure(
+        &pki.self_signed_ca,
+        "other.test",
+        &["--cacert", &file],
+        "certificate name mismatch: it is not valid for other.test",
+    );
+    let peer = tls_peer(&pki.self_signed_ca);
+    let r = failing(
+        &["--cacert", &file, &format!("https://{}/", peer.hostport())],
+        "tls",
+    );
+    assert!(message(&r).contains("name mismatch"), "{r}");
+    let _ = peer.seen();
     // Without it, it is self-signed and untrusted.
     cert_failure(&pki.self_signed_ca, "probe.test", &[], "self-signed");
 }

@@ -79,8 +79,8 @@ pub struct Pki {
     pub wrong_name: Leaf,
     /// Self-signed, not a CA, for probe.test and 127.0.0.1.
     pub self_signed: Leaf,
-    /// Self-signed with CA:TRUE, for probe.test and 127.0.0.1: what `openssl req -x509`
-    /// makes.
+    /// Self-signed with CA:TRUE, CN=probe.test and no SAN: what `openssl req -x509
+    /// -subj /CN=probe.test` makes.
     pub self_signed_ca: Leaf,
     /// Signed by an intermediate CA (itself signed by the CA), for `NAMES`; the server
     /// sends the intermediate after it.
@@ -178,7 +178,8 @@ pub fn pki() -> &'static Pki {
 
         let self_signed = self::self_signed(params(LEAF_CN, &["probe.test", "127.0.0.1"]));
 
-        let mut p = params(LEAF_CN, &["probe.test", "127.0.0.1"]);
+        // As `openssl req -x509 -subj /CN=probe.test` makes it: CA:TRUE, no SAN.
+        let mut p = params(LEAF_CN, &[]);
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let self_signed_ca = self::self_signed(p);
 

@@ -65,6 +65,17 @@ pub fn outside_validity(der: &[u8], now: SystemTime) -> Option<bool> {
     }
 }
 
+/// The subject's common name, for a certificate without a subjectAltName extension.
+pub fn common_name_only(der: &[u8]) -> Option<String> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    if cert.subject_alternative_name().ok()?.is_some() {
+        return None;
+    }
+    let mut names = cert.subject().iter_common_name();
+    let cn = names.next()?.as_str().ok()?.to_string();
+    names.next().is_none().then_some(cn)
+}
+
 /// Whether the certificate names itself as its issuer.
 pub fn is_self_signed(der: &[u8]) -> bool {
     X509Certificate::from_der(der)
