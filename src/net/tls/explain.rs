@@ -50,11 +50,8 @@ pub fn handshake_error(e: &std::io::Error, peer: &Peer<'_>, first: &FirstBytes) 
                 ),
             }),
             _ => {
-                let mut p = ProbeError::from_io(e, "during the TLS handshake", peer.addr);
-                if p.kind == ErrorKind::Reset {
-                    p.message =
-                        format!("connection reset by {} during the TLS handshake", peer.addr);
-                } else if p.kind == ErrorKind::Io {
+                let mut p = ProbeError::from_io(e, "doing the TLS handshake with", peer.addr);
+                if p.kind == ErrorKind::Io {
                     p.kind = ErrorKind::Tls;
                 }
                 p
@@ -99,17 +96,18 @@ pub fn handshake_error(e: &std::io::Error, peer: &Peer<'_>, first: &FirstBytes) 
 fn not_tls(bytes: &[u8], peer: &Peer<'_>) -> String {
     let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let shown = escape(&line[..line.len().min(80)], false);
+    // Quoted as the other messages quote a peer (net::probe::quote_peer).
+    let shown = escape(&line[..line.len().min(80)], true);
     let more = if line.len() > 80 { "..." } else { "" };
     if bytes.starts_with(b"HTTP/") {
         format!(
-            "handshake failure: {} answered in plain HTTP, not TLS (\"{shown}{more}\"): is it \
+            "handshake failure: {} answered in plain HTTP, not TLS (\"{shown}\"{more}): is it \
              an http:// port?",
             peer.addr
         )
     } else {
         format!(
-            "handshake failure: {} did not answer in TLS; it sent \"{shown}{more}\"",
+            "handshake failure: {} did not answer in TLS; it sent \"{shown}\"{more}",
             peer.addr
         )
     }
