@@ -354,9 +354,11 @@ async fn over_tls(
     got: &mut Gathered,
     lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
-    // The client's Finished and the request go out as two small writes: with Nagle on,
-    // the request waits for the peer to ACK the Finished (a delayed ACK, 40 ms here).
+    // As curl: small writes go out at once (a long request, not queued with the
+    // handshake, is written after it; Nagle would hold it for the Finished's ACK).
     let _ = stream.set_nodelay(true);
+    // The request rides with the client's Finished (see TlsSettings::handshake).
+    let queued = request.len() <= crate::net::tls::EARLY_REQUEST_MAX;
     let left = clock
         .connect_deadline
         .saturating_duration_since(Instant::now());
@@ -364,7 +366,12 @@ async fn over_tls(
         host: &target.host,
         addr: &AddrText(got.addr),
     };
-    let (stream, info) = match timeout(left, cfg.tls.handshake(&peer, stream)).await {
+    let (stream, info) = match timeout(
+        left,
+        cfg.tls.handshake(&peer, stream, queued.then_some(request)),
+    )
+    .await
+    {
         Ok(Ok(done)) => done,
         Ok(Err(failed)) => {
             // What the handshake learnt (the certificate, even a rejected one) is kept.
@@ -384,6 +391,7 @@ async fn over_tls(
     }
     got.tls = Some(Box::new(info));
     let left = (clock.start + cfg.timeout).saturating_duration_since(Instant::now());
+    let request = if queued { &[][..] } else { request };
     match timeout(left, talk(cfg, request, stream, clock.start, got, lines)).await {
         Ok(result) => result,
         Err(_) => Err(talk_timeout(cfg, got)),
