@@ -1045,3 +1045,32 @@ fn garbage_and_truncated_certificates_are_tls_records() {
         }
     }
 }
+
+#[test]
+fn a_request_too_long_to_ride_with_the_handshake_is_still_sent_whole() {
+    // Short requests leave with the client's Finished; one over 16 KiB is written after
+    // the handshake. Both must arrive byte for byte.
+    let pki = pki();
+    let ca = cacert();
+    for size in [10, 20_000] {
+        let peer = tls_peer(&pki.good);
+        let value = "v".repeat(size);
+        let header = format!("X-Long: {value}");
+        let (out, r) = json_run(&probe_name(
+            &peer,
+            "probe.test",
+            &["--cacert", &ca, "-H", &header],
+        ));
+        out.expect_code(0);
+        assert_eq!(r["status"], 200, "{size}: {r}");
+        let request = peer.seen().text();
+        assert!(
+            request.starts_with("GET / HTTP/1.0\r\n"),
+            "{size}: {request:?}"
+        );
+        assert!(
+            request.ends_with(&format!("\r\n{header}\r\n\r\n")),
+            "{size}: the request was cut or altered"
+        );
+    }
+}
