@@ -498,8 +498,13 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
         Err(HeadEnd::Head(HeadError::NotHttp)) => Err(ProbeError::new(
             ErrorKind::NotHttp,
             format!(
-                "{addr} did not answer with an HTTP status line; it sent {}",
-                quote_peer(head.banner(), 80)
+                "{addr} did not answer with an HTTP status line; it sent {}{}",
+                quote_peer(head.banner(), 80),
+                if crate::net::tls::looks_like_tls(head.banner()) {
+                    " (a TLS record: is it an https:// port?)"
+                } else {
+                    ""
+                }
             ),
         )),
     }

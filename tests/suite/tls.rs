@@ -1074,3 +1074,25 @@ fn a_request_too_long_to_ride_with_the_handshake_is_still_sent_whole() {
         );
     }
 }
+
+#[test]
+fn plain_http_sent_to_a_tls_port_says_so() {
+    // The reverse of plain_http_peer_on_a_tls_probe: http:// to a TLS server, which
+    // answers the request with a TLS alert record.
+    let peer = tls_peer(&pki().good);
+    let r = failing(&[format!("http://{}/", peer.hostport())], "not_http");
+    let m = message(&r);
+    assert!(
+        m.ends_with(" (a TLS record: is it an https:// port?)"),
+        "message {m:?}: {r}"
+    );
+    assert!(
+        m.contains("\\x15\\x03"),
+        "peer bytes in \\xNN escaping: {m:?}"
+    );
+    let _ = peer.seen();
+    // A plain-HTTP server's odd answer gets no such hint.
+    let server = Server::start(Behaviour::Respond(b"SSH-2.0-OpenSSH\r\n".to_vec()));
+    let r = failing(&[server.target()], "not_http");
+    assert!(!message(&r).contains("https://"), "{r}");
+}

@@ -194,6 +194,15 @@ impl TlsSettings {
     }
 }
 
+/// Whether a plain-HTTP peer's answer is a TLS alert record (what a TLS server sends
+/// back for a request that is not a ClientHello): the port speaks TLS.
+pub fn looks_like_tls(bytes: &[u8]) -> bool {
+    matches!(
+        bytes,
+        [0x15, 0x03, 0x00..=0x04, 0x00, 0x02, 0x01 | 0x02, ..]
+    )
+}
+
 /// The largest request `handshake` queues (rustls buffers 64 KiB before the handshake).
 pub const EARLY_REQUEST_MAX: usize = 16 * 1024;
 
