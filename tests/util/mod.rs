@@ -89,7 +89,8 @@ pub enum Behaviour {
     /// target, or a 404 when none is; close.
     ByPath(Vec<(String, Vec<u8>)>),
     /// Read the request; the first request for each request target gets the first
-    /// bytes, every later one the second; close.
+    /// bytes, every later one the second; close. Stops counting as open, as `Hold` does,
+    /// just before answering.
     FirstThen(Vec<u8>, Vec<u8>),
 }
 
@@ -326,6 +327,9 @@ fn serve(
             let line = String::from_utf8_lossy(&request);
             let path = line.split(' ').nth(1).unwrap_or_default().to_string();
             let fresh = shared.seen_paths.lock().unwrap().insert(path);
+            // As for `Hold`: not open once answering, so `max_open` never counts a
+            // connection whose client may already have moved on.
+            guard.done();
             let _ = s.write_all(if fresh { first } else { then });
             close(s);
         }
