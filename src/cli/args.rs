@@ -11,6 +11,8 @@ status line and header lines of the answer (never the body).",
     example = "{command_name} example.com\n\
 {command_name} -f hosts.txt --format status\n\
 cat hosts.txt | {command_name} -c 1000 -t 5s --format json | jq -r 'select(.ok) | .target'\n\
+{command_name} -q -L --retry 2 --expect-status 200-299 -f sites.txt && echo all up\n\
+{command_name} --proxy-check https://example.com/ -f proxies.txt --format status\n\
 {command_name} --resolve example.com:80:127.0.0.1 http://example.com/health",
     note = "TARGET is HOST, HOST:PORT, [IPV6], [IPV6]:PORT, a bare IPv6 address, or \
 http://HOST[:PORT][/PATH][?QUERY] or https://... With no TARGET and no --file, targets are read from \
@@ -65,7 +67,8 @@ pub struct Args {
     #[argh(option, arg_name = "V")]
     pub http_version: Option<String>,
 
-    /// time allowed per probe for name resolution and TCP connect (default 5s)
+    /// time allowed per probe (per redirect hop) for name resolution, TCP connect, a
+    /// proxy tunnel and the TLS handshake (default 5s)
     #[argh(option, arg_name = "DUR")]
     pub connect_timeout: Option<String>,
 
