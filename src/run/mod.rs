@@ -217,25 +217,25 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
     };
     let lines = stream_lines.then_some(&sink as probe::LineSink);
     let mut attempt = 1;
+    // The last attempt takes the job itself; only earlier ones copy it.
+    let (mut job, mut token) = (Some(job), Some(token));
     let rec = loop {
+        let (this, this_token) = match (&job, &token) {
+            (Some(j), Some(t)) if attempt <= cfg.retry => (j.clone(), t.clone()),
+            _ => match (job.take(), token.take()) {
+                (Some(j), Some(t)) => (j, t),
+                _ => unreachable!("only the last attempt takes the job"),
+            },
+        };
         let connection = match &ctx.connections {
             None => None,
             Some(connections) => match ctx.cancel.guard(connections.acquire_arc()).await {
                 Some(permit) => Some(permit),
-                None => break unstarted(cfg, seq, index, token, job),
+                None => break unstarted(cfg, seq, index, this_token, this),
             },
         };
-        let this = job.clone();
-        let mut rec = probe::probe(
-            cfg,
-            seq,
-            index,
-            token.clone(),
-            this,
-            lines,
-            ctx.cancel.wait(),
-        )
-        .await;
+        let mut rec =
+            probe::probe(cfg, seq, index, this_token, this, lines, ctx.cancel.wait()).await;
         drop(connection);
         verdict::judge(cfg, &mut rec);
         rec.attempts = attempt;
