@@ -45,12 +45,13 @@ pub async fn admit(
     pace: &Pace,
 ) {
     let mut queue: VecDeque<Item> = VecDeque::new();
-    let mut batch: Vec<Admitted> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<Admitted> = Vec::new();
     // Hands the batch on before any wait, so no admitted target waits on admission.
+    // Once slots run short, batches are of one or two: the next one starts empty rather
+    // than reserving room for a full batch each time.
     async fn flush(batch: &mut Vec<Admitted>, jobs: &Sender<Vec<Admitted>>) {
         if !batch.is_empty() {
-            let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
-            let _ = jobs.send(full).await;
+            let _ = jobs.send(std::mem::take(batch)).await;
         }
     }
     loop {
