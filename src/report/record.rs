@@ -3,11 +3,45 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::net::tls::TlsInfo;
 use crate::proto::http::HeadParser;
 use crate::proto::proxy::Proxy;
 use crate::proto::target::Target;
 use crate::report::error::{ErrorKind, ProbeError};
+
+/// What a TLS handshake established, for the `tls` JSON object and the text `tls >` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+    pub verified: bool,
+    pub cert: Option<CertInfo>,
+}
+
+impl TlsInfo {
+    /// `TLSv1.3 TLS13_AES_128_GCM_SHA256 CN=example.com (verified)`
+    pub fn summary(&self) -> String {
+        let subject = self.cert.as_ref().map_or("-", |c| c.subject.as_str());
+        let verified = if self.verified {
+            "verified"
+        } else {
+            "unverified"
+        };
+        format!("{} {} {subject} ({verified})", self.version, self.cipher)
+    }
+}
+
+/// The leaf certificate's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub san: Vec<String>,
+    pub sha256: String,
+    /// Whole days from the handshake to `not_after`, rounded down (negative once expired).
+    pub days_left: i64,
+}
 
 /// What a probe hands on as it happens (text output streams it).
 #[derive(Debug)]

@@ -4,18 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use x509_parser::prelude::*;
 
-/// The leaf certificate's fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertInfo {
-    pub subject: String,
-    pub issuer: String,
-    pub not_before: String,
-    pub not_after: String,
-    pub san: Vec<String>,
-    pub sha256: String,
-    /// Whole days from the handshake to `not_after`, rounded down (negative once expired).
-    pub days_left: i64,
-}
+pub use crate::report::record::CertInfo;
 
 const DAY: i64 = 86_400;
 

@@ -27,27 +27,8 @@ pub use sniff::Sniff;
 use crate::proto::target::Host;
 use crate::report::error::{ErrorKind, ProbeError};
 
-/// What the handshake established, for the `tls` JSON object and the text `tls >` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsInfo {
-    pub version: String,
-    pub cipher: String,
-    pub verified: bool,
-    pub cert: Option<CertInfo>,
-}
-
-impl TlsInfo {
-    /// `TLSv1.3 TLS13_AES_128_GCM_SHA256 CN=example.com (verified)`
-    pub fn summary(&self) -> String {
-        let subject = self.cert.as_ref().map_or("-", |c| c.subject.as_str());
-        let verified = if self.verified {
-            "verified"
-        } else {
-            "unverified"
-        };
-        format!("{} {} {subject} ({verified})", self.version, self.cipher)
-    }
-}
+// What a handshake establishes is report data: it lives with the record.
+pub use crate::report::record::TlsInfo;
 
 /// Client settings shared by every https probe of a run.
 #[derive(Clone)]
