@@ -383,7 +383,8 @@ fn search_domains_and_ndots() {
         ("web.corp.test", &["127.0.0.1"]),
         ("a.b.corp.test", &["127.0.0.1"]),
     ]);
-    let conf = "nameserver 192.0.2.1\nsearch corp.test\n";
+    // A loopback address where nothing answers: were it asked, the lookup would fail.
+    let conf = "nameserver 127.0.0.9\nsearch corp.test\n";
     // No dot: the search domain first. (resolv.conf's nameserver is replaced by --resolver.)
     let out = via_files(&dns, conf, "")
         .args(["-4", &format!("web:{}", web.port())])
