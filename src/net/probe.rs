@@ -22,6 +22,7 @@ use crate::proto::proxy::{Proxy, ProxyKind};
 use crate::proto::request::RequestTemplate;
 use crate::proto::target::{Defaults, Scheme, Target};
 use crate::proto::Job;
+use crate::report::duration::human;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::{Hop, Record, Streamed, Timing, Via};
 
@@ -499,7 +500,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             ErrorKind::NotHttp,
             format!(
                 "{addr} did not answer with an HTTP status line; it sent {}{}",
-                quote_peer(head.banner(), 80),
+                crate::report::sanitize::quote_peer(head.banner(), 80),
                 if crate::net::tls::looks_like_tls(head.banner()) {
                     " (a TLS record: is it an https:// port?)"
                 } else {
@@ -508,14 +509,6 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             ),
         )),
     }
-}
-
-/// The first `max` bytes a peer sent, quoted, in the output's `\xNN` escaping, and
-/// `...` when there were more.
-pub fn quote_peer(bytes: &[u8], max: usize) -> String {
-    let shown = crate::report::sanitize::escape(&bytes[..bytes.len().min(max)], true);
-    let more = if bytes.len() > max { "..." } else { "" };
-    format!("\"{shown}\"{more}")
 }
 
 /// An error from the stream: a TLS alert (a TLS 1.3 server refuses a client only after
@@ -545,11 +538,6 @@ impl std::fmt::Display for AddrText {
             None => f.write_str("the peer"),
         }
     }
-}
-
-/// `5s`, `1.5s`, `250ms`: durations as the user wrote them.
-pub fn human(d: Duration) -> String {
-    crate::report::duration::human(d)
 }
 
 #[cfg(test)]

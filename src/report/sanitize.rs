@@ -36,6 +36,14 @@ pub fn escape(bytes: &[u8], escape_tab: bool) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// Bytes a peer sent, for a message: the first `max` of them, quoted, in the output's
+/// `\xNN` escaping (tabs included), then `...` when there were more.
+pub fn quote_peer(bytes: &[u8], max: usize) -> String {
+    let shown = escape(&bytes[..bytes.len().min(max)], true);
+    let more = if bytes.len() > max { "..." } else { "" };
+    format!("\"{shown}\"{more}")
+}
+
 fn push_hex(out: &mut Vec<u8>, b: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.extend_from_slice(&[

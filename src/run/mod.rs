@@ -249,7 +249,7 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
             attempt - 1,
             cfg.retry + 1,
             failure_of(&rec),
-            probe::human(wait)
+            crate::report::duration::human(wait)
         )));
         let waited =
             ctx.cancel.guard(rt::sleep(wait)).await.is_some() && ctx.pace.wait(&ctx.cancel).await;

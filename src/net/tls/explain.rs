@@ -8,7 +8,7 @@ use futures_rustls::rustls::{self, CertificateError};
 use super::sniff::{FirstBytes, ServerHello};
 use crate::proto::target::Host;
 use crate::report::error::{ErrorKind, ProbeError};
-use crate::report::sanitize::escape;
+use crate::report::sanitize::quote_peer;
 
 /// Who the handshake was with, for the messages.
 pub struct Peer<'a> {
@@ -96,18 +96,16 @@ pub fn handshake_error(e: &std::io::Error, peer: &Peer<'_>, first: &FirstBytes) 
 fn not_tls(bytes: &[u8], peer: &Peer<'_>) -> String {
     let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    // Quoted as the other messages quote a peer (net::probe::quote_peer).
-    let shown = escape(&line[..line.len().min(80)], true);
-    let more = if line.len() > 80 { "..." } else { "" };
+    let quoted = quote_peer(line, 80);
     if bytes.starts_with(b"HTTP/") {
         format!(
-            "handshake failure: {} answered in plain HTTP, not TLS (\"{shown}\"{more}): is it \
+            "handshake failure: {} answered in plain HTTP, not TLS ({quoted}): is it \
              an http:// port?",
             peer.addr
         )
     } else {
         format!(
-            "handshake failure: {} did not answer in TLS; it sent \"{shown}\"{more}",
+            "handshake failure: {} did not answer in TLS; it sent {quoted}",
             peer.addr
         )
     }
