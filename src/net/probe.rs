@@ -91,16 +91,19 @@ where
             via.proxy = via.proxy.as_kind(kind);
         }
         if result.is_ok() && cfg.follow {
-            match next_hop(current, &got) {
-                Some(Ok((url, next))) if redirects.len() < cfg.max_redirs => {
+            match redirect(current, &got) {
+                Some(Redirect {
+                    status,
+                    location,
+                    next: Ok((url, next)),
+                }) if redirects.len() < cfg.max_redirs => {
                     if let Some(sink) = lines {
                         sink(Streamed::Redirect(url.clone()));
                     }
-                    let (status, location) = redirect_of(&got).unwrap_or_default();
                     redirects.push(Hop {
                         url: url_of(current),
                         status,
-                        location,
+                        location: String::from_utf8_lossy(&location).into_owned(),
                         head: got.head.take(),
                     });
                     // 303 asks for a GET; HEAD stays HEAD, anything else keeps its method.
@@ -110,18 +113,22 @@ where
                     hop = Some((next, url));
                     continue;
                 }
-                Some(Ok(_)) => {
+                Some(Redirect {
+                    location,
+                    next: Ok(_),
+                    ..
+                }) => {
                     result = Err(ProbeError::new(
                         ErrorKind::TooManyRedirects,
                         format!(
                             "more than {} redirects (--max-redirs); the last pointed to {}",
                             cfg.max_redirs,
-                            redirect_of(&got).map(|(_, l)| l).unwrap_or_default()
+                            String::from_utf8_lossy(&location)
                         ),
                     ))
                 }
                 // No usable Location: this 3xx is the answer.
-                Some(Err(_)) | None => {}
+                _ => {}
             }
         }
         got.timing.total = start.elapsed();
@@ -167,34 +174,29 @@ fn url_of(target: &Target) -> String {
     )
 }
 
-/// A redirect's status and raw `Location` (if any), when the final response is one.
-fn raw_redirect(got: &Gathered) -> Option<(u16, Option<Vec<u8>>)> {
+/// A redirect the final response asks for.
+struct Redirect {
+    status: u16,
+    /// The `Location` value as sent.
+    location: Vec<u8>,
+    /// Its URL and target, or why it cannot be followed (the 3xx is then the answer).
+    next: Result<(String, Target), String>,
+}
+
+/// The redirect in `got`, if its final response is a 3xx that names a `Location`.
+fn redirect(current: &Target, got: &Gathered) -> Option<Redirect> {
     let head = got.head.as_ref()?;
     let block = head.final_block()?;
-    let code = block.status.code;
-    if !matches!(code, 301 | 302 | 303 | 307 | 308) {
+    let status = block.status.code;
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
         return None;
     }
     let location = head
         .headers(block)
         .into_iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(b"location"))
-        .map(|(_, value)| value.into_owned());
-    Some((code, location))
-}
-
-/// A redirect's status and `Location` as text, for the record.
-fn redirect_of(got: &Gathered) -> Option<(u16, String)> {
-    let (code, location) = raw_redirect(got)?;
-    let text = location.map(|l| String::from_utf8_lossy(&l).into_owned());
-    Some((code, text.unwrap_or_default()))
-}
-
-/// Where a redirect leads: `None` when the response is not a redirect or names no
-/// `Location`, `Err` when its `Location` cannot be followed (the 3xx is then the answer).
-fn next_hop(current: &Target, got: &Gathered) -> Option<Result<(String, Target), String>> {
-    let raw = raw_redirect(got)?.1?;
-    let next = location::resolve(&url_of(current), &raw).and_then(|url| {
+        .map(|(_, value)| value.into_owned())?;
+    let next = location::resolve(&url_of(current), &location).and_then(|url| {
         let defaults = Defaults {
             https: true,
             ..Defaults::default()
@@ -202,7 +204,11 @@ fn next_hop(current: &Target, got: &Gathered) -> Option<Result<(String, Target),
         let target = crate::proto::target::parse(&url, &defaults)?;
         Ok((url, target))
     });
-    Some(next)
+    Some(Redirect {
+        status,
+        location,
+        next,
+    })
 }
 
 /// What a job asks for: the URL to request and, when a proxy is involved, how. With
