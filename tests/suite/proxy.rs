@@ -61,6 +61,33 @@ fn drain_into(s: &mut TcpStream, into: &mut Vec<u8>) {
     }
 }
 
+/// A scripted SOCKS peer: its handshake, then the bytes spliced both ways. Each
+/// connection reports what it saw.
+trait ScriptedProxy: Send + Sync + Sized + 'static {
+    /// Runs the handshake; the upstream connection when the proxy grants it.
+    fn handshake(&self, c: &mut TcpStream, seen: &mut Seen) -> Option<TcpStream>;
+
+    fn start(self) -> Peer {
+        let proxy = Arc::new(self);
+        Peer::start(Arc::new(move |s, tx| proxy.serve(s, tx)))
+    }
+
+    fn serve(&self, mut client: TcpStream, tx: &Sender<Seen>) {
+        let mut seen = Seen::default();
+        match self.handshake(&mut client, &mut seen) {
+            Some(upstream) => {
+                seen.upstream = upstream.peer_addr().ok();
+                let _ = tx.send(seen);
+                splice(client, upstream);
+            }
+            None => {
+                let _ = tx.send(seen);
+                close_and_drain(&mut client);
+            }
+        }
+    }
+}
+
 /// Relays bytes both ways until both directions have ended.
 fn splice(client: TcpStream, upstream: TcpStream) {
     let _ = upstream.set_read_timeout(Some(PEER_PATIENCE));
@@ -282,27 +309,7 @@ fn socks_reply(code: u8) -> [u8; 10] {
     [5, code, 0, 1, 0, 0, 0, 0, 0, 0]
 }
 
-impl Socks5 {
-    fn start(self) -> Peer {
-        let proxy = Arc::new(self);
-        Peer::start(Arc::new(move |s, tx| proxy.serve(s, tx)))
-    }
-
-    fn serve(&self, mut client: TcpStream, tx: &Sender<Seen>) {
-        let mut seen = Seen::default();
-        match self.handshake(&mut client, &mut seen) {
-            Some(upstream) => {
-                seen.upstream = upstream.peer_addr().ok();
-                let _ = tx.send(seen);
-                splice(client, upstream);
-            }
-            None => {
-                let _ = tx.send(seen);
-                close_and_drain(&mut client);
-            }
-        }
-    }
-
+impl ScriptedProxy for Socks5 {
     fn handshake(&self, c: &mut TcpStream, seen: &mut Seen) -> Option<TcpStream> {
         let greeting = take(c, seen, 2)?;
         let methods = take(c, seen, usize::from(greeting[1]))?;
@@ -1908,27 +1915,7 @@ fn take_until_nul(c: &mut TcpStream, seen: &mut Seen) -> Option<Vec<u8>> {
     }
 }
 
-impl Socks4 {
-    fn start(self) -> Peer {
-        let proxy = Arc::new(self);
-        Peer::start(Arc::new(move |s, tx| proxy.serve(s, tx)))
-    }
-
-    fn serve(&self, mut client: TcpStream, tx: &Sender<Seen>) {
-        let mut seen = Seen::default();
-        match self.handshake(&mut client, &mut seen) {
-            Some(upstream) => {
-                seen.upstream = upstream.peer_addr().ok();
-                let _ = tx.send(seen);
-                splice(client, upstream);
-            }
-            None => {
-                let _ = tx.send(seen);
-                close_and_drain(&mut client);
-            }
-        }
-    }
-
+impl ScriptedProxy for Socks4 {
     fn handshake(&self, c: &mut TcpStream, seen: &mut Seen) -> Option<TcpStream> {
         if take(c, seen, 1)?[0] != 4 {
             if self.reject_others {
