@@ -1,8 +1,9 @@
 //! Name resolution, without a single packet leaving this machine.
 //!
 //! A failing lookup runs inside a fresh network namespace (`unshare --net`): it has no
-//! route at all (not even an up loopback), so the query to the configured resolver fails
-//! with "network unreachable" before anything is sent. Checked by hand with
+//! route at all (not even an up loopback), so the query fails with "network unreachable"
+//! before anything is sent. The resolv.conf it reads names 127.0.0.1, so the machine's
+//! own resolver is never the one asked. Checked by hand with
 //! `unshare --net -- strace -f -e trace=network headprobe nonexistent.test`: the only
 //! network calls are UDP connects to the resolver, each refused with ENETUNREACH.
 //!
@@ -53,9 +54,13 @@ fn namespace_unusable() -> Option<String> {
 /// Runs headprobe with `args` in a new network namespace with no route.
 fn in_empty_netns(args: &[&str]) -> Outcome {
     let mut cmd = Command::new("unshare");
+    // The resolver asked is on loopback, never the machine's own, so no query could
+    // leave even outside the namespace (where loopback is down, the send fails).
+    let conf = temp_file("netns-resolv.conf", b"nameserver 127.0.0.1\n");
     cmd.args(["--net", "--", env!("CARGO_BIN_EXE_headprobe")])
         .args(args)
         .env_clear()
+        .env("HEADPROBE_RESOLV_CONF", &conf)
         .env("LC_ALL", "C")
         .env("RUST_BACKTRACE", "0")
         .env("NO_COLOR", "1")
