@@ -483,6 +483,35 @@ fn many_names_at_once_are_all_answered() {
     );
 }
 
+/// 600 names at once: the resolver holds every answer back until 300 queries wait or
+/// the client stops sending. At most 200 queries (100 lookups of A and AAAA) are ever
+/// out at once, what a resolver's default socket buffer holds; 256 lookups (512
+/// queries) made dnsmasq drop hundreds in bench/names.
+#[test]
+fn queries_in_flight_stay_within_what_a_resolver_buffers() {
+    let web = Server::start(Behaviour::Respond(ok_response()));
+    let names: Vec<String> = (0..600).map(|i| format!("host{i}.burst.test")).collect();
+    let zone: Vec<(&str, &[&str])> = names
+        .iter()
+        .map(|n| (n.as_str(), &["127.0.0.1"][..]))
+        .collect();
+    let dns = DnsServer::holding(&zone, 300);
+    let input: String = names
+        .iter()
+        .map(|n| format!("{n}:{}\n", web.port()))
+        .collect();
+    let out = asking(&dns, "", "")
+        .args(["--format", "status", "-c", "600"])
+        .stdin(input)
+        .run();
+    out.expect_code(0);
+    assert_eq!(out.status_rows().len(), 600);
+    let most = dns.max_held();
+    assert!(most <= 200, "{most} queries were out at once");
+    // The bound was reached, not just never tested.
+    assert!(most >= 100, "only {most} queries were ever out at once");
+}
+
 #[test]
 fn names_that_are_not_dns_names_are_never_asked() {
     let dns = DnsServer::zone(&[]);

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -43,6 +43,10 @@ pub enum Action {
     Cut(usize),
     /// An empty reply with the TC bit set (the TCP side, if started, answers in full).
     Truncate,
+    /// The zone's answer, held back with every other held one until `hold` of them are
+    /// waiting or no query has come for 50 ms; then all are sent. `max_held` tells how
+    /// many queries a client had waiting at once.
+    Hold,
 }
 
 type Script = dyn Fn(&Question) -> Action + Send + Sync;
@@ -54,6 +58,9 @@ struct State {
     log: Mutex<Vec<Question>>,
     ttl: u32,
     stop: AtomicBool,
+    /// `Action::Hold`: how many held answers release them all.
+    hold: usize,
+    max_held: AtomicUsize,
 }
 
 /// The server: a UDP thread, and a TCP thread when asked for.
@@ -74,7 +81,18 @@ impl DnsServer {
         zone: &[(&str, &[&str])],
         script: impl Fn(&Question) -> Action + Send + Sync + 'static,
     ) -> DnsServer {
-        DnsServer::start(zone, Box::new(script), false)
+        DnsServer::start(zone, Box::new(script), false, usize::MAX)
+    }
+
+    /// A server that holds its answers (`Action::Hold`) until `hold` queries are waiting
+    /// or no query has come for 50 ms.
+    pub fn holding(zone: &[(&str, &[&str])], hold: usize) -> DnsServer {
+        DnsServer::start(zone, Box::new(|_| Action::Hold), false, hold)
+    }
+
+    /// The most queries waiting for a held answer at once.
+    pub fn max_held(&self) -> usize {
+        self.state.max_held.load(Ordering::SeqCst)
     }
 
     /// Also answers over TCP, on the same port, always from the zone.
@@ -82,10 +100,10 @@ impl DnsServer {
         zone: &[(&str, &[&str])],
         script: impl Fn(&Question) -> Action + Send + Sync + 'static,
     ) -> DnsServer {
-        DnsServer::start(zone, Box::new(script), true)
+        DnsServer::start(zone, Box::new(script), true, usize::MAX)
     }
 
-    fn start(zone: &[(&str, &[&str])], script: Box<Script>, tcp: bool) -> DnsServer {
+    fn start(zone: &[(&str, &[&str])], script: Box<Script>, tcp: bool, hold: usize) -> DnsServer {
         let zone = zone
             .iter()
             .map(|(name, ips)| {
@@ -103,6 +121,8 @@ impl DnsServer {
             log: Mutex::new(Vec::new()),
             ttl: 60,
             stop: AtomicBool::new(false),
+            hold,
+            max_held: AtomicUsize::new(0),
         });
         // The TCP side needs the UDP side's port: retry until both are free.
         for _ in 0..50 {
@@ -169,8 +189,16 @@ impl Drop for DnsServer {
 
 fn serve_udp(sock: UdpSocket, state: Arc<State>) {
     let mut buf = [0u8; 1500];
+    let mut held: Vec<(Vec<u8>, SocketAddr)> = Vec::new();
+    let release = |held: &mut Vec<(Vec<u8>, SocketAddr)>| {
+        for (reply, to) in held.drain(..) {
+            let _ = sock.send_to(&reply, to);
+        }
+    };
     while !state.stop.load(Ordering::SeqCst) {
         let Ok((len, from)) = sock.recv_from(&mut buf) else {
+            // Quiet for the read timeout: whatever is held goes out.
+            release(&mut held);
             continue;
         };
         let Some(question) = parse_question(&buf[..len], &state) else {
@@ -187,6 +215,14 @@ fn serve_udp(sock: UdpSocket, state: Arc<State>) {
                 r
             }
             Action::Truncate => reply(&buf[..len], 0, true, &[], state.ttl),
+            Action::Hold => {
+                held.push((zone_reply(&buf[..len], &question, &state, false), from));
+                state.max_held.fetch_max(held.len(), Ordering::SeqCst);
+                if held.len() >= state.hold {
+                    release(&mut held);
+                }
+                continue;
+            }
         };
         let _ = sock.send_to(&reply, from);
     }

@@ -26,8 +26,8 @@ const UDP_BUFFER: usize = 1500;
 /// register, deregister and close, a third of what a lookup costs. Each has its own
 /// random source port, and an exchange takes whichever is free, so ports still vary.
 pub struct Sockets {
-    v4: std::sync::Mutex<Vec<Async<UdpSocket>>>,
-    v6: std::sync::Mutex<Vec<Async<UdpSocket>>>,
+    v4: std::sync::Mutex<Vec<Socket>>,
+    v6: std::sync::Mutex<Vec<Socket>>,
     /// Receive buffers, kept too: a fresh zeroed one per exchange showed in profiles.
     buffers: std::sync::Mutex<Vec<Vec<u8>>>,
 }
@@ -41,21 +41,23 @@ impl Sockets {
         }
     }
 
-    fn list(&self, v4: bool) -> std::sync::MutexGuard<'_, Vec<Async<UdpSocket>>> {
+    fn list(&self, v4: bool) -> std::sync::MutexGuard<'_, Vec<Socket>> {
         let list = if v4 { &self.v4 } else { &self.v6 };
         list.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// An idle socket of the family of `server`, or a new one.
-    fn take(&self, server: SocketAddr) -> std::io::Result<Async<UdpSocket>> {
-        if let Some(socket) = self.list(server.is_ipv4()).pop() {
+    fn take(&self, server: SocketAddr) -> std::io::Result<Socket> {
+        let v4 = server.is_ipv4();
+        if let Some(socket) = self.list(v4).pop() {
             return Ok(socket);
         }
-        let any: IpAddr = match server {
-            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        let any: IpAddr = match v4 {
+            true => Ipv4Addr::UNSPECIFIED.into(),
+            false => Ipv6Addr::UNSPECIFIED.into(),
         };
-        Async::<UdpSocket>::bind(SocketAddr::new(any, 0))
+        let io = Async::<UdpSocket>::bind(SocketAddr::new(any, 0))?;
+        Ok(Socket { io, v4 })
     }
 
     fn take_buffer(&self) -> Vec<u8> {
@@ -71,13 +73,19 @@ impl Sockets {
     }
 
     /// Keeps `socket` for a later exchange, unless `cap` are idle already.
-    fn put(&self, socket: Async<UdpSocket>, cap: usize) {
-        let v4 = matches!(socket.get_ref().local_addr(), Ok(SocketAddr::V4(_)));
-        let mut list = self.list(v4);
+    fn put(&self, socket: Socket, cap: usize) {
+        let mut list = self.list(socket.v4);
         if list.len() < cap {
             list.push(socket);
         }
     }
+}
+
+/// A UDP socket and its family, known without asking the kernel (a `getsockname` per
+/// exchange showed in `strace -c`).
+struct Socket {
+    io: Async<UdpSocket>,
+    v4: bool,
 }
 
 impl Default for Sockets {
@@ -158,7 +166,7 @@ pub async fn ask(
             }
         })
         .collect();
-    let mut socket: Option<Async<UdpSocket>> = None;
+    let mut socket: Option<Socket> = None;
     let mut buf = sockets.take_buffer();
     let (mut tries, mut malformed) = (0u32, 0u32);
     let mut wait = FIRST_RETRY;
@@ -182,10 +190,7 @@ pub async fn ask(
         };
         next = index + 1;
         let server = servers[index];
-        let family_fits = match socket.as_ref().map(|s| s.get_ref().local_addr()) {
-            Some(Ok(local)) => local.is_ipv4() == server.is_ipv4(),
-            _ => false,
-        };
+        let family_fits = socket.as_ref().is_some_and(|s| s.v4 == server.is_ipv4());
         if !family_fits {
             // One socket per exchange at a time: a new family means another socket (late
             // answers to the old one are lost, which only costs another try).
@@ -205,7 +210,7 @@ pub async fn ask(
                 }
             }
         }
-        let Some(sock) = socket.as_ref() else {
+        let Some(sock) = socket.as_ref().map(|s| &s.io) else {
             break;
         };
         let mut unsendable = None;

@@ -1,4 +1,4 @@
-//! A first-come, first-served limit on DNS questions in flight.
+//! A first-come, first-served limit on DNS lookups in flight.
 //!
 //! async-lock's semaphore lets a newcomer take a freed permit before a waiter that was
 //! woken for it, so under sustained load (1,000 probes sharing 256 slots) a few
