@@ -450,8 +450,8 @@ async fn connect(
             Err(_) => last = Some(timed_out()),
         }
     }
-    let mut err =
-        last.unwrap_or_else(|| ProbeError::new(ErrorKind::Dns, "no address to connect to"));
+    let mut err = last
+        .unwrap_or_else(|| ProbeError::new(ErrorKind::Dns, "no address to connect to").definite());
     if addrs.len() > 1 {
         err.message
             .push_str(&format!(" (tried {} addresses)", addrs.len()));

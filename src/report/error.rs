@@ -108,6 +108,9 @@ impl fmt::Display for ErrorKind {
 pub struct ProbeError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The failure is an answer, not an accident (the name does not exist, or has no
+    /// address): trying again cannot change it, so `--retry` does not.
+    pub definite: bool,
 }
 
 impl ProbeError {
@@ -115,6 +118,15 @@ impl ProbeError {
         ProbeError {
             kind,
             message: message.into(),
+            definite: false,
+        }
+    }
+
+    /// The same failure, marked as an answer that another try would not change.
+    pub fn definite(self) -> Self {
+        ProbeError {
+            definite: true,
+            ..self
         }
     }
 

@@ -10,31 +10,27 @@ use crate::report::record::Record;
 const TRANSIENT_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
 
 /// Whether the record's failure may pass: timeouts, resets, closed or cut-off answers, a
-/// DNS failure other than a final "no such name" or "no address", or a "not now" status.
-/// Refused, invalid, TLS and 404 are answers, not accidents.
+/// DNS failure other than a definite "no such name" or "no address", or a "not now"
+/// status. Refused, invalid, TLS and 404 are answers, not accidents.
 pub fn is_transient(rec: &Record) -> bool {
-    match rec.error.as_ref().map(|e| (e.kind, e.message.as_str())) {
-        None | Some((ErrorKind::StatusMismatch, _)) => rec
-            .status()
-            .is_some_and(|code| TRANSIENT_STATUSES.contains(&code)),
-        Some((
-            ErrorKind::ConnectTimeout
-            | ErrorKind::Timeout
-            | ErrorKind::Reset
-            | ErrorKind::Empty
-            | ErrorKind::Incomplete,
-            _,
-        )) => true,
-        Some((ErrorKind::Dns, message)) => !is_final_dns_answer(message),
-        Some(_) => false,
+    let Some(error) = rec.error.as_ref() else {
+        return transient_status(rec);
+    };
+    match error.kind {
+        ErrorKind::StatusMismatch => transient_status(rec),
+        ErrorKind::ConnectTimeout
+        | ErrorKind::Timeout
+        | ErrorKind::Reset
+        | ErrorKind::Empty
+        | ErrorKind::Incomplete => true,
+        ErrorKind::Dns => !error.definite,
+        _ => false,
     }
 }
 
-/// The resolver's definite answers: the name does not exist, or has no address.
-fn is_final_dns_answer(message: &str) -> bool {
-    ["NXDOMAIN", "no such name", "no address"]
-        .iter()
-        .any(|said| message.contains(said))
+fn transient_status(rec: &Record) -> bool {
+    rec.status()
+        .is_some_and(|code| TRANSIENT_STATUSES.contains(&code))
 }
 
 /// The wait before attempt `next` (2 or more): `--retry-delay` doubling from the first
@@ -110,14 +106,18 @@ mod tests {
             ErrorKind::Dns,
             "cannot resolve a.test: server failure (SERVFAIL) from 127.0.0.1:53"
         )));
-        assert!(!is_transient(&failed(
+        // What the message says does not matter (a name may read "NXDOMAIN"); only
+        // whether the resolver marked its answer definite.
+        assert!(is_transient(&failed(
             ErrorKind::Dns,
-            "cannot resolve a.test: no such name (NXDOMAIN)"
+            "cannot resolve NXDOMAIN.no-address.test: server failure (SERVFAIL) from 127.0.0.1:53"
         )));
-        assert!(!is_transient(&failed(
+        let mut nx = failed(
             ErrorKind::Dns,
-            "cannot resolve a.test: no address records"
-        )));
+            "cannot resolve a.test: no such name (NXDOMAIN)",
+        );
+        nx.error = nx.error.map(ProbeError::definite);
+        assert!(!is_transient(&nx));
     }
 
     #[test]

@@ -193,6 +193,42 @@ fn servfail_and_refused_name_the_server() {
     );
 }
 
+/// `--retry` tries a DNS failure again, whatever the name reads like, but not a definite
+/// answer (no such name). Was: classified by the message text, so a name containing
+/// "NXDOMAIN" was never retried.
+#[test]
+fn dns_failures_are_retried_but_definite_answers_are_not() {
+    let web = Server::start(Behaviour::Respond(ok_response()));
+    let dns = DnsServer::scripted(&[("nxdomain.retry.test", &["127.0.0.1"])], |q| {
+        match q.nth {
+            1 => Action::Rcode(2),
+            _ => Action::Zone,
+        }
+    });
+    let target = format!("NXDOMAIN.retry.test:{}", web.port());
+    let out = via(&dns)
+        .args(["--retry", "1", "--retry-delay", "10ms", &target])
+        .run();
+    out.expect_code(0);
+    let r = out.only_json();
+    assert_eq!(r["attempts"], 2, "{r}");
+    assert_eq!(r["status"], 200, "{r}");
+
+    let nothing = DnsServer::zone(&[]);
+    let out = via(&nothing)
+        .args([
+            "--retry",
+            "3",
+            "--retry-delay",
+            "10ms",
+            "absent.retry.test:1",
+        ])
+        .run();
+    let r = out.only_json();
+    assert_eq!(r["error"]["kind"], "dns", "{r}");
+    assert_eq!(r["attempts"], 1, "{r}");
+}
+
 /// A server that never answers: the lookup retransmits, then gives up within
 /// `--connect-timeout`, saying how many tries it made.
 #[test]

@@ -292,7 +292,7 @@ impl Resolver {
         } else {
             "no such name (NXDOMAIN)".to_string()
         };
-        Err(dns_error(name, &format!("{what}{tried}")))
+        Err(dns_error(name, &format!("{what}{tried}")).definite())
     }
 
     /// A and AAAA at once; once one has addresses the other gets a short grace.
