@@ -277,7 +277,9 @@ pub async fn ask(
                     break;
                 }
                 Some((Ok(reply), q)) if reply.truncated => {
-                    q.answer = Some(over_tcp(from, &q.query, q.id, name, q.qtype, deadline).await);
+                    // Boxed: rare, and its state would otherwise enlarge every lookup.
+                    let tcp = over_tcp(from, &q.query, q.id, name, q.qtype, deadline);
+                    q.answer = Some(Box::pin(tcp).await);
                 }
                 Some((Ok(reply), q)) => match judge(&reply, from) {
                     Verdict::Done(answer) => q.answer = Some(answer),

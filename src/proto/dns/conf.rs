@@ -114,8 +114,16 @@ impl Hosts {
     /// The addresses for `name` (any case, final dot or not). `localhost` and names under
     /// it are loopback even when the file does not say so (RFC 6761 6.3).
     pub fn get(&self, name: &str) -> Option<Vec<IpAddr>> {
-        let name = trim_dot(&name.to_ascii_lowercase());
-        if let Some(ips) = self.0.get(&name) {
+        let name = name.trim_end_matches('.');
+        // Asked for every name probed: no copy unless the name has capitals.
+        let lower;
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = name.to_ascii_lowercase();
+            lower.as_str()
+        } else {
+            name
+        };
+        if let Some(ips) = self.0.get(name) {
             return Some(ips.clone());
         }
         if name == "localhost" || name.ends_with(".localhost") {
