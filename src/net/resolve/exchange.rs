@@ -233,10 +233,21 @@ pub async fn ask(
         tries += 1;
         let mut try_ends = (Instant::now() + wait).min(ends);
         wait = (wait * 2).min(MAX_RETRY);
+        // One timer for the try, armed once, not once per datagram awaited.
+        let mut try_timer = Timer::at(try_ends);
+        // Right after sending, an answer cannot be there yet: wait until the socket is
+        // readable instead of asking the kernel first (a recvfrom per lookup saved).
+        let mut just_sent = true;
         // Listen until this try's time is up; answers to earlier tries count too.
         loop {
-            let received = future::or(async { Some(sock.recv_from(&mut buf).await) }, async {
-                Timer::at(try_ends).await;
+            let receive = async {
+                if std::mem::take(&mut just_sent) {
+                    sock.readable().await?;
+                }
+                sock.recv_from(&mut buf).await
+            };
+            let received = future::or(async { Some(receive.await) }, async {
+                (&mut try_timer).await;
                 None
             })
             .await;
@@ -305,7 +316,10 @@ pub async fn ask(
             if has_addrs && grace_ends.is_none() {
                 let g = Instant::now() + grace;
                 grace_ends = Some(g);
-                try_ends = try_ends.min(g);
+                if g < try_ends {
+                    try_ends = g;
+                    try_timer.set_at(g);
+                }
             }
             if ask_next_now {
                 break;
