@@ -254,6 +254,43 @@ fn a_silent_server_costs_the_connect_timeout_and_no_more() {
     assert!(took < Duration::from_secs(4), "took {took:?}");
 }
 
+/// A resolver address where nothing listens (a typo in `--resolver`): the kernel's
+/// port-unreachable answer ends the lookup with that reason, instead of the lookup
+/// retransmitting into the void for the whole `--connect-timeout`. With a second server,
+/// the lookup moves on to it.
+#[test]
+fn a_closed_resolver_port_is_said_at_once_and_the_next_server_is_asked() {
+    let closed = {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap()
+    };
+    let out = headprobe()
+        .env("HEADPROBE_RESOLV_CONF", temp_file("resolv.conf", b""))
+        .env("HEADPROBE_HOSTS", temp_file("hosts", b""))
+        .args(["--format", "json", "--connect-timeout", "30s"])
+        .args(["--resolver", &closed.to_string(), "closed.test:1"])
+        .run();
+    let m = dns_failure(&out);
+    assert_eq!(
+        m,
+        format!(
+            "cannot resolve closed.test: {closed} refused the query: nothing listens on that port"
+        )
+    );
+
+    let web = Server::start(Behaviour::Respond(ok_response()));
+    let dns = DnsServer::zone(&[("open.test", &["127.0.0.1"])]);
+    let out = headprobe()
+        .env("HEADPROBE_RESOLV_CONF", temp_file("resolv.conf", b""))
+        .env("HEADPROBE_HOSTS", temp_file("hosts", b""))
+        .args(["--format", "json", "-4", "--connect-timeout", "30s"])
+        .args(["--resolver", &closed.to_string(), "--resolver", &dns.arg()])
+        .arg(format!("open.test:{}", web.port()))
+        .run();
+    out.expect_code(0);
+    assert_eq!(out.only_json()["status"], 200);
+}
+
 /// The first question of each name is lost: the retransmission, well under a second
 /// later, brings every answer.
 #[test]

@@ -57,7 +57,7 @@ impl Sockets {
             false => Ipv6Addr::UNSPECIFIED.into(),
         };
         let io = Async::<UdpSocket>::bind(SocketAddr::new(any, 0))?;
-        Ok(Socket { io, v4 })
+        Ok(Socket { io, v4, peer: None })
     }
 
     fn take_buffer(&self) -> Vec<u8> {
@@ -82,10 +82,27 @@ impl Sockets {
 }
 
 /// A UDP socket and its family, known without asking the kernel (a `getsockname` per
-/// exchange showed in `strace -c`).
+/// exchange showed in `strace -c`), and the server it is connected to.
+///
+/// Connected, as glibc's resolver does: the kernel then reports a closed port (ICMP
+/// port unreachable) as an error instead of leaving the lookup to time out, keeps
+/// datagrams from any other address away, and skips a route lookup per query.
 struct Socket {
     io: Async<UdpSocket>,
     v4: bool,
+    peer: Option<SocketAddr>,
+}
+
+impl Socket {
+    /// Points the socket at `server` (a no-op when it already is).
+    fn connect(&mut self, server: SocketAddr) -> std::io::Result<()> {
+        if self.peer != Some(server) {
+            self.peer = None;
+            self.io.get_ref().connect(server)?;
+            self.peer = Some(server);
+        }
+        Ok(())
+    }
 }
 
 impl Default for Sockets {
@@ -210,24 +227,31 @@ pub async fn ask(
                 }
             }
         }
-        let Some(sock) = socket.as_ref().map(|s| &s.io) else {
+        let Some(connected) = socket.as_mut() else {
             break;
         };
-        let mut unsendable = None;
+        let mut unsendable = connected.connect(server).err();
+        let sock = &connected.io;
         for q in qs.iter().filter(|q| open(q, index)) {
-            if let Err(e) = sock.send_to(&q.query, server).await {
-                unsendable = Some(crate::report::error::os_text(&e));
+            if unsendable.is_some() {
                 break;
             }
+            unsendable = sock.send(&q.query).await.err();
         }
-        if let Some(error) = unsendable {
+        if let Some(e) = unsendable {
+            // A refusal of an earlier query of this try comes back on the next send.
+            let failure = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => Failure::PortClosed { server },
+                _ => Failure::Unreachable {
+                    server,
+                    error: crate::report::error::os_text(&e),
+                },
+            };
             for q in qs.iter_mut() {
                 q.out[index] = true;
-                q.failure = Some(Failure::Unreachable {
-                    server,
-                    error: error.clone(),
-                });
+                q.failure = Some(failure.clone());
             }
+            socket = None;
             continue;
         }
         tries += 1;
@@ -244,22 +268,31 @@ pub async fn ask(
                 if std::mem::take(&mut just_sent) {
                     sock.readable().await?;
                 }
-                sock.recv_from(&mut buf).await
+                sock.recv(&mut buf).await
             };
             let received = future::or(async { Some(receive.await) }, async {
                 (&mut try_timer).await;
                 None
             })
             .await;
-            let (len, from) = match received {
+            let len = match received {
                 None => break,
-                Some(Ok(got)) => got,
-                // An ICMP error for an earlier datagram (port unreachable): next try.
+                Some(Ok(len)) => len,
+                // Nothing listens on the server's port: it is out for this lookup.
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    for q in qs.iter_mut() {
+                        q.out[index] = true;
+                        q.failure = Some(Failure::PortClosed { server });
+                    }
+                    // Its pending error is read, but the socket is not kept.
+                    socket = None;
+                    continue 'tries;
+                }
+                // Another error from the network for this server: next try.
                 Some(Err(_)) => break,
             };
-            if !servers.contains(&from) {
-                continue;
-            }
+            // The kernel passes only the connected server's datagrams.
+            let from = server;
             let msg = &buf[..len];
             let id = msg.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
             let q = qs.iter_mut().find(|q| Some(q.id) == id);

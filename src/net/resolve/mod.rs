@@ -136,6 +136,10 @@ enum Failure {
         server: SocketAddr,
         error: String,
     },
+    /// ICMP port unreachable: nothing listens on the server's port.
+    PortClosed {
+        server: SocketAddr,
+    },
     Truncated {
         server: SocketAddr,
         error: String,
@@ -539,6 +543,9 @@ impl Resolver {
             }
             Failure::Unreachable { server, error } => {
                 format!("cannot send a query to {server}: {error}")
+            }
+            Failure::PortClosed { server } => {
+                format!("{server} refused the query: nothing listens on that port")
             }
             Failure::Truncated { server, error } => format!(
                 "the answer from {server} was truncated, and asking again over TCP failed: {error}"
