@@ -16,7 +16,7 @@ use std::time::Instant;
 use async_std::future::timeout;
 
 use crate::cli::Config;
-use crate::net::probe::{converse, final_status, open, Clock, Gathered, LineSink};
+use crate::net::probe::{converse, final_status, open, Clock, Gathered, Visit};
 use crate::net::resolve;
 use crate::net::tunnel::{http_connect, socks4_connect, socks5_connect, Answer, TunnelError};
 use crate::proto::proxy::{parse_socks4_reply, Detection, Proxy, ProxyKind};
@@ -37,17 +37,14 @@ enum Attempt {
 
 /// Requests `target` through `proxy`, reached at `addrs`; finds the protocol first when
 /// the token gave none.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn through(
-    cfg: &Config,
-    target: &Target,
+    visit: Visit<'_>,
     template: &RequestTemplate,
     proxy: &Proxy,
     addrs: &[SocketAddr],
-    clock: &Clock,
     got: &mut Gathered,
-    lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
+    let clock = visit.clock;
     let kinds: &[ProxyKind] = match proxy.detection {
         Detection::Unknown => &ProxyKind::DETECTION_ORDER,
         Detection::Given | Detection::Found => std::slice::from_ref(&proxy.kind),
@@ -70,7 +67,7 @@ pub(crate) async fn through(
             forget_attempt(got);
         }
         let attempt = proxy.as_kind(kind);
-        match attempt_as(cfg, target, template, &attempt, &addrs, clock, got, lines).await {
+        match attempt_as(visit, template, &attempt, &addrs, got).await {
             Attempt::Spoken(result) => {
                 got.spoken = Some(kind);
                 return result;
@@ -148,17 +145,16 @@ fn out_of_time(
 }
 
 /// One attempt: connect, open the tunnel `proxy.kind` needs, send the request, read.
-#[allow(clippy::too_many_arguments)]
 async fn attempt_as(
-    cfg: &Config,
-    target: &Target,
+    visit: Visit<'_>,
     template: &RequestTemplate,
     proxy: &Proxy,
     addrs: &[SocketAddr],
-    clock: &Clock,
     got: &mut Gathered,
-    lines: Option<LineSink<'_>>,
 ) -> Attempt {
+    let Visit {
+        cfg, target, clock, ..
+    } = visit;
     // SOCKS4 carries an IPv4 address: resolve the target before connecting.
     let socks4_ip = match (proxy.kind, &target.host) {
         (ProxyKind::Socks4, host) => match socks4_address(cfg, proxy, target, host, clock).await {
@@ -224,7 +220,7 @@ async fn attempt_as(
     };
 
     let absolute_form = got.request_target.is_some();
-    let result = converse(cfg, target, &request, stream, clock, got, lines).await;
+    let result = converse(visit, &request, stream, got).await;
     if absolute_form {
         // The proxy's answer is the response itself: was it HTTP at all?
         if let Err(e) = &result {

@@ -74,10 +74,14 @@ where
         let current = hop.as_ref().map_or(&target, |(t, _)| t);
         let proxy = via.as_ref().map(|v| &v.proxy);
         let clock = Clock::new(cfg, start);
+        let visit = Visit {
+            cfg,
+            target: current,
+            clock: &clock,
+            lines,
+        };
         // Boxed: the exchange is most of a probe's state; the loop around it stays small.
-        let work = Box::pin(exchange(
-            cfg, current, &request, proxy, &clock, &mut got, lines,
-        ));
+        let work = Box::pin(exchange(visit, &request, proxy, &mut got));
         let cancel = async {
             cancelled.as_mut().await;
             Err(ProbeError::new(
@@ -236,15 +240,26 @@ pub fn plan(cfg: &Config, job: Job) -> (Target, Option<Via>) {
     }
 }
 
+/// What one hop of a probe works with and never changes: the settings, where it goes,
+/// its clock, and where its lines stream. The functions below take it, and apart from
+/// it only what they work on and what they change (`got`).
+#[derive(Clone, Copy)]
+pub(crate) struct Visit<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) target: &'a Target,
+    pub(crate) clock: &'a Clock,
+    pub(crate) lines: Option<LineSink<'a>>,
+}
+
 async fn exchange(
-    cfg: &Config,
-    target: &Target,
+    visit: Visit<'_>,
     template: &RequestTemplate,
     via: Option<&Proxy>,
-    clock: &Clock,
     got: &mut Gathered,
-    lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
+    let Visit {
+        cfg, target, clock, ..
+    } = visit;
     let (host, port) = match via {
         Some(proxy) => (&proxy.host, proxy.port),
         None => (&target.host, target.port),
@@ -266,13 +281,10 @@ async fn exchange(
         None => {
             let stream = open(&addrs, clock, got).await?;
             let request = template.render(target);
-            converse(cfg, target, &request, stream, clock, got, lines).await
+            converse(visit, &request, stream, got).await
         }
         // Boxed: only proxied probes carry the tunnel's state.
-        Some(proxy) => {
-            let through = detect::through(cfg, target, template, proxy, &addrs, clock, got, lines);
-            Box::pin(through).await
-        }
+        Some(proxy) => Box::pin(detect::through(visit, template, proxy, &addrs, got)).await,
     }
 }
 
@@ -293,14 +305,17 @@ pub(crate) async fn open(
 
 /// Sends `request` over `stream` (after a TLS handshake for https) and reads the head.
 pub(crate) async fn converse(
-    cfg: &Config,
-    target: &Target,
+    visit: Visit<'_>,
     request: &[u8],
     stream: TcpStream,
-    clock: &Clock,
     got: &mut Gathered,
-    lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
+    let Visit {
+        cfg,
+        target,
+        clock,
+        lines,
+    } = visit;
     match target.scheme {
         Scheme::Http => {
             let left = (clock.start + cfg.timeout).saturating_duration_since(Instant::now());
@@ -310,7 +325,7 @@ pub(crate) async fn converse(
             }
         }
         // Boxed: only https probes carry the TLS state, so plain ones stay small.
-        Scheme::Https => Box::pin(over_tls(cfg, target, request, stream, clock, got, lines)).await,
+        Scheme::Https => Box::pin(over_tls(visit, request, stream, got)).await,
     }
 }
 
@@ -353,14 +368,17 @@ impl std::fmt::Display for Limit {
 
 /// The TLS handshake (on the connect budget), then the request and the head.
 async fn over_tls(
-    cfg: &Config,
-    target: &Target,
+    visit: Visit<'_>,
     request: &[u8],
     stream: TcpStream,
-    clock: &Clock,
     got: &mut Gathered,
-    lines: Option<LineSink<'_>>,
 ) -> Result<(), ProbeError> {
+    let Visit {
+        cfg,
+        target,
+        clock,
+        lines,
+    } = visit;
     // As curl: small writes go out at once (a long request, not queued with the
     // handshake, is written after it; Nagle would hold it for the Finished's ACK).
     let _ = stream.set_nodelay(true);

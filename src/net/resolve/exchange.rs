@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
-use super::{Answer, Failure};
+use super::{Answer, Failure, OTHER_FAMILY_GRACE};
 use crate::proto::dns::message::{build_query, parse_reply, rcode, QType, Reply};
 
 /// The first retransmission: well under a second, so one lost datagram costs a probe
@@ -150,9 +150,9 @@ struct Question {
 
 /// Asks `servers` (starting at index `first`, rotating on each retransmission) the
 /// `questions` (type and query ID) about `name`, all on one socket, until each has an
-/// answer or `deadline`. Once one question has addresses, the others get `grace` more
-/// (RFC 8305's resolution delay). Answers come back in the order asked.
-#[allow(clippy::too_many_arguments)]
+/// answer or `deadline`. Once one question has addresses, the others get
+/// `OTHER_FAMILY_GRACE` more (RFC 8305's resolution delay). Answers come back in the
+/// order asked.
 pub async fn ask(
     sockets: &Sockets,
     idle_cap: usize,
@@ -161,7 +161,6 @@ pub async fn ask(
     name: &str,
     questions: &[(QType, u16)],
     deadline: Instant,
-    grace: Duration,
 ) -> Vec<Answer> {
     let n = servers.len();
     let mut qs: Vec<Question> = questions
@@ -347,7 +346,7 @@ pub async fn ask(
                 .iter()
                 .any(|q| matches!(q.answer, Some(Answer::Addrs(..))));
             if has_addrs && grace_ends.is_none() {
-                let g = Instant::now() + grace;
+                let g = Instant::now() + OTHER_FAMILY_GRACE;
                 grace_ends = Some(g);
                 if g < try_ends {
                     try_ends = g;

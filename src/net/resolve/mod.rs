@@ -498,7 +498,6 @@ impl Resolver {
             name,
             &questions,
             deadline,
-            OTHER_FAMILY_GRACE,
         )
         .await
     }
