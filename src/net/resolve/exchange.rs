@@ -261,22 +261,24 @@ pub async fn ask(
         // Right after sending, an answer cannot be there yet: wait until the socket is
         // readable instead of asking the kernel first (a recvfrom per lookup saved).
         let mut just_sent = true;
-        // Listen until this try's time is up; answers to earlier tries count too.
+        // Listen until this try's time is up. Answers to earlier tries count too when
+        // they were to this server: the socket is connected to one server at a time, so
+        // moving on to the next one leaves the last one's late answers to the kernel.
         loop {
             let receive = async {
                 if std::mem::take(&mut just_sent) {
                     sock.readable().await?;
                 }
-                sock.recv(&mut buf).await
+                sock.recv_from(&mut buf).await
             };
             let received = future::or(async { Some(receive.await) }, async {
                 (&mut try_timer).await;
                 None
             })
             .await;
-            let len = match received {
+            let (len, from) = match received {
                 None => break,
-                Some(Ok(len)) => len,
+                Some(Ok(got)) => got,
                 // Nothing listens on the server's port: it is out for this lookup.
                 Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                     for q in qs.iter_mut() {
@@ -290,8 +292,11 @@ pub async fn ask(
                 // Another error from the network for this server: next try.
                 Some(Err(_)) => break,
             };
-            // The kernel passes only the connected server's datagrams.
-            let from = server;
+            // The connected server's, or (queued before a move to the next server) one
+            // from an earlier try: its sender is named as it is.
+            if !servers.contains(&from) {
+                continue;
+            }
             let msg = &buf[..len];
             let id = msg.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
             let q = qs.iter_mut().find(|q| Some(q.id) == id);
