@@ -310,20 +310,8 @@ pub(crate) async fn converse(
     stream: TcpStream,
     got: &mut Gathered,
 ) -> Result<(), ProbeError> {
-    let Visit {
-        cfg,
-        target,
-        clock,
-        lines,
-    } = visit;
-    match target.scheme {
-        Scheme::Http => {
-            let left = (clock.start + cfg.timeout).saturating_duration_since(Instant::now());
-            match timeout(left, talk(cfg, request, stream, clock.start, got, lines)).await {
-                Ok(result) => result,
-                Err(_) => Err(talk_timeout(cfg, got)),
-            }
-        }
+    match visit.target.scheme {
+        Scheme::Http => talk_in_time(visit, request, stream, got).await,
         // Boxed: only https probes carry the TLS state, so plain ones stay small.
         Scheme::Https => Box::pin(over_tls(visit, request, stream, got)).await,
     }
@@ -415,8 +403,21 @@ async fn over_tls(
         sink(Streamed::Tls(info.summary()));
     }
     got.tls = Some(Box::new(info));
-    let left = (clock.start + cfg.timeout).saturating_duration_since(Instant::now());
     let request = if queued { &[][..] } else { request };
+    talk_in_time(visit, request, stream, got).await
+}
+
+/// `talk`, within what is left of `--timeout`.
+async fn talk_in_time<S: AsyncRead + AsyncWrite + Unpin>(
+    visit: Visit<'_>,
+    request: &[u8],
+    stream: S,
+    got: &mut Gathered,
+) -> Result<(), ProbeError> {
+    let Visit {
+        cfg, clock, lines, ..
+    } = visit;
+    let left = (clock.start + cfg.timeout).saturating_duration_since(Instant::now());
     match timeout(left, talk(cfg, request, stream, clock.start, got, lines)).await {
         Ok(result) => result,
         Err(_) => Err(talk_timeout(cfg, got)),
