@@ -37,7 +37,8 @@ use slots::Slots;
 /// resolver: what a Linux socket's default receive buffer (212,992 bytes, about 1 KiB a
 /// small datagram) holds. At 256 lookups (512 queries) dnsmasq dropped 400 queries of a
 /// 20,000-name run of bench/names, each costing its probe a 300 ms retransmission; at
-/// 100 it dropped none, at the same rate.
+/// 100, none at the same rate (a handful only in the first burst, before dnsmasq has
+/// warmed up).
 pub const MAX_IN_FLIGHT: usize = 100;
 /// Once one family's addresses are in, how long the other may still take (RFC 8305's
 /// resolution delay).
