@@ -246,10 +246,7 @@ pub async fn ask(
                     error: crate::report::error::os_text(&e),
                 },
             };
-            for q in qs.iter_mut() {
-                q.out[index] = true;
-                q.failure = Some(failure.clone());
-            }
+            rule_out(&mut qs, index, &failure);
             socket = None;
             continue;
         }
@@ -262,8 +259,8 @@ pub async fn ask(
         // readable instead of asking the kernel first (a recvfrom per lookup saved).
         let mut just_sent = true;
         // Listen until this try's time is up. Answers to earlier tries count too when
-        // they were to this server: the socket is connected to one server at a time, so
-        // moving on to the next one leaves the last one's late answers to the kernel.
+        // they come from this server, or were queued before the socket moved to it: it
+        // is connected to one server at a time.
         loop {
             let receive = async {
                 if std::mem::take(&mut just_sent) {
@@ -281,10 +278,7 @@ pub async fn ask(
                 Some(Ok(got)) => got,
                 // Nothing listens on the server's port: it is out for this lookup.
                 Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    for q in qs.iter_mut() {
-                        q.out[index] = true;
-                        q.failure = Some(Failure::PortClosed { server });
-                    }
+                    rule_out(&mut qs, index, &Failure::PortClosed { server });
                     // Its pending error is read, but the socket is not kept.
                     socket = None;
                     continue 'tries;
@@ -380,6 +374,14 @@ pub async fn ask(
             }),
         })
         .collect()
+}
+
+/// Server `index` can do no more for any question of this lookup, for `failure`.
+fn rule_out(qs: &mut [Question], index: usize, failure: &Failure) {
+    for q in qs {
+        q.out[index] = true;
+        q.failure = Some(failure.clone());
+    }
 }
 
 /// The same question over TCP (RFC 7766), for an answer too big for a datagram.
