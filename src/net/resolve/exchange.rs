@@ -9,7 +9,7 @@ use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
 use super::{Answer, Failure, OTHER_FAMILY_GRACE};
-use crate::proto::dns::message::{build_query, parse_reply, rcode, QType, Reply};
+use crate::proto::dns::message::{parse_reply, rcode, write_query, QType, Reply};
 
 /// The first retransmission: well under a second, so one lost datagram costs a probe
 /// little of its budget, yet above a loaded resolver's usual reply time on a LAN.
@@ -137,11 +137,12 @@ fn judge(reply: &Reply, server: SocketAddr) -> Verdict {
     }
 }
 
-/// One question of an exchange: its query, and its answer once there is one.
+/// One question of an exchange: where its query lies in the exchange's buffer, and its
+/// answer once there is one.
 struct Question {
     qtype: QType,
     id: u16,
-    query: Vec<u8>,
+    query: std::ops::Range<usize>,
     answer: Option<Answer>,
     /// Servers that failed this question (an error code, or could not be sent to).
     out: Vec<bool>,
@@ -161,13 +162,16 @@ pub async fn ask(
     name: &str,
     questions: &[(QType, u16)],
     deadline: Instant,
-) -> Vec<Answer> {
+) -> Arc<[Answer]> {
     let n = servers.len();
+    // Every query in one buffer: one allocation for the exchange, not one per question.
+    let mut queries = Vec::with_capacity(questions.len() * (name.len() + 18));
     let mut qs: Vec<Question> = questions
         .iter()
         .map(|&(qtype, id)| {
-            let query = build_query(id, name, qtype);
-            let answer = match (&query, n) {
+            let start = queries.len();
+            let built = write_query(&mut queries, id, name, qtype);
+            let answer = match (built, n) {
                 (Err(_), _) => Some(Answer::Failed(Failure::BadName)),
                 (_, 0) => Some(Answer::Failed(Failure::NoServer)),
                 _ => None,
@@ -175,7 +179,7 @@ pub async fn ask(
             Question {
                 qtype,
                 id,
-                query: query.unwrap_or_default(),
+                query: start..queries.len(),
                 answer,
                 out: vec![false; n],
                 failure: None,
@@ -235,7 +239,7 @@ pub async fn ask(
             if unsendable.is_some() {
                 break;
             }
-            unsendable = sock.send(&q.query).await.err();
+            unsendable = sock.send(&queries[q.query.clone()]).await.err();
         }
         if let Some(e) = unsendable {
             // A refusal of an earlier query of this try comes back on the next send.
@@ -320,7 +324,8 @@ pub async fn ask(
                 }
                 Some((Ok(reply), q)) if reply.truncated => {
                     // Boxed: rare, and its state would otherwise enlarge every lookup.
-                    let tcp = over_tcp(from, &q.query, q.id, name, q.qtype, deadline);
+                    let query = &queries[q.query.clone()];
+                    let tcp = over_tcp(from, query, q.id, name, q.qtype, deadline);
                     q.answer = Some(Box::pin(tcp).await);
                 }
                 Some((Ok(reply), q)) => match judge(&reply, from) {

@@ -13,10 +13,8 @@ mod slots;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
@@ -153,7 +151,7 @@ enum Failure {
     BadName,
 }
 
-/// A question being asked: the first asker settles it with the answer, or with none
+/// A name being asked about: the first asker settles it with the answers, or with none
 /// when it gave up early; the others wait for that. A lock and the waiters' wakers: an
 /// async channel here cost six allocations a lookup, in the common case of no waiter.
 struct Pending(Mutex<PendingState>);
@@ -161,7 +159,7 @@ struct Pending(Mutex<PendingState>);
 #[derive(Default)]
 struct PendingState {
     /// `Some` once settled; `Some(None)` when the asker gave up.
-    settled: Option<Option<Answer>>,
+    settled: Option<Option<Answers>>,
     waiters: Vec<std::task::Waker>,
 }
 
@@ -171,10 +169,10 @@ impl Pending {
     }
 
     /// Publishes the outcome and wakes every waiter.
-    fn settle(&self, answer: Option<Answer>) {
+    fn settle(&self, answers: Option<Answers>) {
         let waiters = {
             let mut state = lock(&self.0);
-            state.settled = Some(answer);
+            state.settled = Some(answers);
             std::mem::take(&mut state.waiters)
         };
         for waker in waiters {
@@ -183,7 +181,7 @@ impl Pending {
     }
 
     /// The outcome, once the asker has settled it.
-    async fn settled(&self) -> Option<Answer> {
+    async fn settled(&self) -> Option<Answers> {
         future::poll_fn(|cx| {
             let mut state = lock(&self.0);
             if let Some(outcome) = &state.settled {
@@ -198,12 +196,18 @@ impl Pending {
     }
 }
 
+/// The answers to a name's questions (the run's: A and AAAA, or the one that `-4` or
+/// `-6` allows), in the order of `Resolver::qtypes`.
+type Answers = Arc<[Answer]>;
+
 enum Entry {
-    Ready(Answer, Instant),
+    Ready(Answers, Instant),
     Asking(Arc<Pending>),
 }
 
-type Key = (Box<str>, QType);
+/// A name, lower-cased. One entry holds all its questions: they are always asked
+/// together, so one claim, one lock and one hash serve both.
+type Key = Arc<str>;
 
 /// The run's resolver: shared by every probe thread.
 pub struct Resolver {
@@ -296,16 +300,12 @@ impl Resolver {
         let candidates = files.conf.candidates(name);
         let mut no_data = false;
         for candidate in &candidates {
-            let answers = match family {
-                Family::V4 => vec![self.question(candidate, QType::A, deadline).await],
-                Family::V6 => vec![self.question(candidate, QType::Aaaa, deadline).await],
-                Family::Any => self.both(candidate, deadline).await,
-            };
+            let answers = self.answers(candidate, deadline).await;
             let mut ips = Vec::new();
             let mut failure = None;
-            for answer in answers {
+            for answer in answers.iter() {
                 match answer {
-                    Answer::Addrs(found, _) => ips.extend_from_slice(&found),
+                    Answer::Addrs(found, _) => ips.extend_from_slice(found),
                     Answer::NoData(_) => no_data = true,
                     Answer::NxDomain(_) => {}
                     Answer::Failed(f) => {
@@ -317,7 +317,7 @@ impl Resolver {
                 return Ok(interleave(&ips));
             }
             if let Some(failure) = failure {
-                return Err(self.failure_error(name, &failure, limit));
+                return Err(self.failure_error(name, failure, limit));
             }
         }
         let tried = if candidates.len() > 1 {
@@ -337,86 +337,67 @@ impl Resolver {
         Err(dns_error(name, &format!("{what}{tried}")).definite())
     }
 
-    /// A and AAAA at once; once one has addresses the other gets a short grace.
-    async fn both(&self, name: &str, deadline: Instant) -> Vec<Answer> {
-        match (self.claim(name, QType::A), self.claim(name, QType::Aaaa)) {
-            // The usual case, a name no other probe is resolving: both questions go on
-            // one socket and take one slot.
-            (Claim::Lead(mut a), Claim::Lead(mut aaaa)) => {
-                let answers = self.ask(name, &[QType::A, QType::Aaaa], deadline).await;
-                let mut answers = answers.into_iter();
-                let no_server = || Answer::Failed(Failure::NoServer);
-                let (x, y) = (
-                    answers.next().unwrap_or_else(no_server),
-                    answers.next().unwrap_or_else(no_server),
-                );
-                a.finish(&x);
-                aaaa.finish(&y);
-                vec![x, y]
-            }
-            // Boxed: two questions settled apart hold two exchanges' state, which the
-            // usual case above should not carry (a lookup's future is one allocation,
-            // and small ones are much cheaper for the allocator).
-            (claim_a, claim_aaaa) => {
-                Box::pin(self.both_apart(name, claim_a, claim_aaaa, deadline)).await
+    /// The questions a lookup asks, from `-4` / `-6`.
+    fn qtypes(&self) -> &'static [QType] {
+        match self.settings.family {
+            Family::Any => &[QType::A, QType::Aaaa],
+            Family::V4 => &[QType::A],
+            Family::V6 => &[QType::Aaaa],
+        }
+    }
+
+    /// The answers about `name`: kept from earlier, awaited from the lookup asking
+    /// already, or asked now.
+    async fn answers(&self, name: &str, deadline: Instant) -> Answers {
+        loop {
+            match self.claim(name) {
+                Claim::Ready(answers) => return answers,
+                Claim::Lead(mut asking) => {
+                    let answers = self.ask(name, deadline).await;
+                    asking.finish(&answers);
+                    return answers;
+                }
+                Claim::Wait(theirs) => {
+                    let settled = future::or(async { Some(theirs.settled().await) }, async {
+                        Timer::at(deadline).await;
+                        None
+                    })
+                    .await;
+                    let Some(outcome) = settled else {
+                        let servers = self.files().servers.clone();
+                        let failure = Failure::NoAnswer { servers, tries: 0 };
+                        return self
+                            .qtypes()
+                            .iter()
+                            .map(|_| Answer::Failed(failure.clone()))
+                            .collect();
+                    };
+                    if let Some(answers) = outcome {
+                        return answers;
+                    }
+                    // The asker gave up before an answer (its probe was cancelled or
+                    // moved on): claim it again.
+                }
             }
         }
     }
 
-    /// A and AAAA when at least one is answered or asked elsewhere: each settled on its
-    /// own, with the same grace.
-    async fn both_apart(
-        &self,
-        name: &str,
-        claim_a: Claim<'_>,
-        claim_aaaa: Claim<'_>,
-        deadline: Instant,
-    ) -> Vec<Answer> {
-        let mut a = pin!(self.settle(name, QType::A, claim_a, deadline));
-        let mut aaaa = pin!(self.settle(name, QType::Aaaa, claim_aaaa, deadline));
-        let (mut got_a, mut got_aaaa) = (None, None);
-        let mut grace: Option<Timer> = None;
-        future::poll_fn(|cx| {
-            if got_a.is_none() {
-                if let Poll::Ready(answer) = a.as_mut().poll(cx) {
-                    got_a = Some(answer);
-                }
-            }
-            if got_aaaa.is_none() {
-                if let Poll::Ready(answer) = aaaa.as_mut().poll(cx) {
-                    got_aaaa = Some(answer);
-                }
-            }
-            if got_a.is_some() && got_aaaa.is_some() {
-                return Poll::Ready(());
-            }
-            let has_addrs = |x: &Option<Answer>| matches!(x, Some(Answer::Addrs(..)));
-            if has_addrs(&got_a) || has_addrs(&got_aaaa) {
-                let timer = grace.get_or_insert_with(|| {
-                    Timer::at((Instant::now() + OTHER_FAMILY_GRACE).min(deadline))
-                });
-                if std::pin::Pin::new(timer).poll(cx).is_ready() {
-                    return Poll::Ready(());
-                }
-            }
-            Poll::Pending
-        })
-        .await;
-        got_a.into_iter().chain(got_aaaa).collect()
-    }
-
-    /// Where a question stands: answered, asked by another lookup, or ours to ask.
-    fn claim(&self, name: &str, qtype: QType) -> Claim<'_> {
-        let key: Key = (name.to_ascii_lowercase().into_boxed_str(), qtype);
+    /// Where a name stands: answered, asked by another lookup, or ours to ask.
+    fn claim(&self, name: &str) -> Claim<'_> {
         let mut table = lock(&self.table);
-        match table.get(&key) {
-            Some(Entry::Ready(answer, until)) if *until > Instant::now() => {
-                Claim::Ready(answer.clone())
+        let entry = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => table.get(name.to_ascii_lowercase().as_str()),
+            false => table.get(name),
+        };
+        match entry {
+            Some(Entry::Ready(answers, until)) if *until > Instant::now() => {
+                Claim::Ready(Arc::clone(answers))
             }
             Some(Entry::Asking(pending)) => Claim::Wait(Arc::clone(pending)),
             _ => {
+                let key: Key = Arc::from(name.to_ascii_lowercase());
                 let pending = Arc::new(Pending::new());
-                table.insert(key.clone(), Entry::Asking(Arc::clone(&pending)));
+                table.insert(Arc::clone(&key), Entry::Asking(Arc::clone(&pending)));
                 Claim::Lead(Asking {
                     resolver: self,
                     key,
@@ -427,53 +408,10 @@ impl Resolver {
         }
     }
 
-    /// The answer to a claimed question.
-    async fn settle(
-        &self,
-        name: &str,
-        qtype: QType,
-        claim: Claim<'_>,
-        deadline: Instant,
-    ) -> Answer {
-        let mut claim = claim;
-        loop {
-            match claim {
-                Claim::Ready(answer) => return answer,
-                Claim::Lead(mut asking) => {
-                    let answer = self.ask(name, &[qtype], deadline).await.pop();
-                    let answer = answer.unwrap_or(Answer::Failed(Failure::NoServer));
-                    asking.finish(&answer);
-                    return answer;
-                }
-                Claim::Wait(theirs) => {
-                    let settled = future::or(async { Some(theirs.settled().await) }, async {
-                        Timer::at(deadline).await;
-                        None
-                    })
-                    .await;
-                    let Some(outcome) = settled else {
-                        let servers = self.files().servers.clone();
-                        return Answer::Failed(Failure::NoAnswer { servers, tries: 0 });
-                    };
-                    if let Some(answer) = outcome {
-                        return answer;
-                    }
-                    // The asker gave up before an answer (its probe was cancelled or
-                    // moved on): claim it again.
-                    claim = self.claim(name, qtype);
-                }
-            }
-        }
-    }
-
-    /// One question on its own.
-    async fn question(&self, name: &str, qtype: QType, deadline: Instant) -> Answer {
-        self.settle(name, qtype, self.claim(name, qtype), deadline)
-            .await
-    }
-
-    /// Asks the network, holding one of the in-flight slots.
-    async fn ask(&self, name: &str, qtypes: &[QType], deadline: Instant) -> Vec<Answer> {
+    /// Asks the network the run's questions about `name`, holding one of the in-flight
+    /// slots.
+    async fn ask(&self, name: &str, deadline: Instant) -> Answers {
+        let qtypes = self.qtypes();
         let slots = self
             .slots
             .get_or_init(|| Slots::new(self.in_flight_limit()));
@@ -490,14 +428,17 @@ impl Resolver {
         };
         let servers = &self.files().servers;
         let first = self.rotation.fetch_add(1, Ordering::Relaxed);
-        let questions: Vec<(QType, u16)> = qtypes.iter().map(|&q| (q, self.query_id())).collect();
+        let mut questions = [(QType::A, 0); 2];
+        for (question, &qtype) in questions.iter_mut().zip(qtypes) {
+            *question = (qtype, self.query_id());
+        }
         exchange::ask(
             &self.sockets,
             self.in_flight_limit(),
             servers,
             first,
             name,
-            &questions,
+            &questions[..qtypes.len()],
             deadline,
         )
         .await
@@ -571,9 +512,9 @@ struct Asking<'a> {
     finished: bool,
 }
 
-/// Where a question stands for one lookup.
+/// Where a name stands for one lookup.
 enum Claim<'a> {
-    Ready(Answer),
+    Ready(Answers),
     /// Another lookup is asking it.
     Wait(Arc<Pending>),
     /// This lookup asks it, and publishes the answer (or withdraws when dropped).
@@ -592,15 +533,20 @@ fn random_seed() -> u64 {
 }
 
 impl Asking<'_> {
-    fn finish(&mut self, answer: &Answer) {
+    fn finish(&mut self, answers: &Answers) {
         self.finished = true;
-        let keep = match answer {
-            Answer::Addrs(_, ttl) => ttl.unwrap_or(0).min(MAX_TTL),
-            Answer::NxDomain(ttl) | Answer::NoData(ttl) => {
-                ttl.unwrap_or(NEGATIVE_TTL).min(NEGATIVE_TTL)
-            }
-            Answer::Failed(_) => 0,
-        };
+        // Kept as long as every answer may be: a failure is not kept at all.
+        let keep = answers
+            .iter()
+            .map(|answer| match answer {
+                Answer::Addrs(_, ttl) => ttl.unwrap_or(0).min(MAX_TTL),
+                Answer::NxDomain(ttl) | Answer::NoData(ttl) => {
+                    ttl.unwrap_or(NEGATIVE_TTL).min(NEGATIVE_TTL)
+                }
+                Answer::Failed(_) => 0,
+            })
+            .min()
+            .unwrap_or(0);
         {
             let mut table = lock(&self.resolver.table);
             if keep > 0 {
@@ -608,21 +554,21 @@ impl Asking<'_> {
                     make_room(&mut table);
                 }
                 let ready = Entry::Ready(
-                    answer.clone(),
+                    Arc::clone(answers),
                     Instant::now() + Duration::from_secs(keep.into()),
                 );
                 // Our `Asking` entry is there (make_room keeps those): replace it in place.
                 match table.get_mut(&self.key) {
                     Some(entry) => *entry = ready,
                     None => {
-                        table.insert(self.key.clone(), ready);
+                        table.insert(Arc::clone(&self.key), ready);
                     }
                 }
             } else {
                 table.remove(&self.key);
             }
         }
-        self.pending.settle(Some(answer.clone()));
+        self.pending.settle(Some(Arc::clone(answers)));
     }
 }
 

@@ -66,16 +66,21 @@ pub mod rcode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadName;
 
-/// A query for `name` (with or without the final dot), recursion desired.
-pub fn build_query(id: u16, name: &str, qtype: QType) -> Result<Vec<u8>, BadName> {
-    let mut out = Vec::with_capacity(HEADER_LEN + name.len() + 6);
+/// Appends a query for `name` (with or without the final dot), recursion desired, to
+/// `out`; on `BadName`, `out` is left as it was.
+pub fn write_query(out: &mut Vec<u8>, id: u16, name: &str, qtype: QType) -> Result<(), BadName> {
+    let start = out.len();
+    out.reserve(HEADER_LEN + name.len() + 6);
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(&[0x01, 0x00]); // RD
     out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question
-    encode_name(&mut out, name)?;
+    if let Err(bad) = encode_name(out, name) {
+        out.truncate(start);
+        return Err(bad);
+    }
     out.extend_from_slice(&qtype.code().to_be_bytes());
     out.extend_from_slice(&CLASS_IN.to_be_bytes());
-    Ok(out)
+    Ok(())
 }
 
 fn encode_name(out: &mut Vec<u8>, name: &str) -> Result<(), BadName> {
@@ -137,9 +142,9 @@ pub fn parse_reply(msg: &[u8], id: u16, name: &str, qtype: QType) -> Result<Repl
     let wanted = name.strip_suffix('.').unwrap_or(name);
     match qd {
         1 => {
-            let qname = r.name()?;
+            let is_ours = r.name_is(wanted)?;
             let (t, c) = (r.u16()?, r.u16()?);
-            if !qname.eq_ignore_ascii_case(wanted) || t != qtype.code() || c != CLASS_IN {
+            if !is_ours || t != qtype.code() || c != CLASS_IN {
                 return Err(Malformed::NotOurs);
             }
         }
@@ -157,13 +162,20 @@ pub fn parse_reply(msg: &[u8], id: u16, name: &str, qtype: QType) -> Result<Repl
         // What follows may be cut anywhere; TCP will bring the whole answer.
         return Ok(reply);
     }
-    // The names that lead to the addresses: ours, then each CNAME target in turn.
-    let mut chain: Vec<String> = vec![wanted.to_ascii_lowercase()];
+    // The names that lead to the addresses: ours, then each CNAME target in turn (read
+    // only when there is one: an answer's names are compared where they lie).
+    let mut aliases: Vec<String> = Vec::new();
     let mut ttl = u32::MAX;
     for _ in 0..an {
         let rr = r.record()?;
-        let owner = rr.owner.to_ascii_lowercase();
-        if rr.class != CLASS_IN || !chain.contains(&owner) {
+        if rr.class != CLASS_IN {
+            continue;
+        }
+        let mut leads_to_us = name_is(msg, rr.owner_at, wanted)?;
+        for alias in &aliases {
+            leads_to_us = leads_to_us || name_is(msg, rr.owner_at, alias)?;
+        }
+        if !leads_to_us {
             continue;
         }
         match (rr.rtype, rr.data.len()) {
@@ -181,8 +193,8 @@ pub fn parse_reply(msg: &[u8], id: u16, name: &str, qtype: QType) -> Result<Repl
             (TYPE_CNAME, _) => {
                 let target = r.name_at(rr.data_at)?;
                 ttl = ttl.min(rr.ttl);
-                if chain.len() < 16 {
-                    chain.push(target.to_ascii_lowercase());
+                if aliases.len() < 15 {
+                    aliases.push(target);
                 }
             }
             _ => {}
@@ -200,8 +212,8 @@ pub fn parse_reply(msg: &[u8], id: u16, name: &str, qtype: QType) -> Result<Repl
                 msg,
                 pos: rr.data_at,
             };
-            soa.name()?;
-            soa.name()?;
+            soa.skip_name()?;
+            soa.skip_name()?;
             soa.skip(16)?;
             let minimum = soa.u32()?;
             reply.ttl = Some(rr.ttl.min(minimum));
@@ -212,7 +224,8 @@ pub fn parse_reply(msg: &[u8], id: u16, name: &str, qtype: QType) -> Result<Repl
 }
 
 struct Record<'a> {
-    owner: String,
+    /// Where the owner name starts in the message.
+    owner_at: usize,
     rtype: u16,
     class: u16,
     ttl: u32,
@@ -248,11 +261,10 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    /// A possibly compressed name at the cursor; the cursor moves past it.
-    fn name(&mut self) -> Result<String, Malformed> {
-        let (name, end) = read_name(self.msg, self.pos)?;
-        self.pos = end;
-        Ok(name)
+    /// Moves the cursor past a possibly compressed name.
+    fn skip_name(&mut self) -> Result<(), Malformed> {
+        self.pos = walk_name(self.msg, self.pos, |_| {})?;
+        Ok(())
     }
 
     /// A name at `at`, leaving the cursor where it is.
@@ -260,8 +272,18 @@ impl<'a> Reader<'a> {
         read_name(self.msg, at).map(|(name, _)| name)
     }
 
+    /// Whether the name at the cursor is `dotted` (ASCII case ignored); the cursor moves
+    /// past it.
+    fn name_is(&mut self, dotted: &str) -> Result<bool, Malformed> {
+        let at = self.pos;
+        let (is, end) = name_matches(self.msg, at, dotted)?;
+        self.pos = end;
+        Ok(is)
+    }
+
     fn record(&mut self) -> Result<Record<'a>, Malformed> {
-        let owner = self.name()?;
+        let owner_at = self.pos;
+        self.skip_name()?;
         let rtype = self.u16()?;
         let class = self.u16()?;
         let ttl = self.u32()?;
@@ -271,7 +293,7 @@ impl<'a> Reader<'a> {
         let data_at = self.pos;
         let data = self.take(len)?;
         Ok(Record {
-            owner,
+            owner_at,
             rtype,
             class,
             ttl,
@@ -281,12 +303,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads a name at `at`: the dotted name (no final dot) and where the name ends in the
-/// message (after the first pointer, if any). Pointers may only point backwards, so a
-/// name cannot loop.
-fn read_name(msg: &[u8], at: usize) -> Result<(String, usize), Malformed> {
-    // Room for most names at once: growing from empty took three allocations a name.
-    let mut name = String::with_capacity(64);
+/// Walks the labels of the name at `at`, handing each to `label`, and returns where the
+/// name ends in the message (after the first pointer, if any). Pointers may only point
+/// backwards, so a name cannot loop.
+fn walk_name(msg: &[u8], at: usize, mut label: impl FnMut(&[u8])) -> Result<usize, Malformed> {
     let mut pos = at;
     let mut end = None;
     let mut pointers = 0;
@@ -294,27 +314,14 @@ fn read_name(msg: &[u8], at: usize) -> Result<(String, usize), Malformed> {
     loop {
         let len = *msg.get(pos).ok_or(Malformed::Garbled)? as usize;
         match len & 0xC0 {
-            0x00 if len == 0 => {
-                return Ok((name, end.unwrap_or(pos + 1)));
-            }
+            0x00 if len == 0 => return Ok(end.unwrap_or(pos + 1)),
             0x00 => {
-                let label = msg.get(pos + 1..pos + 1 + len).ok_or(Malformed::Garbled)?;
+                let bytes = msg.get(pos + 1..pos + 1 + len).ok_or(Malformed::Garbled)?;
                 wire_len += len + 1;
                 if wire_len > MAX_WIRE_NAME {
                     return Err(Malformed::Garbled);
                 }
-                if !name.is_empty() {
-                    name.push('.');
-                }
-                // Bytes outside printable ASCII cannot match a name we asked for; keep
-                // them visible but harmless.
-                for &b in label {
-                    if b.is_ascii_graphic() && b != b'.' {
-                        name.push(b as char);
-                    } else {
-                        name.push_str(&format!("\\{b:03}"));
-                    }
-                }
+                label(bytes);
                 pos += 1 + len;
             }
             0xC0 => {
@@ -332,9 +339,79 @@ fn read_name(msg: &[u8], at: usize) -> Result<(String, usize), Malformed> {
     }
 }
 
+/// A label byte as it can appear in a dotted name; others are shown escaped.
+fn plain(b: u8) -> bool {
+    b.is_ascii_graphic() && b != b'.'
+}
+
+/// Reads a name at `at`: the dotted name (no final dot) and where the name ends.
+fn read_name(msg: &[u8], at: usize) -> Result<(String, usize), Malformed> {
+    // Room for most names at once: growing from empty took three allocations a name.
+    let mut name = String::with_capacity(64);
+    let end = walk_name(msg, at, |label| {
+        if !name.is_empty() {
+            name.push('.');
+        }
+        // Bytes outside printable ASCII cannot match a name we asked for; keep them
+        // visible but harmless.
+        for &b in label {
+            if plain(b) {
+                name.push(b as char);
+            } else {
+                name.push_str(&format!("\\{b:03}"));
+            }
+        }
+    })?;
+    Ok((name, end))
+}
+
+/// Whether the name at `at` is `dotted` (no final dot, ASCII case ignored), and where it
+/// ends; compared where it lies, with no copy. A label with a byte that `read_name` would
+/// escape matches nothing: the names asked for are host names.
+fn name_matches(msg: &[u8], at: usize, dotted: &str) -> Result<(bool, usize), Malformed> {
+    let mut rest = dotted.as_bytes();
+    let mut is = true;
+    let mut first = true;
+    let end = walk_name(msg, at, |label| {
+        if !is {
+            return;
+        }
+        if !std::mem::take(&mut first) {
+            match rest.split_first() {
+                Some((b'.', after)) => rest = after,
+                _ => {
+                    is = false;
+                    return;
+                }
+            }
+        }
+        match rest.get(..label.len()) {
+            Some(head) if label.iter().all(|&b| plain(b)) && head.eq_ignore_ascii_case(label) => {
+                rest = &rest[label.len()..];
+            }
+            _ => is = false,
+        }
+    })?;
+    Ok((is && rest.is_empty(), end))
+}
+
+/// [`name_matches`] without the end.
+fn name_is(msg: &[u8], at: usize, dotted: &str) -> Result<bool, Malformed> {
+    name_matches(msg, at, dotted).map(|(is, _)| is)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn build_query(id: u16, name: &str, qtype: QType) -> Result<Vec<u8>, BadName> {
+        let mut out = b"kept".to_vec();
+        let written = write_query(&mut out, id, name, qtype);
+        if written.is_err() {
+            assert_eq!(out, b"kept", "a bad name leaves the buffer as it was");
+        }
+        written.map(|()| out.split_off(4))
+    }
 
     /// A reply to `query` (as built above) with these answer and authority records.
     fn reply(query: &[u8], flags: u16, answers: &[Vec<u8>], authority: &[Vec<u8>]) -> Vec<u8> {
@@ -492,7 +569,48 @@ mod tests {
         assert!(parse_reply(&tc, 9, "a.test", QType::A).unwrap().truncated);
     }
 
+    #[test]
+    fn names_compare_where_they_lie() {
+        // "a.Test" at 0, then "x" followed by a pointer to it: "x.a.Test".
+        let mut m = wire("a.Test");
+        let at = m.len();
+        m.extend_from_slice(&[1, b'x', 0xC0, 0]);
+        assert_eq!(name_matches(&m, 0, "A.test"), Ok((true, at)));
+        assert_eq!(name_matches(&m, at, "x.a.test"), Ok((true, m.len())));
+        for other in ["a", "a.test.x", "x.a", "", "a.tes", "x.a.test.", "xa.test"] {
+            assert_eq!(name_is(&m, at, other), Ok(false), "{other}");
+        }
+        // A label byte that `read_name` escapes matches nothing.
+        let odd = [3, b'a', b'.', b'b', 0];
+        assert_eq!(read_name(&odd, 0).unwrap().0, "a\\046b");
+        assert_eq!(name_is(&odd, 0, "a.b"), Ok(false));
+    }
+
     proptest::proptest! {
+        /// Comparing a name in place agrees with reading it out and comparing: on
+        /// arbitrary bytes, and on a well-formed name against itself in other cases.
+        #[test]
+        fn names_in_place_agree_with_names_read(
+            bytes in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 2, 3, b'a', b'B', b'.', 0xC0]), 0..24),
+            labels in proptest::collection::vec("[a-cA-C]{1,3}", 0..4),
+            dotted in "[aAbB.]{0,6}",
+        ) {
+            let agree = |msg: &[u8], dotted: &str| -> Result<(), proptest::test_runner::TestCaseError> {
+                let in_place = name_matches(msg, 0, dotted);
+                match read_name(msg, 0) {
+                    Ok((name, end)) => proptest::prop_assert_eq!(in_place, Ok((name.eq_ignore_ascii_case(dotted), end))),
+                    Err(e) => proptest::prop_assert_eq!(in_place, Err(e)),
+                }
+                Ok(())
+            };
+            agree(&bytes, &dotted)?;
+            let name = labels.join(".");
+            let msg = wire(&name);
+            agree(&msg, &dotted)?;
+            agree(&msg, &name.to_ascii_uppercase())?;
+            proptest::prop_assert_eq!(name_is(&msg, 0, &name.to_ascii_lowercase()), Ok(true));
+        }
+
         #[test]
         fn any_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
             let _ = parse_reply(&bytes, 1, "a.test", QType::A);
