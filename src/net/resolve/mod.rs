@@ -2,9 +2,10 @@
 //! blocking call per name and no thread pool of its own.
 //!
 //! Order of precedence: `--resolve` (handled by the caller), `/etc/hosts`, then DNS to
-//! the `--resolver` servers or resolv.conf's. Each question (name, A or AAAA) is asked at
-//! most once at a time across the run: concurrent lookups of one name wait for the
-//! first, and its answer is kept for its TTL (negative answers briefly). Lookups in
+//! the `--resolver` servers or resolv.conf's. Each name is asked about (A and AAAA, or
+//! the one family `-4`/`-6` allows) at most once at a time across the run: concurrent
+//! lookups of one name wait for the first, and its answers are kept for the shortest of
+//! their TTLs (negative answers briefly; a failure not at all). Lookups in
 //! flight are bounded (`MAX_IN_FLIGHT`), so a list of a million names never bursts past
 //! what a resolver takes. Everything is bounded by the probe's connect deadline.
 
@@ -722,9 +723,9 @@ mod tests {
         assert_eq!(interleave(&ips(&["::1"])), ips(&["::1"]));
     }
 
-    /// A lookup's future is allocated once per name probed: the rare paths (two
-    /// questions settled apart, TCP after truncation) are boxed so that it stays small
-    /// (1,728 bytes; 3,880 before they were).
+    /// A lookup's future is allocated once per name probed: the rare path (TCP after
+    /// truncation) is boxed so that it stays small (1,552 bytes; 3,880 when that and the
+    /// two questions' separate settling were inline).
     #[test]
     fn a_lookup_in_flight_stays_small() {
         let resolver = Resolver::new(Settings::default());
