@@ -485,13 +485,19 @@ fn search_domains_and_ndots() {
     );
 }
 
-/// Many targets naming one host: one question per type for the whole run, whether the
-/// targets are in flight together (merged) or one after the other (cached).
+/// Many targets naming one host, in any letter case: one question per type for the
+/// whole run, whether the targets are in flight together (merged) or one after the
+/// other (cached).
 #[test]
 fn one_question_per_name_for_many_targets() {
     let web = Server::start(Behaviour::Respond(ok_response()));
     let dns = DnsServer::zone(&[("same.test", &["127.0.0.1"])]);
-    let input = format!("same.test:{}\n", web.port()).repeat(100);
+    let input: String = ["SAME.test", "same.test", "Same.Test"]
+        .iter()
+        .cycle()
+        .take(100)
+        .map(|name| format!("{name}:{}\n", web.port()))
+        .collect();
     let out = via(&dns).args(["-c", "50"]).stdin(input.clone()).run();
     out.expect_code(0);
     assert_eq!(out.json().len(), 100);

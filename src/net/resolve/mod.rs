@@ -385,18 +385,18 @@ impl Resolver {
 
     /// Where a name stands: answered, asked by another lookup, or ours to ask.
     fn claim(&self, name: &str) -> Claim<'_> {
-        let mut table = lock(&self.table);
-        let entry = match name.bytes().any(|b| b.is_ascii_uppercase()) {
-            true => table.get(name.to_ascii_lowercase().as_str()),
-            false => table.get(name),
+        let lower = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => std::borrow::Cow::Owned(name.to_ascii_lowercase()),
+            false => std::borrow::Cow::Borrowed(name),
         };
-        match entry {
+        let mut table = lock(&self.table);
+        match table.get(&*lower) {
             Some(Entry::Ready(answers, until)) if *until > Instant::now() => {
                 Claim::Ready(Arc::clone(answers))
             }
             Some(Entry::Asking(pending)) => Claim::Wait(Arc::clone(pending)),
             _ => {
-                let key: Key = Arc::from(name.to_ascii_lowercase());
+                let key: Key = Arc::from(&*lower);
                 let pending = Arc::new(Pending::new());
                 table.insert(Arc::clone(&key), Entry::Asking(Arc::clone(&pending)));
                 Claim::Lead(Asking {
