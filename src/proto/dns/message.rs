@@ -365,9 +365,9 @@ fn read_name(msg: &[u8], at: usize) -> Result<(String, usize), Malformed> {
     Ok((name, end))
 }
 
-/// Whether the name at `at` is `dotted` (no final dot, ASCII case ignored), and where it
-/// ends; compared where it lies, with no copy. A label with a byte that `read_name` would
-/// escape matches nothing: the names asked for are host names.
+/// Whether the name at `at` is `dotted` (no final dot, ASCII case ignored, odd bytes
+/// escaped as `read_name` shows them), and where it ends; compared where it lies, with
+/// no copy.
 fn name_matches(msg: &[u8], at: usize, dotted: &str) -> Result<(bool, usize), Malformed> {
     let mut rest = dotted.as_bytes();
     let mut is = true;
@@ -385,11 +385,20 @@ fn name_matches(msg: &[u8], at: usize, dotted: &str) -> Result<(bool, usize), Ma
                 }
             }
         }
-        match rest.get(..label.len()) {
-            Some(head) if label.iter().all(|&b| plain(b)) && head.eq_ignore_ascii_case(label) => {
-                rest = &rest[label.len()..];
+        for &b in label {
+            // Each byte as `read_name` shows it: itself, or escaped as \DDD.
+            let escaped = [b'\\', b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10];
+            let shown: &[u8] = match plain(b) {
+                true => std::slice::from_ref(&b),
+                false => &escaped,
+            };
+            match rest.get(..shown.len()) {
+                Some(head) if head.eq_ignore_ascii_case(shown) => rest = &rest[shown.len()..],
+                _ => {
+                    is = false;
+                    return;
+                }
             }
-            _ => is = false,
         }
     })?;
     Ok((is && rest.is_empty(), end))
@@ -487,6 +496,19 @@ mod tests {
         );
         assert_eq!(r.ttl, Some(30));
 
+        // A chain through a name with an odd byte (a space) is followed too.
+        let m = reply(
+            &q,
+            0x8180,
+            &[
+                rr(TYPE_CNAME, 300, &wire("od d.x.test")),
+                rr_named(&wire("OD D.x.test"), 1, 60, &[127, 0, 1, 4]),
+            ],
+            &[],
+        );
+        let r = parse_reply(&m, 7, "www.x.test", QType::A).unwrap();
+        assert_eq!(r.addrs, ["127.0.1.4".parse::<IpAddr>().unwrap()]);
+
         let q6 = build_query(8, "v6.test", QType::Aaaa).unwrap();
         let m = reply(
             &q6,
@@ -580,10 +602,11 @@ mod tests {
         for other in ["a", "a.test.x", "x.a", "", "a.tes", "x.a.test.", "xa.test"] {
             assert_eq!(name_is(&m, at, other), Ok(false), "{other}");
         }
-        // A label byte that `read_name` escapes matches nothing.
+        // A label byte that `read_name` escapes is compared in its escaped form.
         let odd = [3, b'a', b'.', b'b', 0];
         assert_eq!(read_name(&odd, 0).unwrap().0, "a\\046b");
         assert_eq!(name_is(&odd, 0, "a.b"), Ok(false));
+        assert_eq!(name_is(&odd, 0, "a\\046b"), Ok(true));
     }
 
     proptest::proptest! {
@@ -604,6 +627,9 @@ mod tests {
                 Ok(())
             };
             agree(&bytes, &dotted)?;
+            if let Ok((read, _)) = read_name(&bytes, 0) {
+                proptest::prop_assert_eq!(name_is(&bytes, 0, &read), Ok(true));
+            }
             let name = labels.join(".");
             let msg = wire(&name);
             agree(&msg, &dotted)?;
