@@ -9,7 +9,7 @@ use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
 use super::{Answer, Failure, OTHER_FAMILY_GRACE};
-use crate::proto::dns::message::{parse_reply, rcode, write_query, QType, Reply};
+use crate::proto::dns::message::{parse_reply, query_len, rcode, write_query, QType, Reply};
 
 /// The first retransmission: well under a second, so one lost datagram costs a probe
 /// little of its budget, yet above a loaded resolver's usual reply time on a LAN.
@@ -165,7 +165,7 @@ pub async fn ask(
 ) -> Arc<[Answer]> {
     let n = servers.len();
     // Every query in one buffer: one allocation for the exchange, not one per question.
-    let mut queries = Vec::with_capacity(questions.len() * (name.len() + 18));
+    let mut queries = Vec::with_capacity(questions.len() * query_len(name));
     let mut qs: Vec<Question> = questions
         .iter()
         .map(|&(qtype, id)| {

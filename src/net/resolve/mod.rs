@@ -347,6 +347,14 @@ impl Resolver {
         }
     }
 
+    /// The same failure for every question of the run.
+    fn all_failed(&self, failure: Failure) -> Answers {
+        self.qtypes()
+            .iter()
+            .map(|_| Answer::Failed(failure.clone()))
+            .collect()
+    }
+
     /// The answers about `name`: kept from earlier, awaited from the lookup asking
     /// already, or asked now.
     async fn answers(&self, name: &str, deadline: Instant) -> Answers {
@@ -366,12 +374,7 @@ impl Resolver {
                     .await;
                     let Some(outcome) = settled else {
                         let servers = self.files().servers.clone();
-                        let failure = Failure::NoAnswer { servers, tries: 0 };
-                        return self
-                            .qtypes()
-                            .iter()
-                            .map(|_| Answer::Failed(failure.clone()))
-                            .collect();
+                        return self.all_failed(Failure::NoAnswer { servers, tries: 0 });
                     };
                     if let Some(answers) = outcome {
                         return answers;
@@ -422,10 +425,7 @@ impl Resolver {
         })
         .await;
         let Some(_slot) = slot else {
-            return qtypes
-                .iter()
-                .map(|_| Answer::Failed(Failure::NoSlot))
-                .collect();
+            return self.all_failed(Failure::NoSlot);
         };
         let servers = &self.files().servers;
         let first = self.rotation.fetch_add(1, Ordering::Relaxed);

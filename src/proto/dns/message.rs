@@ -66,11 +66,16 @@ pub mod rcode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadName;
 
+/// The most bytes a query for `name` takes: header, name on the wire, type and class.
+pub fn query_len(name: &str) -> usize {
+    HEADER_LEN + name.len() + 6
+}
+
 /// Appends a query for `name` (with or without the final dot), recursion desired, to
 /// `out`; on `BadName`, `out` is left as it was.
 pub fn write_query(out: &mut Vec<u8>, id: u16, name: &str, qtype: QType) -> Result<(), BadName> {
     let start = out.len();
-    out.reserve(HEADER_LEN + name.len() + 6);
+    out.reserve(query_len(name));
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(&[0x01, 0x00]); // RD
     out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question
