@@ -85,9 +85,9 @@ fn fit_concurrency_to_fd_limit(cfg: &mut Config) {
     };
     let reserved = RESERVED_FDS + cfg.files.len() as u64;
     let room = limit.saturating_sub(reserved).max(1);
-    // Each DNS exchange in flight holds a UDP socket, and briefly a TCP one when an
-    // answer comes back truncated: keep room for them (a third of what is left when
-    // the limit is tight).
+    // DNS holds a UDP socket per server and probe thread, and each lookup in flight
+    // briefly a TCP one when an answer comes back truncated: keep room for them (a
+    // third of what is left when the limit is tight).
     let dns = (room / 6).clamp(1, net::resolve::MAX_IN_FLIGHT as u64);
     cfg.resolver.limit_in_flight(dns as usize);
     let room = room.saturating_sub(2 * dns).max(1);

@@ -1,7 +1,11 @@
-//! One DNS question asked over the network: UDP with retransmission and rotation over
-//! the servers, TCP when the answer comes back truncated. Bounded by the deadline.
+//! One lookup's questions, asked over UDP with retransmission and rotation over the
+//! servers, as a state machine with no I/O of its own: the engine (`engine.rs`) sends
+//! what it says, feeds it the replies and the time, and asks the answers of it once it
+//! is over. The TCP fallback for a truncated answer is here too (`over_tcp`).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,102 +22,10 @@ const FIRST_RETRY: Duration = Duration::from_millis(300);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Malformed replies in a row before a server's answers are given up on.
 const MAX_MALFORMED: u32 = 3;
-/// Big enough for any UDP reply to a query without EDNS (512 bytes by RFC 1035) and for
-/// servers that send more anyway.
-const UDP_BUFFER: usize = 1500;
 
-/// Idle UDP sockets kept between exchanges: a socket costs six system calls to open,
-/// register, deregister and close, a third of what a lookup costs. Each has its own
-/// random source port, and an exchange takes whichever is free, so ports still vary.
-pub struct Sockets {
-    v4: std::sync::Mutex<Vec<Socket>>,
-    v6: std::sync::Mutex<Vec<Socket>>,
-    /// Receive buffers, kept too: a fresh zeroed one per exchange showed in profiles.
-    buffers: std::sync::Mutex<Vec<Vec<u8>>>,
-}
-
-impl Sockets {
-    pub fn new() -> Sockets {
-        Sockets {
-            v4: std::sync::Mutex::new(Vec::new()),
-            v6: std::sync::Mutex::new(Vec::new()),
-            buffers: std::sync::Mutex::new(Vec::new()),
-        }
-    }
-
-    fn list(&self, v4: bool) -> std::sync::MutexGuard<'_, Vec<Socket>> {
-        let list = if v4 { &self.v4 } else { &self.v6 };
-        list.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// An idle socket of the family of `server`, or a new one.
-    fn take(&self, server: SocketAddr) -> std::io::Result<Socket> {
-        let v4 = server.is_ipv4();
-        if let Some(socket) = self.list(v4).pop() {
-            return Ok(socket);
-        }
-        let any: IpAddr = match v4 {
-            true => Ipv4Addr::UNSPECIFIED.into(),
-            false => Ipv6Addr::UNSPECIFIED.into(),
-        };
-        let io = Async::<UdpSocket>::bind(SocketAddr::new(any, 0))?;
-        Ok(Socket { io, v4, peer: None })
-    }
-
-    fn take_buffer(&self) -> Vec<u8> {
-        let idle = self.buffers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        idle.unwrap_or_else(|| vec![0u8; UDP_BUFFER])
-    }
-
-    fn put_buffer(&self, buffer: Vec<u8>, cap: usize) {
-        let mut idle = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < cap {
-            idle.push(buffer);
-        }
-    }
-
-    /// Keeps `socket` for a later exchange, unless `cap` are idle already.
-    fn put(&self, socket: Socket, cap: usize) {
-        let mut list = self.list(socket.v4);
-        if list.len() < cap {
-            list.push(socket);
-        }
-    }
-}
-
-/// A UDP socket and its family, known without asking the kernel (a `getsockname` per
-/// exchange showed in `strace -c`), and the server it is connected to.
-///
-/// Connected, as glibc's resolver does: the kernel then reports a closed port (ICMP
-/// port unreachable) as an error instead of leaving the lookup to time out, keeps
-/// datagrams from any other address away, and skips a route lookup per query.
-struct Socket {
-    io: Async<UdpSocket>,
-    v4: bool,
-    peer: Option<SocketAddr>,
-}
-
-impl Socket {
-    /// Points the socket at `server` (a no-op when it already is).
-    fn connect(&mut self, server: SocketAddr) -> std::io::Result<()> {
-        if self.peer != Some(server) {
-            self.peer = None;
-            self.io.get_ref().connect(server)?;
-            self.peer = Some(server);
-        }
-        Ok(())
-    }
-}
-
-impl Default for Sockets {
-    fn default() -> Self {
-        Sockets::new()
-    }
-}
-
-/// A datagram that is a DNS response, though to no question of this exchange: a late
-/// copy of an earlier exchange's answer on a reused socket, to be ignored.
-fn is_stray_response(msg: &[u8]) -> bool {
+/// A datagram that is a DNS response, though to no question asked: a late copy of an
+/// answer already taken, to be ignored.
+pub fn is_stray_response(msg: &[u8]) -> bool {
     msg.len() >= 12 && msg[2] & 0x80 != 0
 }
 
@@ -142,255 +54,359 @@ fn judge(reply: &Reply, server: SocketAddr) -> Verdict {
 struct Question {
     qtype: QType,
     id: u16,
-    query: std::ops::Range<usize>,
+    query: Range<usize>,
     answer: Option<Answer>,
+    /// Truncated over UDP: being asked over TCP by the lookup, not to be sent again.
+    over_tcp: bool,
     /// Servers that failed this question (an error code, or could not be sent to).
     out: Vec<bool>,
     failure: Option<Failure>,
 }
 
-/// Asks `servers` (starting at index `first`, rotating on each retransmission) the
-/// `questions` (type and query ID) about `name`, all on one socket, until each has an
-/// answer or `deadline`. Once one question has addresses, the others get
-/// `OTHER_FAMILY_GRACE` more (RFC 8305's resolution delay). Answers come back in the
-/// order asked.
-pub async fn ask(
-    sockets: &Sockets,
-    idle_cap: usize,
-    servers: &[SocketAddr],
-    first: usize,
-    name: &str,
-    questions: &[(QType, u16)],
-    deadline: Instant,
-) -> Arc<[Answer]> {
-    let n = servers.len();
-    // Every query in one buffer: one allocation for the exchange, not one per question.
-    let mut queries = Vec::with_capacity(questions.len() * query_len(name));
-    let mut qs: Vec<Question> = questions
-        .iter()
-        .map(|&(qtype, id)| {
-            let start = queries.len();
-            let built = write_query(&mut queries, id, name, qtype);
-            let answer = match (built, n) {
-                (Err(_), _) => Some(Answer::Failed(Failure::BadName)),
-                (_, 0) => Some(Answer::Failed(Failure::NoServer)),
-                _ => None,
-            };
-            Question {
-                qtype,
-                id,
-                query: start..queries.len(),
-                answer,
-                out: vec![false; n],
-                failure: None,
-            }
-        })
-        .collect();
-    let mut socket: Option<Socket> = None;
-    let mut buf = sockets.take_buffer();
-    let (mut tries, mut malformed) = (0u32, 0u32);
-    let mut wait = FIRST_RETRY;
-    let mut next = first % n.max(1);
-    let mut grace_ends: Option<Instant> = None;
-    'tries: loop {
-        if qs.iter().all(|q| q.answer.is_some()) {
-            break;
-        }
-        let ends = grace_ends.map_or(deadline, |g| g.min(deadline));
-        if Instant::now() >= ends {
-            break;
-        }
-        // Each try goes to the next server in turn that some open question may still use.
-        let open = |q: &Question, i: usize| q.answer.is_none() && !q.out[i];
-        let Some(index) = (0..n)
-            .map(|i| (next + i) % n)
-            .find(|&i| qs.iter().any(|q| open(q, i)))
-        else {
-            break;
-        };
-        next = index + 1;
-        let server = servers[index];
-        let family_fits = socket.as_ref().is_some_and(|s| s.v4 == server.is_ipv4());
-        if !family_fits {
-            // One socket per exchange at a time: a new family means another socket (late
-            // answers to the old one are lost, which only costs another try).
-            if let Some(old) = socket.take() {
-                sockets.put(old, idle_cap);
-            }
-            match sockets.take(server) {
-                Ok(s) => socket = Some(s),
-                Err(e) => {
-                    let error = crate::report::error::os_text(&e);
-                    for q in qs.iter_mut().filter(|q| q.answer.is_none()) {
-                        q.answer = Some(Answer::Failed(Failure::Socket {
-                            error: error.clone(),
-                        }));
-                    }
-                    break;
-                }
-            }
-        }
-        let Some(connected) = socket.as_mut() else {
-            break;
-        };
-        let mut unsendable = connected.connect(server).err();
-        let sock = &connected.io;
-        for q in qs.iter().filter(|q| open(q, index)) {
-            if unsendable.is_some() {
-                break;
-            }
-            unsendable = sock.send(&queries[q.query.clone()]).await.err();
-        }
-        if let Some(e) = unsendable {
-            // A refusal of an earlier query of this try comes back on the next send.
-            let failure = match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => Failure::PortClosed { server },
-                _ => Failure::Unreachable {
-                    server,
-                    error: crate::report::error::os_text(&e),
-                },
-            };
-            rule_out(&mut qs, index, &failure);
-            socket = None;
-            continue;
-        }
-        tries += 1;
-        let mut try_ends = (Instant::now() + wait).min(ends);
-        wait = (wait * 2).min(MAX_RETRY);
-        // One timer for the try, armed once, not once per datagram awaited.
-        let mut try_timer = Timer::at(try_ends);
-        // Right after sending, an answer cannot be there yet: wait until the socket is
-        // readable instead of asking the kernel first (a recvfrom per lookup saved).
-        let mut just_sent = true;
-        // Listen until this try's time is up. Answers to earlier tries count too when
-        // they come from this server, or were queued before the socket moved to it: it
-        // is connected to one server at a time.
-        loop {
-            let receive = async {
-                if std::mem::take(&mut just_sent) {
-                    sock.readable().await?;
-                }
-                sock.recv_from(&mut buf).await
-            };
-            let received = future::or(async { Some(receive.await) }, async {
-                (&mut try_timer).await;
-                None
-            })
-            .await;
-            let (len, from) = match received {
-                None => break,
-                Some(Ok(got)) => got,
-                // Nothing listens on the server's port: it is out for this lookup.
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    rule_out(&mut qs, index, &Failure::PortClosed { server });
-                    // Its pending error is read, but the socket is not kept.
-                    socket = None;
-                    continue 'tries;
-                }
-                // Another error from the network for this server: next try.
-                Some(Err(_)) => break,
-            };
-            // The connected server's, or (queued before a move to the next server) one
-            // from an earlier try: its sender is named as it is.
-            if !servers.contains(&from) {
-                continue;
-            }
-            let msg = &buf[..len];
-            let id = msg.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-            let q = qs.iter_mut().find(|q| Some(q.id) == id);
-            if matches!(&q, Some(q) if q.answer.is_some())
-                || (q.is_none() && is_stray_response(msg))
-            {
-                // Another copy of an answer already taken (a retransmission's).
-                continue;
-            }
-            let parsed = q.map(|q| (parse_reply(msg, q.id, name, q.qtype), q));
-            let mut ask_next_now = false;
-            match parsed {
-                None | Some((Err(_), _)) => {
-                    malformed += 1;
-                    if malformed >= MAX_MALFORMED {
-                        for q in qs.iter_mut().filter(|q| q.answer.is_none()) {
-                            q.answer = Some(Answer::Failed(Failure::Malformed {
-                                server: from,
-                                replies: malformed,
-                            }));
-                        }
-                        break 'tries;
-                    }
-                    // Ask again at once rather than wait out this try.
-                    wait = FIRST_RETRY;
-                    break;
-                }
-                Some((Ok(reply), q)) if reply.truncated => {
-                    // Boxed: rare, and its state would otherwise enlarge every lookup.
-                    let query = &queries[q.query.clone()];
-                    let tcp = over_tcp(from, query, q.id, name, q.qtype, deadline);
-                    q.answer = Some(Box::pin(tcp).await);
-                }
-                Some((Ok(reply), q)) => match judge(&reply, from) {
-                    Verdict::Done(answer) => q.answer = Some(answer),
-                    Verdict::ServerFailed(failure) => {
-                        if let Some(i) = servers.iter().position(|s| *s == from) {
-                            q.out[i] = true;
-                        }
-                        if q.out.iter().all(|&o| o) {
-                            q.answer = Some(Answer::Failed(failure));
-                        } else {
-                            q.failure = Some(failure);
-                            ask_next_now = true;
-                        }
-                    }
-                },
-            }
-            if qs.iter().all(|q| q.answer.is_some()) {
-                break 'tries;
-            }
-            let has_addrs = qs
-                .iter()
-                .any(|q| matches!(q.answer, Some(Answer::Addrs(..))));
-            if has_addrs && grace_ends.is_none() {
-                let g = Instant::now() + OTHER_FAMILY_GRACE;
-                grace_ends = Some(g);
-                if g < try_ends {
-                    try_ends = g;
-                    try_timer.set_at(g);
-                }
-            }
-            if ask_next_now {
-                break;
-            }
-        }
+impl Question {
+    fn open(&self, server: usize) -> bool {
+        self.answer.is_none() && !self.over_tcp && !self.out[server]
     }
-    if let Some(socket) = socket {
-        sockets.put(socket, idle_cap);
-    }
-    sockets.put_buffer(buf, idle_cap);
-    qs.into_iter()
-        .map(|q| match q.answer {
-            Some(answer) => answer,
-            None => Answer::Failed(match q.failure {
-                Some(failure) if q.out.iter().all(|&o| o) => failure,
-                Some(failure @ Failure::Rcode { .. }) => failure,
-                _ => Failure::NoAnswer {
-                    servers: servers.to_vec(),
-                    tries,
-                },
-            }),
-        })
-        .collect()
 }
 
-/// Server `index` can do no more for any question of this lookup, for `failure`.
-fn rule_out(qs: &mut [Question], index: usize, failure: &Failure) {
-    for q in qs {
-        q.out[index] = true;
-        q.failure = Some(failure.clone());
+/// What the engine does next for an exchange, after a reply or a failure.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Keep listening until the try's time is up.
+    Wait,
+    /// Start the next try now (a server failed the question, or sent garbage).
+    TryNow,
+    /// Ask question `.0` over TCP: its answer was truncated.
+    Tcp(usize),
+    /// Every question is answered, or the exchange gave up.
+    Over,
+}
+
+/// A truncated question, for the lookup to ask over TCP.
+pub struct TcpQuestion {
+    pub server: SocketAddr,
+    pub query: Vec<u8>,
+    pub id: u16,
+    pub qtype: QType,
+}
+
+/// The questions (A and AAAA, or one of them) about one name, asked of `servers`
+/// starting at index `first` and rotating on each retransmission, until each has an
+/// answer or the deadline. Once one question has addresses, the others get
+/// `OTHER_FAMILY_GRACE` more (RFC 8305's resolution delay).
+pub struct Exchange {
+    name: Box<str>,
+    servers: Arc<[SocketAddr]>,
+    /// Every query in one buffer: one allocation for the exchange, not one per question.
+    queries: Vec<u8>,
+    qs: Vec<Question>,
+    /// The server the next try goes to (before skipping those with nothing to ask).
+    next: usize,
+    /// Servers sent to at least once: their answers count whenever they come.
+    asked: Vec<bool>,
+    tries: u32,
+    malformed: u32,
+    wait: Duration,
+    /// When the current try is up (`None` before the first).
+    try_ends: Option<Instant>,
+    grace_ends: Option<Instant>,
+    deadline: Instant,
+    /// Given up: no more tries.
+    over: bool,
+}
+
+impl Exchange {
+    /// `questions` are the types asked and their query IDs.
+    pub fn new(
+        name: &str,
+        questions: &[(QType, u16)],
+        servers: Arc<[SocketAddr]>,
+        first: usize,
+        deadline: Instant,
+    ) -> Exchange {
+        let n = servers.len();
+        let mut queries = Vec::with_capacity(questions.len() * query_len(name));
+        let qs = questions
+            .iter()
+            .map(|&(qtype, id)| {
+                let start = queries.len();
+                let built = write_query(&mut queries, id, name, qtype);
+                let answer = match (built, n) {
+                    (Err(_), _) => Some(Answer::Failed(Failure::BadName)),
+                    (_, 0) => Some(Answer::Failed(Failure::NoServer)),
+                    _ => None,
+                };
+                Question {
+                    qtype,
+                    id,
+                    query: start..queries.len(),
+                    answer,
+                    over_tcp: false,
+                    out: vec![false; n],
+                    failure: None,
+                }
+            })
+            .collect();
+        Exchange {
+            name: name.into(),
+            servers,
+            queries,
+            qs,
+            next: first % n.max(1),
+            asked: vec![false; n],
+            tries: 0,
+            malformed: 0,
+            wait: FIRST_RETRY,
+            try_ends: None,
+            grace_ends: None,
+            deadline,
+            over: false,
+        }
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.qs.iter().map(|q| q.id)
+    }
+
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.servers
+    }
+
+    /// Every question is answered, or the exchange gave up.
+    pub fn is_over(&self) -> bool {
+        self.over || self.qs.iter().all(|q| q.answer.is_some())
+    }
+
+    /// When the current try is up, and the engine must call `try_is_up`.
+    pub fn due(&self) -> Option<Instant> {
+        match self.is_over() {
+            true => None,
+            false => self.try_ends,
+        }
+    }
+
+    fn ends(&self) -> Instant {
+        self.grace_ends
+            .map_or(self.deadline, |g| g.min(self.deadline))
+    }
+
+    /// The server the next try goes to, or `None` when there is none: then the exchange
+    /// is over, unless a question is being asked over TCP.
+    pub fn start_try(&mut self, now: Instant) -> Option<usize> {
+        if self.is_over() {
+            return None;
+        }
+        if now >= self.ends() {
+            self.over = true;
+            return None;
+        }
+        let n = self.servers.len();
+        // Each try goes to the next server in turn that some open question may still use.
+        let qs = &self.qs;
+        let found = (0..n)
+            .map(|i| (self.next + i) % n)
+            .find(|&i| qs.iter().any(|q| q.open(i)));
+        match found {
+            Some(index) => {
+                self.next = index + 1;
+                Some(index)
+            }
+            None => {
+                if !self.qs.iter().any(|q| q.over_tcp && q.answer.is_none()) {
+                    self.over = true;
+                }
+                self.try_ends = None;
+                None
+            }
+        }
+    }
+
+    /// The queries a try to server `index` sends: the questions still open for it.
+    pub fn queries_for(&self, index: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        self.qs
+            .iter()
+            .filter(move |q| q.open(index))
+            .map(|q| &self.queries[q.query.clone()])
+    }
+
+    /// The try to server `index` is sent.
+    pub fn sent(&mut self, index: usize, now: Instant) {
+        self.asked[index] = true;
+        self.tries += 1;
+        self.try_ends = Some((now + self.wait).min(self.ends()));
+        self.wait = (self.wait * 2).min(MAX_RETRY);
+    }
+
+    /// The try's queries could not be sent to server `index`: it is out for this lookup.
+    pub fn unsendable(&mut self, index: usize, error: &io::Error) {
+        let server = self.servers[index];
+        let failure = match error.kind() {
+            io::ErrorKind::ConnectionRefused => Failure::PortClosed { server },
+            _ => Failure::Unreachable {
+                server,
+                error: crate::report::error::os_text(error),
+            },
+        };
+        self.rule_out(index, &failure);
+    }
+
+    /// No socket could be opened for the queries: every open question fails.
+    pub fn no_socket(&mut self, error: &io::Error) {
+        let error = crate::report::error::os_text(error);
+        for q in self.qs.iter_mut().filter(|q| q.answer.is_none()) {
+            q.answer = Some(Answer::Failed(Failure::Socket {
+                error: error.clone(),
+            }));
+        }
+    }
+
+    /// The index of `server` among this exchange's servers, if it asked it.
+    pub fn asked(&self, server: SocketAddr) -> Option<usize> {
+        let index = self.servers.iter().position(|s| *s == server)?;
+        self.asked[index].then_some(index)
+    }
+
+    /// Nothing listens on server `index`'s port (ICMP port unreachable).
+    pub fn port_closed(&mut self, index: usize) -> Next {
+        if self.is_over() {
+            return Next::Over;
+        }
+        let server = self.servers[index];
+        self.rule_out(index, &Failure::PortClosed { server });
+        Next::TryNow
+    }
+
+    /// The time is `now`: is the try up?
+    pub fn try_is_up(&self, now: Instant) -> bool {
+        self.due().is_some_and(|due| now >= due)
+    }
+
+    /// A datagram from server `index` that is no reply to any question asked: garbage.
+    pub fn garbage(&mut self, index: usize) -> Next {
+        self.malformed_from(self.servers[index])
+    }
+
+    fn malformed_from(&mut self, server: SocketAddr) -> Next {
+        self.malformed += 1;
+        if self.malformed >= MAX_MALFORMED {
+            let replies = self.malformed;
+            for q in self.qs.iter_mut().filter(|q| q.answer.is_none()) {
+                q.answer = Some(Answer::Failed(Failure::Malformed { server, replies }));
+            }
+            self.over = true;
+            return Next::Over;
+        }
+        // Ask again at once rather than wait out this try.
+        self.wait = FIRST_RETRY;
+        Next::TryNow
+    }
+
+    /// A reply from server `index` (one this exchange asked), whose ID is one of ours.
+    pub fn reply(&mut self, index: usize, msg: &[u8], now: Instant) -> Next {
+        if self.is_over() {
+            return Next::Over;
+        }
+        let from = self.servers[index];
+        let id = msg.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+        let Some(qi) = self.qs.iter().position(|q| Some(q.id) == id) else {
+            return Next::Wait;
+        };
+        let q = &mut self.qs[qi];
+        if q.answer.is_some() || q.over_tcp {
+            // Another copy of an answer already taken (a retransmission's).
+            return Next::Wait;
+        }
+        let mut next = Next::Wait;
+        match parse_reply(msg, q.id, &self.name, q.qtype) {
+            Err(_) => return self.malformed_from(from),
+            Ok(reply) if reply.truncated => {
+                q.over_tcp = true;
+                return Next::Tcp(qi);
+            }
+            Ok(reply) => match judge(&reply, from) {
+                Verdict::Done(answer) => q.answer = Some(answer),
+                Verdict::ServerFailed(failure) => {
+                    q.out[index] = true;
+                    if q.out.iter().all(|&o| o) {
+                        q.answer = Some(Answer::Failed(failure));
+                    } else {
+                        q.failure = Some(failure);
+                        next = Next::TryNow;
+                    }
+                }
+            },
+        }
+        if self.is_over() {
+            return Next::Over;
+        }
+        self.start_grace(now);
+        next
+    }
+
+    /// Once one question has addresses, the others have `OTHER_FAMILY_GRACE` more.
+    fn start_grace(&mut self, now: Instant) {
+        let has_addrs = self
+            .qs
+            .iter()
+            .any(|q| matches!(q.answer, Some(Answer::Addrs(..))));
+        if has_addrs && self.grace_ends.is_none() {
+            let g = now + OTHER_FAMILY_GRACE;
+            self.grace_ends = Some(g);
+            self.try_ends = self.try_ends.map(|t| t.min(g));
+        }
+    }
+
+    /// Question `index`, truncated over UDP, to be asked over TCP.
+    pub fn tcp_question(&self, index: usize, server: SocketAddr) -> TcpQuestion {
+        let q = &self.qs[index];
+        TcpQuestion {
+            server,
+            query: self.queries[q.query.clone()].to_vec(),
+            id: q.id,
+            qtype: q.qtype,
+        }
+    }
+
+    /// The TCP answer to question `index`.
+    pub fn answered_over_tcp(&mut self, index: usize, answer: Answer, now: Instant) {
+        let q = &mut self.qs[index];
+        q.over_tcp = false;
+        q.answer = Some(answer);
+        if !self.is_over() {
+            self.start_grace(now);
+        }
+    }
+
+    /// Server `index` can do no more for any question of this lookup, for `failure`.
+    fn rule_out(&mut self, index: usize, failure: &Failure) {
+        for q in &mut self.qs {
+            q.out[index] = true;
+            q.failure = Some(failure.clone());
+        }
+    }
+
+    /// The answers, in the order asked.
+    pub fn finish(self) -> Arc<[Answer]> {
+        let (servers, tries) = (self.servers, self.tries);
+        self.qs
+            .into_iter()
+            .map(|q| match q.answer {
+                Some(answer) => answer,
+                None => Answer::Failed(match q.failure {
+                    Some(failure) if q.out.iter().all(|&o| o) => failure,
+                    Some(failure @ Failure::Rcode { .. }) => failure,
+                    _ => Failure::NoAnswer {
+                        servers: servers.to_vec(),
+                        tries,
+                    },
+                }),
+            })
+            .collect()
     }
 }
 
 /// The same question over TCP (RFC 7766), for an answer too big for a datagram.
-async fn over_tcp(
+pub async fn over_tcp(
     server: SocketAddr,
     query: &[u8],
     id: u16,

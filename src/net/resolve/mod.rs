@@ -8,7 +8,12 @@
 //! their TTLs (negative answers briefly; a failure not at all). Lookups in
 //! flight are bounded (`MAX_IN_FLIGHT`), so a list of a million names never bursts past
 //! what a resolver takes. Everything is bounded by the probe's connect deadline.
+//!
+//! The parts: `exchange` is one lookup's questions, retransmissions and rotation over
+//! the servers, as a state machine with no I/O; `engine` is each probe thread's
+//! sockets and timer, shared by its lookups; `slots` bounds the lookups in flight.
 
+mod engine;
 mod exchange;
 mod slots;
 
@@ -32,9 +37,9 @@ use crate::report::error::{ErrorKind, ProbeError};
 use slots::Slots;
 
 /// Lookups in flight at once, across the run, unless the open-file limit says less. A
-/// lookup is one socket asking A and AAAA at most, so at most 200 queries wait at a
-/// resolver: what a Linux socket's default receive buffer (212,992 bytes, about 1 KiB a
-/// small datagram) holds. At 256 lookups (512 queries) dnsmasq dropped 400 queries of a
+/// lookup asks A and AAAA at most, so at most 200 queries wait at a resolver: what a
+/// Linux socket's default receive buffer (212,992 bytes, about 1 KiB a small datagram)
+/// holds. At 256 lookups (512 queries) dnsmasq dropped 400 queries of a
 /// 20,000-name run of bench/names, each costing its probe a 300 ms retransmission; at
 /// 100, none at the same rate (a handful only in the first burst, before dnsmasq has
 /// warmed up).
@@ -103,7 +108,7 @@ impl Default for Settings {
 struct Files {
     conf: ResolvConf,
     hosts: Hosts,
-    servers: Vec<SocketAddr>,
+    servers: Arc<[SocketAddr]>,
 }
 
 /// The answer to one question.
@@ -219,9 +224,8 @@ pub struct Resolver {
     table: Mutex<HashMap<Key, Entry>>,
     /// Where the next question starts in the server list, so load spreads over them.
     rotation: AtomicUsize,
-    /// The query ID stream's state.
+    /// Seeds for the probe threads' query ID streams.
     ids: AtomicU64,
-    sockets: exchange::Sockets,
 }
 
 impl fmt::Debug for Resolver {
@@ -242,7 +246,6 @@ impl Resolver {
             table: Mutex::new(HashMap::new()),
             rotation: AtomicUsize::new(0),
             ids: AtomicU64::new(random_seed()),
-            sockets: exchange::Sockets::new(),
         }
     }
 
@@ -250,8 +253,8 @@ impl Resolver {
         self.settings.family
     }
 
-    /// Lowers the lookups in flight (each holds one socket) to fit the open-file
-    /// limit. Takes effect only before the first lookup.
+    /// Lowers the lookups in flight (each may open a TCP socket, after a truncated
+    /// answer) to fit the open-file limit. Takes effect only before the first lookup.
     pub fn limit_in_flight(&self, n: usize) {
         self.in_flight_limit.store(n.max(1), Ordering::Relaxed);
     }
@@ -267,12 +270,12 @@ impl Resolver {
             let conf = ResolvConf::parse(&read(&self.settings.resolv_conf));
             let hosts = Hosts::parse(&read(&self.settings.hosts));
             let servers = if !self.settings.servers.is_empty() {
-                self.settings.servers.clone()
+                Arc::from(self.settings.servers.as_slice())
             } else if !conf.nameservers.is_empty() {
-                conf.nameservers.clone()
+                Arc::from(conf.nameservers.as_slice())
             } else {
                 // glibc's default when resolv.conf names no server.
-                vec![SocketAddr::from(([127, 0, 0, 1], 53))]
+                Arc::from([SocketAddr::from(([127, 0, 0, 1], 53))])
             };
             Files {
                 conf,
@@ -373,7 +376,7 @@ impl Resolver {
                     })
                     .await;
                     let Some(outcome) = settled else {
-                        let servers = self.files().servers.clone();
+                        let servers = self.files().servers.to_vec();
                         return self.all_failed(Failure::NoAnswer { servers, tries: 0 });
                     };
                     if let Some(answers) = outcome {
@@ -427,32 +430,20 @@ impl Resolver {
         let Some(_slot) = slot else {
             return self.all_failed(Failure::NoSlot);
         };
-        let servers = &self.files().servers;
+        let servers = Arc::clone(&self.files().servers);
         let first = self.rotation.fetch_add(1, Ordering::Relaxed);
-        let mut questions = [(QType::A, 0); 2];
-        for (question, &qtype) in questions.iter_mut().zip(qtypes) {
-            *question = (qtype, self.query_id());
-        }
-        exchange::ask(
-            &self.sockets,
-            self.in_flight_limit(),
-            servers,
-            first,
-            name,
-            &questions[..qtypes.len()],
-            deadline,
-        )
-        .await
+        engine::ask(servers, first, name, qtypes, self.seed(), deadline).await
     }
 
-    /// An unpredictable query ID: a SplitMix64 stream seeded from the system's random
-    /// source, so IDs cost no system call each (the random source port guards too).
-    fn query_id(&self) -> u16 {
+    /// A seed for a probe thread's query ID stream (used by its first lookup): a
+    /// SplitMix64 stream seeded from the system's random source, so seeds cost no
+    /// system call each.
+    fn seed(&self) -> u64 {
         let x = self.ids.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
         let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) as u16
+        z ^ (z >> 31)
     }
 
     fn failure_error(&self, name: &str, failure: &Failure, limit: &dyn fmt::Display) -> ProbeError {
