@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use super::UsageError;
-use crate::net::resolve::{Family, Resolver, Settings};
+use crate::net::resolve::{Family, Resolver, Settings, MAX_SERVERS};
 
 /// The resolver for `--resolver` servers and the `-4`/`-6` switches.
 pub fn resolver(servers: &[String], ipv4: bool, ipv6: bool) -> Result<Resolver, UsageError> {
@@ -32,6 +32,12 @@ pub fn resolver(servers: &[String], ipv4: bool, ipv6: bool) -> Result<Resolver, 
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if servers.len() > MAX_SERVERS {
+        return Err(UsageError(format!(
+            "invalid --resolver: given {} times, but a lookup rotates over at most {MAX_SERVERS} servers",
+            servers.len()
+        )));
+    }
     let mut settings = Settings {
         servers,
         family,
@@ -99,6 +105,13 @@ mod tests {
             .contains("-4 and -6"));
         assert_eq!(resolver(&[], true, false).unwrap().family(), Family::V4);
         assert_eq!(resolver(&[], false, true).unwrap().family(), Family::V6);
+        let many: Vec<String> = (1..=65).map(|i| format!("127.0.0.1:{i}")).collect();
+        let error = resolver(&many, false, false).unwrap_err().0;
+        assert!(
+            error.contains("given 65 times") && error.contains("at most 64"),
+            "{error}"
+        );
+        assert!(resolver(&many[..64], false, false).is_ok());
         assert!(resolver(&["x".into()], false, false)
             .unwrap_err()
             .0

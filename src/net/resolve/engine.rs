@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::pin::Pin;
@@ -132,9 +133,9 @@ struct Socket {
 
 struct State {
     sockets: Vec<Socket>,
-    requests: HashMap<u64, Request>,
+    requests: HashMap<u64, Request, Spread>,
     /// Query IDs in flight, to their lookup's token.
-    ids: HashMap<u16, u64>,
+    ids: HashMap<u16, u64, Spread>,
     next_token: u64,
     /// The query ID stream (SplitMix64), seeded by the first lookup.
     id_state: Option<u64>,
@@ -151,8 +152,8 @@ impl Engine {
             signal,
             state: RefCell::new(State {
                 sockets: Vec::new(),
-                requests: HashMap::new(),
-                ids: HashMap::new(),
+                requests: HashMap::default(),
+                ids: HashMap::default(),
                 next_token: 0,
                 id_state: None,
                 timer: Timer::never(),
@@ -515,6 +516,33 @@ impl State {
         for (token, next) in outcomes {
             self.after(token, next, now);
         }
+    }
+}
+
+/// The engine's keys are query IDs (random) and tokens (a counter): one multiply
+/// spreads them over a table, where SipHash's guard against chosen keys buys nothing.
+type Spread = BuildHasherDefault<Multiply>;
+
+#[derive(Default)]
+struct Multiply(u64);
+
+impl Hasher for Multiply {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(16) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

@@ -22,6 +22,9 @@ const FIRST_RETRY: Duration = Duration::from_millis(300);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Malformed replies in a row before a server's answers are given up on.
 const MAX_MALFORMED: u32 = 3;
+/// Servers a lookup can rotate over (`--resolver` given more often is a usage error;
+/// glibc reads three from resolv.conf).
+pub const MAX_SERVERS: usize = 64;
 
 /// A datagram that is a DNS response, though to no question asked: a late copy of an
 /// answer already taken, to be ignored.
@@ -59,13 +62,36 @@ struct Question {
     /// Truncated over UDP: being asked over TCP by the lookup, not to be sent again.
     over_tcp: bool,
     /// Servers that failed this question (an error code, or could not be sent to).
-    out: Vec<bool>,
+    out: ServerSet,
     failure: Option<Failure>,
 }
 
 impl Question {
     fn open(&self, server: usize) -> bool {
-        self.answer.is_none() && !self.over_tcp && !self.out[server]
+        self.answer.is_none() && !self.over_tcp && !self.out.has(server)
+    }
+}
+
+/// Servers by their index in the list (at most `MAX_SERVERS`).
+#[derive(Clone, Copy, Default)]
+struct ServerSet(u64);
+
+impl ServerSet {
+    fn has(self, index: usize) -> bool {
+        self.0 & (1 << index) != 0
+    }
+
+    fn add(&mut self, index: usize) {
+        self.0 |= 1 << index;
+    }
+
+    /// Every one of the first `n` servers is in.
+    fn all(self, n: usize) -> bool {
+        let mask = match n {
+            64.. => u64::MAX,
+            n => (1 << n) - 1,
+        };
+        self.0 & mask == mask
     }
 }
 
@@ -103,7 +129,7 @@ pub struct Exchange {
     /// The server the next try goes to (before skipping those with nothing to ask).
     next: usize,
     /// Servers sent to at least once: their answers count whenever they come.
-    asked: Vec<bool>,
+    asked: ServerSet,
     tries: u32,
     malformed: u32,
     wait: Duration,
@@ -116,7 +142,8 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// `questions` are the types asked and their query IDs.
+    /// `questions` are the types asked and their query IDs; `servers` holds at most
+    /// `MAX_SERVERS`.
     pub fn new(
         name: &str,
         questions: &[(QType, u16)],
@@ -142,7 +169,7 @@ impl Exchange {
                     query: start..queries.len(),
                     answer,
                     over_tcp: false,
-                    out: vec![false; n],
+                    out: ServerSet::default(),
                     failure: None,
                 }
             })
@@ -153,7 +180,7 @@ impl Exchange {
             queries,
             qs,
             next: first % n.max(1),
-            asked: vec![false; n],
+            asked: ServerSet::default(),
             tries: 0,
             malformed: 0,
             wait: FIRST_RETRY,
@@ -231,7 +258,7 @@ impl Exchange {
 
     /// The try to server `index` is sent.
     pub fn sent(&mut self, index: usize, now: Instant) {
-        self.asked[index] = true;
+        self.asked.add(index);
         self.tries += 1;
         self.try_ends = Some((now + self.wait).min(self.ends()));
         self.wait = (self.wait * 2).min(MAX_RETRY);
@@ -263,7 +290,7 @@ impl Exchange {
     /// The index of `server` among this exchange's servers, if it asked it.
     pub fn asked(&self, server: SocketAddr) -> Option<usize> {
         let index = self.servers.iter().position(|s| *s == server)?;
-        self.asked[index].then_some(index)
+        self.asked.has(index).then_some(index)
     }
 
     /// Nothing listens on server `index`'s port (ICMP port unreachable).
@@ -326,8 +353,8 @@ impl Exchange {
             Ok(reply) => match judge(&reply, from) {
                 Verdict::Done(answer) => q.answer = Some(answer),
                 Verdict::ServerFailed(failure) => {
-                    q.out[index] = true;
-                    if q.out.iter().all(|&o| o) {
+                    q.out.add(index);
+                    if q.out.all(self.servers.len()) {
                         q.answer = Some(Answer::Failed(failure));
                     } else {
                         q.failure = Some(failure);
@@ -380,7 +407,7 @@ impl Exchange {
     /// Server `index` can do no more for any question of this lookup, for `failure`.
     fn rule_out(&mut self, index: usize, failure: &Failure) {
         for q in &mut self.qs {
-            q.out[index] = true;
+            q.out.add(index);
             q.failure = Some(failure.clone());
         }
     }
@@ -393,7 +420,7 @@ impl Exchange {
             .map(|q| match q.answer {
                 Some(answer) => answer,
                 None => Answer::Failed(match q.failure {
-                    Some(failure) if q.out.iter().all(|&o| o) => failure,
+                    Some(failure) if q.out.all(servers.len()) => failure,
                     Some(failure @ Failure::Rcode { .. }) => failure,
                     _ => Failure::NoAnswer {
                         servers: servers.to_vec(),

@@ -36,6 +36,8 @@ use crate::proto::target::Host;
 use crate::report::error::{ErrorKind, ProbeError};
 use slots::Slots;
 
+pub use exchange::MAX_SERVERS;
+
 /// Lookups in flight at once, across the run, unless the open-file limit says less. A
 /// lookup asks A and AAAA at most, so at most 200 queries wait at a resolver: what a
 /// Linux socket's default receive buffer (212,992 bytes, about 1 KiB a small datagram)
@@ -269,13 +271,19 @@ impl Resolver {
             let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
             let conf = ResolvConf::parse(&read(&self.settings.resolv_conf));
             let hosts = Hosts::parse(&read(&self.settings.hosts));
-            let servers = if !self.settings.servers.is_empty() {
+            // More servers than a lookup rotates over are not asked (the command line
+            // allows no more; resolv.conf holds three that glibc reads).
+            let servers: Arc<[SocketAddr]> = if !self.settings.servers.is_empty() {
                 Arc::from(self.settings.servers.as_slice())
             } else if !conf.nameservers.is_empty() {
                 Arc::from(conf.nameservers.as_slice())
             } else {
                 // glibc's default when resolv.conf names no server.
                 Arc::from([SocketAddr::from(([127, 0, 0, 1], 53))])
+            };
+            let servers = match servers.len() > MAX_SERVERS {
+                true => Arc::from(&servers[..MAX_SERVERS]),
+                false => servers,
             };
             Files {
                 conf,

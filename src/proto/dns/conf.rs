@@ -9,6 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 
 /// glibc's limit on `ndots`.
 const MAX_NDOTS: u8 = 15;
+/// glibc's limit on `nameserver` lines read (MAXNS).
+const MAX_NAMESERVERS: usize = 3;
 
 /// What `/etc/resolv.conf` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +41,9 @@ impl ResolvConf {
             match words.next() {
                 Some("nameserver") => {
                     // A zone index (fe80::1%eth0) cannot be kept in an IpAddr: skip it.
-                    if let Some(ip) = words.next().and_then(|w| w.parse::<IpAddr>().ok()) {
+                    // Past the third, glibc (MAXNS) ignores them, and so does this.
+                    let ip = words.next().and_then(|w| w.parse::<IpAddr>().ok());
+                    if let (Some(ip), true) = (ip, conf.nameservers.len() < MAX_NAMESERVERS) {
                         conf.nameservers.push(SocketAddr::new(ip, 53));
                     }
                 }
@@ -165,6 +169,17 @@ mod tests {
         assert_eq!(c.search, ["corp.example", "lab.example"]);
         assert_eq!(c.ndots, 2);
         assert_eq!(ResolvConf::parse("options ndots:99").ndots, 15);
+        let four = "nameserver 127.0.0.1\nnameserver 127.0.0.2\nnameserver 127.0.0.3\nnameserver 127.0.0.4\n";
+        let kept: Vec<String> = ResolvConf::parse(four)
+            .nameservers
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            kept,
+            ["127.0.0.1:53", "127.0.0.2:53", "127.0.0.3:53"],
+            "the first three, as glibc"
+        );
         assert_eq!(ResolvConf::parse(""), ResolvConf::default());
     }
 
