@@ -114,7 +114,6 @@ impl Wake for Signal {
 
 struct Engine {
     signal: Arc<Signal>,
-    waker: Waker,
     state: RefCell<State>,
 }
 
@@ -141,14 +140,19 @@ struct State {
     id_state: Option<u64>,
     timer: Timer,
     timer_at: Option<Instant>,
+    /// The timer has been polled once, with the signal's waker: from then on, setting
+    /// it registers it with the reactor.
+    timer_registered: bool,
+    /// The signal's waker, which the sockets and the timer wake.
+    waker: Waker,
     buf: Vec<u8>,
 }
 
 impl Engine {
     fn new() -> Engine {
         let signal = Arc::new(Signal::default());
+        let waker = Waker::from(Arc::clone(&signal));
         Engine {
-            waker: Waker::from(Arc::clone(&signal)),
             signal,
             state: RefCell::new(State {
                 sockets: Vec::new(),
@@ -158,6 +162,8 @@ impl Engine {
                 id_state: None,
                 timer: Timer::never(),
                 timer_at: None,
+                timer_registered: false,
+                waker,
                 buf: vec![0u8; UDP_BUFFER],
             }),
         }
@@ -186,8 +192,17 @@ impl Engine {
                 }
             };
         }
-        let asked: Vec<(QType, u16)> = questions.iter().copied().zip(ids).collect();
-        let ex = Exchange::new(name, &asked, servers, first, deadline);
+        let mut asked = [(QType::A, 0); 2];
+        for (slot, (&qtype, id)) in asked.iter_mut().zip(questions.iter().zip(ids)) {
+            *slot = (qtype, id);
+        }
+        let ex = Exchange::new(
+            name,
+            &asked[..questions.len().min(2)],
+            servers,
+            first,
+            deadline,
+        );
         for id in ex.ids() {
             st.ids.insert(id, token);
         }
@@ -208,7 +223,7 @@ impl Engine {
         // Before driving: a wake-up while the sockets are read must reach a lookup.
         self.choose_candidate(cx.waker());
         self.signal.fired.store(false, Ordering::SeqCst);
-        st.drive(&self.waker);
+        st.drive();
         let Some(r) = st.requests.get_mut(&token) else {
             // Not expected: a lookup leaves only by being over or dropped.
             return Poll::Ready(Step::Over(Arc::from([])));
@@ -387,6 +402,11 @@ impl State {
             if self.timer_at.is_none_or(|t| due < t) {
                 self.timer.set_at(due);
                 self.timer_at = Some(due);
+                if !self.timer_registered {
+                    self.timer_registered = true;
+                    let mut cx = Context::from_waker(&self.waker);
+                    let _ = Pin::new(&mut self.timer).poll(&mut cx);
+                }
             }
         }
     }
@@ -398,14 +418,15 @@ impl State {
     }
 
     /// Reads what has arrived on every socket and handles the tries that are up.
-    fn drive(&mut self, waker: &Waker) {
-        let mut cx = Context::from_waker(waker);
+    fn drive(&mut self) {
+        let waker = self.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        let now = Instant::now();
         for i in 0..self.sockets.len() {
             while let Poll::Ready(Ok(())) = self.sockets[i].io.poll_readable(&mut cx) {
-                self.drain(i);
+                self.drain(i, now);
             }
         }
-        let now = Instant::now();
         if self.timer_at.is_some_and(|t| now >= t) {
             self.timer_at = None;
             let up: Vec<u64> = self
@@ -420,18 +441,13 @@ impl State {
             let next = self.requests.values().filter_map(|r| r.ex.due()).min();
             self.timer_by(next);
         }
-        if self.timer_at.is_some() {
-            let _ = Pin::new(&mut self.timer).poll(&mut cx);
-        }
     }
 
     /// Reads socket `i` until it has nothing more.
-    fn drain(&mut self, i: usize) {
+    fn drain(&mut self, i: usize, now: Instant) {
         // Bounded: a flood of datagrams still lets other work run between reads.
         for _ in 0..256 {
-            let received = self.sockets[i].io.get_ref().recv(&mut self.buf);
-            let now = Instant::now();
-            match received {
+            match self.sockets[i].io.get_ref().recv(&mut self.buf) {
                 Ok(len) => self.datagram(i, len, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {

@@ -306,7 +306,7 @@ impl Resolver {
         if let Some(ips) = files.hosts.get(name) {
             let ips: Vec<IpAddr> = ips.into_iter().filter(|ip| family.allows(ip)).collect();
             if !ips.is_empty() {
-                return Ok(interleave(&ips));
+                return Ok(interleave(ips));
             }
         }
         let candidates = files.conf.candidates(name);
@@ -326,7 +326,7 @@ impl Resolver {
                 }
             }
             if !ips.is_empty() {
-                return Ok(interleave(&ips));
+                return Ok(interleave(ips));
             }
             if let Some(failure) = failure {
                 return Err(self.failure_error(name, failure, limit));
@@ -618,8 +618,20 @@ fn dns_error(name: &str, what: &str) -> ProbeError {
     ProbeError::new(ErrorKind::Dns, format!("cannot resolve {name}: {what}"))
 }
 
-/// IPv4 first, then alternating families, each family in the order given.
-fn interleave(ips: &[IpAddr]) -> Vec<IpAddr> {
+/// IPv4 first, then alternating families, each family in the order given; repeats go.
+fn interleave(mut ips: Vec<IpAddr>) -> Vec<IpAddr> {
+    // One family (the usual answer): the order stands, in place.
+    if ips.iter().all(|ip| ip.is_ipv4() == ips[0].is_ipv4()) {
+        let mut kept = 0;
+        for i in 0..ips.len() {
+            if !ips[..kept].contains(&ips[i]) {
+                ips[kept] = ips[i];
+                kept += 1;
+            }
+        }
+        ips.truncate(kept);
+        return ips;
+    }
     let mut v4 = ips.iter().filter(|ip| ip.is_ipv4());
     let mut v6 = ips.iter().filter(|ip| ip.is_ipv6());
     let mut out: Vec<IpAddr> = Vec::with_capacity(ips.len());
@@ -709,7 +721,7 @@ mod tests {
         let ips =
             |list: &[&str]| -> Vec<IpAddr> { list.iter().map(|s| s.parse().unwrap()).collect() };
         assert_eq!(
-            interleave(&ips(&[
+            interleave(ips(&[
                 "::1",
                 "::2",
                 "127.0.0.1",
@@ -719,7 +731,17 @@ mod tests {
             ])),
             ips(&["127.0.0.1", "::1", "127.0.0.2", "::2", "127.0.0.3"])
         );
-        assert_eq!(interleave(&ips(&["::1"])), ips(&["::1"]));
+        assert_eq!(interleave(ips(&["::1"])), ips(&["::1"]));
+        assert_eq!(
+            interleave(ips(&[
+                "127.0.0.2",
+                "127.0.0.1",
+                "127.0.0.2",
+                "127.0.0.3",
+                "127.0.0.1"
+            ])),
+            ips(&["127.0.0.2", "127.0.0.1", "127.0.0.3"])
+        );
     }
 
     /// A lookup's future is allocated once per name probed: the rare path (TCP after

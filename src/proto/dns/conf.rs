@@ -4,6 +4,7 @@
 //! `domain` and `options ndots:N`; other options (`timeout`, `attempts`, `rotate`) are
 //! ignored because the resolver has its own schedule inside `--connect-timeout`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -70,20 +71,24 @@ impl ResolvConf {
     /// glibc `res_search`): a name ending in a dot is asked as is; one with at least
     /// `ndots` dots is asked as is, then with each search domain; a shorter one with each
     /// search domain first, then as is. Candidates too long for DNS are left out.
-    pub fn candidates(&self, name: &str) -> Vec<String> {
+    pub fn candidates<'a>(&self, name: &'a str) -> Vec<Cow<'a, str>> {
         if let Some(absolute) = name.strip_suffix('.') {
-            return vec![absolute.to_string()];
+            return vec![Cow::Borrowed(absolute)];
         }
         let dots = name.bytes().filter(|&b| b == b'.').count();
         let searched = self
             .search
             .iter()
-            .map(|domain| format!("{name}.{domain}"))
+            .map(|domain| Cow::<str>::Owned(format!("{name}.{domain}")))
             .filter(|n| n.len() <= 253);
         if dots >= self.ndots as usize {
-            std::iter::once(name.to_string()).chain(searched).collect()
+            std::iter::once(Cow::Borrowed(name))
+                .chain(searched)
+                .collect()
         } else {
-            searched.chain(std::iter::once(name.to_string())).collect()
+            searched
+                .chain(std::iter::once(Cow::Borrowed(name)))
+                .collect()
         }
     }
 }
