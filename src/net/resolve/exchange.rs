@@ -13,7 +13,9 @@ use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
 use super::{Answer, Failure, OTHER_FAMILY_GRACE};
-use crate::proto::dns::message::{parse_reply, query_len, rcode, write_query, QType, Reply};
+use crate::proto::dns::message::{
+    parse_reply, query_len, rcode, write_query, Malformed, QType, Reply,
+};
 
 /// The first retransmission: well under a second, so one lost datagram costs a probe
 /// little of its budget, yet above a loaded resolver's usual reply time on a LAN.
@@ -345,6 +347,9 @@ impl Exchange {
         }
         let mut next = Next::Wait;
         match parse_reply(msg, q.id, &self.name, q.qtype) {
+            // A response to another question: a late answer to an earlier query that had
+            // the ID this one reuses. Not the server's fault.
+            Err(Malformed::NotOurs) if is_stray_response(msg) => return Next::Wait,
             Err(_) => return self.malformed_from(from),
             Ok(reply) if reply.truncated => {
                 q.over_tcp = true;
@@ -481,5 +486,137 @@ pub async fn over_tcp(
                 Verdict::ServerFailed(failure) => Answer::Failed(failure),
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn servers(n: u16) -> Arc<[SocketAddr]> {
+        (1..=n)
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .collect()
+    }
+
+    /// A reply to `query` with `rcode` and, for an A query, one address.
+    fn reply(query: &[u8], rcode: u8, addr: Option<[u8; 4]>) -> Vec<u8> {
+        let mut msg = query.to_vec();
+        msg[2] |= 0x80;
+        msg[3] = rcode;
+        if let Some(ip) = addr {
+            msg[7] = 1;
+            msg.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            msg.extend_from_slice(&ip);
+        }
+        msg
+    }
+
+    fn exchange(qtypes: &[QType], n: u16) -> Exchange {
+        let questions: Vec<(QType, u16)> = qtypes.iter().map(|&q| (q, 100 + q.code())).collect();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        Exchange::new("x.test", &questions, servers(n), 0, deadline)
+    }
+
+    fn query(ex: &Exchange, index: usize, nth: usize) -> Vec<u8> {
+        ex.queries_for(index).nth(nth).unwrap().to_vec()
+    }
+
+    /// An answer to another question under one of ours IDs (a late answer to the query
+    /// that had the ID before) is ignored: it costs no malformed count and no try.
+    #[test]
+    fn a_response_to_another_question_is_ignored() {
+        let mut ex = exchange(&[QType::A], 1);
+        let now = Instant::now();
+        assert_eq!(ex.start_try(now), Some(0));
+        let mine = query(&ex, 0, 0);
+        ex.sent(0, now);
+        let mut other = Exchange::new("y.test", &[(QType::A, 101)], servers(1), 0, now);
+        other.start_try(now);
+        let theirs = reply(&query(&other, 0, 0), 0, Some([127, 0, 0, 2]));
+        for _ in 0..MAX_MALFORMED + 1 {
+            assert_eq!(ex.reply(0, &theirs, now), Next::Wait);
+        }
+        assert!(!ex.is_over());
+        assert_eq!(
+            ex.reply(0, &reply(&mine, 0, Some([127, 0, 0, 1])), now),
+            Next::Over
+        );
+        let answers = ex.finish();
+        assert!(
+            matches!(&answers[0], Answer::Addrs(ips, _) if ips[0] == IpAddr::from([127, 0, 0, 1]))
+        );
+    }
+
+    /// Garbage, though, counts: three in a row and the lookup fails, naming the server.
+    #[test]
+    fn garbage_fails_the_lookup_on_the_third() {
+        let mut ex = exchange(&[QType::A], 1);
+        let now = Instant::now();
+        ex.start_try(now);
+        let cut = query(&ex, 0, 0)[..10].to_vec();
+        ex.sent(0, now);
+        assert_eq!(ex.reply(0, &cut, now), Next::TryNow);
+        assert_eq!(ex.garbage(0), Next::TryNow);
+        assert_eq!(ex.garbage(0), Next::Over);
+        let answers = ex.finish();
+        assert!(matches!(
+            &answers[0],
+            Answer::Failed(Failure::Malformed { replies: 3, .. })
+        ));
+    }
+
+    /// SERVFAIL from one server moves the question on to the next at once; when every
+    /// server has failed it, the failure is the last server's.
+    #[test]
+    fn a_server_failure_moves_on_to_the_next_server() {
+        let mut ex = exchange(&[QType::A], 2);
+        let now = Instant::now();
+        assert_eq!(ex.start_try(now), Some(0));
+        let q = query(&ex, 0, 0);
+        ex.sent(0, now);
+        assert_eq!(
+            ex.reply(0, &reply(&q, rcode::SERVFAIL, None), now),
+            Next::TryNow
+        );
+        assert_eq!(ex.start_try(now), Some(1));
+        ex.sent(1, now);
+        assert_eq!(
+            ex.reply(1, &reply(&q, rcode::SERVFAIL, None), now),
+            Next::Over
+        );
+        let answers = ex.finish();
+        let server = servers(2)[1];
+        assert!(
+            matches!(&answers[0], Answer::Failed(Failure::Rcode { code: rcode::SERVFAIL, server: s }) if *s == server),
+            "{answers:?}"
+        );
+    }
+
+    /// Once A has addresses, AAAA has OTHER_FAMILY_GRACE more, not the rest of the try.
+    #[test]
+    fn the_other_family_gets_a_grace_period() {
+        let mut ex = exchange(&[QType::A, QType::Aaaa], 1);
+        let now = Instant::now();
+        ex.start_try(now);
+        let a = query(&ex, 0, 0);
+        ex.sent(0, now);
+        assert_eq!(ex.due(), Some(now + FIRST_RETRY));
+        assert_eq!(
+            ex.reply(0, &reply(&a, 0, Some([127, 0, 0, 1])), now),
+            Next::Wait
+        );
+        assert_eq!(ex.due(), Some(now + OTHER_FAMILY_GRACE));
+        let later = now + OTHER_FAMILY_GRACE;
+        assert!(ex.try_is_up(later));
+        assert_eq!(ex.start_try(later), None);
+        assert!(ex.is_over());
+        let answers = ex.finish();
+        assert!(matches!(&answers[0], Answer::Addrs(..)));
+        assert!(matches!(
+            &answers[1],
+            Answer::Failed(Failure::NoAnswer { tries: 1, .. })
+        ));
     }
 }
