@@ -17,7 +17,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::pin::Pin;
@@ -51,7 +50,7 @@ pub async fn ask(
     first: usize,
     name: &str,
     questions: &[QType],
-    seed: u64,
+    seed: impl FnOnce() -> u64,
     deadline: Instant,
 ) -> Arc<[Answer]> {
     let token = ENGINE.with(|e| e.start(name, questions, servers, first, seed, deadline));
@@ -132,9 +131,9 @@ struct Socket {
 
 struct State {
     sockets: Vec<Socket>,
-    requests: HashMap<u64, Request, Spread>,
+    requests: HashMap<u64, Request, Fast>,
     /// Query IDs in flight, to their lookup's token.
-    ids: HashMap<u16, u64, Spread>,
+    ids: HashMap<u16, u64, Fast>,
     next_token: u64,
     /// The query ID stream (SplitMix64), seeded by the first lookup.
     id_state: Option<u64>,
@@ -175,14 +174,14 @@ impl Engine {
         questions: &[QType],
         servers: Arc<[SocketAddr]>,
         first: usize,
-        seed: u64,
+        seed: impl FnOnce() -> u64,
         deadline: Instant,
     ) -> u64 {
         let mut st = self.state.borrow_mut();
         let st = &mut *st;
         let token = st.next_token;
         st.next_token += 1;
-        let id_state = st.id_state.get_or_insert(seed);
+        let id_state = st.id_state.get_or_insert_with(seed);
         let mut ids = [0u16; 2];
         for i in 0..questions.len().min(2) {
             ids[i] = loop {
@@ -535,32 +534,9 @@ impl State {
     }
 }
 
-/// The engine's keys are query IDs (random) and tokens (a counter): one multiply
-/// spreads them over a table, where SipHash's guard against chosen keys buys nothing.
-type Spread = BuildHasherDefault<Multiply>;
-
-#[derive(Default)]
-struct Multiply(u64);
-
-impl Hasher for Multiply {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(16) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
+/// The engine's maps: keys from a counter and from a random stream, hashed in a few
+/// instructions (foldhash, seeded per process) rather than SipHash's dozens.
+type Fast = foldhash::fast::RandomState;
 
 /// The next query ID: a SplitMix64 stream, so IDs cost no system call each.
 fn split_mix(state: &mut u64) -> u16 {
@@ -647,7 +623,7 @@ mod tests {
     fn lookup(held: &Held, name: &'static str) -> impl Future<Output = Arc<[Answer]>> {
         let servers: Arc<[SocketAddr]> = Arc::from([held.addr]);
         let deadline = Instant::now() + Duration::from_secs(5);
-        async move { ask(servers, 0, name, &[QType::A], 7, deadline).await }
+        async move { ask(servers, 0, name, &[QType::A], || 7, deadline).await }
     }
 
     fn has_address(answers: &[Answer]) -> bool {

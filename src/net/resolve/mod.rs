@@ -217,13 +217,17 @@ enum Entry {
 /// together, so one claim, one lock and one hash serve both.
 type Key = Arc<str>;
 
+/// Names to their answers. foldhash is seeded per process, so no list of names can be
+/// made to collide, and hashes a name in a fraction of SipHash's time.
+type Table = HashMap<Key, Entry, foldhash::fast::RandomState>;
+
 /// The run's resolver: shared by every probe thread.
 pub struct Resolver {
     settings: Settings,
     files: OnceLock<Files>,
     in_flight_limit: AtomicUsize,
     slots: OnceLock<Slots>,
-    table: Mutex<HashMap<Key, Entry>>,
+    table: Mutex<Table>,
     /// Where the next question starts in the server list, so load spreads over them.
     rotation: AtomicUsize,
     /// Seeds for the probe threads' query ID streams.
@@ -245,7 +249,7 @@ impl Resolver {
             files: OnceLock::new(),
             in_flight_limit: AtomicUsize::new(MAX_IN_FLIGHT),
             slots: OnceLock::new(),
-            table: Mutex::new(HashMap::new()),
+            table: Mutex::new(HashMap::default()),
             rotation: AtomicUsize::new(0),
             ids: AtomicU64::new(random_seed()),
         }
@@ -440,12 +444,11 @@ impl Resolver {
         };
         let servers = Arc::clone(&self.files().servers);
         let first = self.rotation.fetch_add(1, Ordering::Relaxed);
-        engine::ask(servers, first, name, qtypes, self.seed(), deadline).await
+        engine::ask(servers, first, name, qtypes, || self.seed(), deadline).await
     }
 
-    /// A seed for a probe thread's query ID stream (used by its first lookup): a
-    /// SplitMix64 stream seeded from the system's random source, so seeds cost no
-    /// system call each.
+    /// A seed for a probe thread's query ID stream (asked for by its first lookup): a
+    /// SplitMix64 stream seeded from the system's random source.
     fn seed(&self) -> u64 {
         let x = self.ids.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
         let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -587,7 +590,7 @@ impl Drop for Asking<'_> {
 }
 
 /// Drops expired answers, then, if that is not enough, a quarter of the rest.
-fn make_room(table: &mut HashMap<Key, Entry>) {
+fn make_room(table: &mut Table) {
     let now = Instant::now();
     table.retain(|_, e| !matches!(e, Entry::Ready(_, until) if *until <= now));
     if table.len() >= CACHE_CAP {
