@@ -94,7 +94,8 @@ pub struct Args {
     pub resolve: Vec<String>,
 
     /// DNS server to ask instead of /etc/resolv.conf's: ADDR[:PORT] (port 53 unless
-    /// given; IPv6 in brackets, e.g. [::1]:53); repeatable, queries rotate over them
+    /// given; IPv6 in brackets, e.g. [::1]:53); repeatable (up to 64), queries rotate
+    /// over them
     #[argh(option, arg_name = "ADDR[:PORT]")]
     pub resolver: Vec<String>,
 
