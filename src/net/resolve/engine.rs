@@ -139,9 +139,6 @@ struct State {
     id_state: Option<u64>,
     timer: Timer,
     timer_at: Option<Instant>,
-    /// The timer has been polled once, with the signal's waker: from then on, setting
-    /// it registers it with the reactor.
-    timer_registered: bool,
     /// The signal's waker, which the sockets and the timer wake.
     waker: Waker,
     buf: Vec<u8>,
@@ -161,7 +158,6 @@ impl Engine {
                 id_state: None,
                 timer: Timer::never(),
                 timer_at: None,
-                timer_registered: false,
                 waker,
                 buf: vec![0u8; UDP_BUFFER],
             }),
@@ -401,10 +397,12 @@ impl State {
             if self.timer_at.is_none_or(|t| due < t) {
                 self.timer.set_at(due);
                 self.timer_at = Some(due);
-                if !self.timer_registered {
-                    self.timer_registered = true;
-                    let mut cx = Context::from_waker(&self.waker);
-                    let _ = Pin::new(&mut self.timer).poll(&mut cx);
+                // Registers it with the reactor (a no-op once registered with this waker).
+                let mut cx = Context::from_waker(&self.waker);
+                if Pin::new(&mut self.timer).poll(&mut cx).is_ready() {
+                    // Due already (time passed since it was computed): it will not go off,
+                    // so have the engine driven again now.
+                    self.waker.wake_by_ref();
                 }
             }
         }
@@ -676,6 +674,31 @@ mod tests {
             held.release.send("kept.test").unwrap();
             assert!(has_address(&promptly(kept).await));
         }));
+    }
+
+    /// A server that never answers: the engine's one timer retransmits and then ends
+    /// the lookup at its deadline, with the tries counted.
+    #[test]
+    fn a_silent_server_ends_the_lookup_at_its_deadline() {
+        let held = Held::start();
+        let servers: Arc<[SocketAddr]> = Arc::from([held.addr]);
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(1000);
+        let answers =
+            crate::net::rt::block_on(ask(servers, 0, "silent.test", &[QType::A], || 7, deadline));
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(1000) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        assert!(
+            matches!(
+                &answers[0],
+                Answer::Failed(super::super::Failure::NoAnswer { tries, .. }) if *tries >= 2
+            ),
+            "retransmitted after 300 ms (and 900 ms), then the deadline: {answers:?}"
+        );
+        ENGINE.with(|e| assert!(e.state.borrow().requests.is_empty()));
     }
 
     /// The engine knows each lookup in flight by its query IDs, and forgets both once
