@@ -178,26 +178,19 @@ impl Engine {
         let token = st.next_token;
         st.next_token += 1;
         let id_state = st.id_state.get_or_insert_with(seed);
-        let mut ids = [0u16; 2];
-        for i in 0..questions.len().min(2) {
-            ids[i] = loop {
+        // Each question's ID: one that no query in flight on this thread has.
+        let n = questions.len().min(2);
+        let mut asked = [(QType::A, 0u16); 2];
+        for i in 0..n {
+            let id = loop {
                 let id = split_mix(id_state);
-                if !st.ids.contains_key(&id) && !ids[..i].contains(&id) {
+                if !st.ids.contains_key(&id) && asked[..i].iter().all(|&(_, a)| a != id) {
                     break id;
                 }
             };
+            asked[i] = (questions[i], id);
         }
-        let mut asked = [(QType::A, 0); 2];
-        for (slot, (&qtype, id)) in asked.iter_mut().zip(questions.iter().zip(ids)) {
-            *slot = (qtype, id);
-        }
-        let ex = Exchange::new(
-            name,
-            &asked[..questions.len().min(2)],
-            servers,
-            first,
-            deadline,
-        );
+        let ex = Exchange::new(name, &asked[..n], servers, first, deadline);
         for id in ex.ids() {
             st.ids.insert(id, token);
         }
@@ -289,11 +282,7 @@ impl Engine {
             let r = st.remove(token);
             // It may have been woken for the others, and will not be polled again.
             let was_candidate = {
-                let candidate = self
-                    .signal
-                    .candidate
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
+                let candidate = self.candidate();
                 matches!((&*candidate, &r.waker), (Some(c), Some(w)) if c.will_wake(w))
             };
             self.hand_on(&st, was_candidate);
