@@ -525,13 +525,21 @@ impl State {
 /// instructions (foldhash, seeded per process) rather than SipHash's dozens.
 type Fast = foldhash::fast::RandomState;
 
-/// The next query ID: a SplitMix64 stream, so IDs cost no system call each.
-fn split_mix(state: &mut u64) -> u16 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
+/// The step of a SplitMix64 stream's state.
+pub(super) const SPLIT_MIX_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output for a state: well-mixed bits, no system call.
+pub(super) fn split_mix_output(state: u64) -> u64 {
+    let mut z = state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) as u16
+    z ^ (z >> 31)
+}
+
+/// The next query ID from the thread's stream.
+fn split_mix(state: &mut u64) -> u16 {
+    *state = state.wrapping_add(SPLIT_MIX_STEP);
+    split_mix_output(*state) as u16
 }
 
 #[cfg(test)]

@@ -275,20 +275,18 @@ impl Resolver {
             let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
             let conf = ResolvConf::parse(&read(&self.settings.resolv_conf));
             let hosts = Hosts::parse(&read(&self.settings.hosts));
+            // glibc's default when resolv.conf names no server.
+            let default = [SocketAddr::from(([127, 0, 0, 1], 53))];
+            let chosen: &[SocketAddr] = if !self.settings.servers.is_empty() {
+                &self.settings.servers
+            } else if !conf.nameservers.is_empty() {
+                &conf.nameservers
+            } else {
+                &default
+            };
             // More servers than a lookup rotates over are not asked (the command line
             // allows no more; resolv.conf holds three that glibc reads).
-            let servers: Arc<[SocketAddr]> = if !self.settings.servers.is_empty() {
-                Arc::from(self.settings.servers.as_slice())
-            } else if !conf.nameservers.is_empty() {
-                Arc::from(conf.nameservers.as_slice())
-            } else {
-                // glibc's default when resolv.conf names no server.
-                Arc::from([SocketAddr::from(([127, 0, 0, 1], 53))])
-            };
-            let servers = match servers.len() > MAX_SERVERS {
-                true => Arc::from(&servers[..MAX_SERVERS]),
-                false => servers,
-            };
+            let servers = Arc::from(&chosen[..chosen.len().min(MAX_SERVERS)]);
             Files {
                 conf,
                 hosts,
@@ -450,11 +448,9 @@ impl Resolver {
     /// A seed for a probe thread's query ID stream (asked for by its first lookup): a
     /// SplitMix64 stream seeded from the system's random source.
     fn seed(&self) -> u64 {
-        let x = self.ids.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        let step = engine::SPLIT_MIX_STEP;
+        let x = self.ids.fetch_add(step, Ordering::Relaxed);
+        engine::split_mix_output(x.wrapping_add(step))
     }
 
     fn failure_error(&self, name: &str, failure: &Failure, limit: &dyn fmt::Display) -> ProbeError {
