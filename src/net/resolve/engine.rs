@@ -317,6 +317,10 @@ impl State {
         // Replies of up to MAX_IN_FLIGHT lookups may wait here at once: room for them
         // (the kernel caps the size at net.core.rmem_max; the default is kept if not).
         let _ = socket2::SockRef::from(io.get_ref()).set_recv_buffer_size(RECEIVE_BUFFER);
+        // Watched from now on: a socket opened while the engine is driven (by a
+        // retransmission, or a move to the next server) would otherwise go unread
+        // until the next drive, which may be the next retransmission.
+        let _ = io.poll_readable(&mut Context::from_waker(&self.waker));
         self.sockets.push(Socket { server, io });
         Ok(self.sockets.len() - 1)
     }
@@ -696,6 +700,27 @@ mod tests {
             "retransmitted after 300 ms (and 900 ms), then the deadline: {answers:?}"
         );
         ENGINE.with(|e| assert!(e.state.borrow().requests.is_empty()));
+    }
+
+    /// A server first asked on a retransmission gets its socket then, from the timer:
+    /// that socket is watched at once, so its answer is read when it comes, not at the
+    /// next retransmission (900 ms).
+    #[test]
+    fn a_socket_opened_by_a_retransmission_is_read_at_once() {
+        let silent = Held::start();
+        let good = Held::start();
+        good.release.send("late.test").unwrap();
+        let servers: Arc<[SocketAddr]> = Arc::from([silent.addr, good.addr]);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(5);
+        let answers =
+            crate::net::rt::block_on(ask(servers, 0, "late.test", &[QType::A], || 7, deadline));
+        let took = started.elapsed();
+        assert!(has_address(&answers), "{answers:?}");
+        assert!(
+            took < Duration::from_millis(800),
+            "answered after the retransmission at 300 ms, read at {took:?}"
+        );
     }
 
     /// The engine knows each lookup in flight by its query IDs, and forgets both once
