@@ -17,8 +17,8 @@ pub mod run;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-pub use cli::{Config, UsageError};
 pub use run::{exit, Cancel, Outcome, StopReason};
+pub use run::{RunOptions, UsageError};
 
 /// Descriptors kept free for everything that is not a probe's socket (stdio, the
 /// reactor, input files).
@@ -26,7 +26,7 @@ const RESERVED_FDS: u64 = 16;
 
 /// Runs `cfg` to the end, writing results to stdout and warnings to stderr.
 /// Installs the SIGINT handler. Returns a usage error before probing anything.
-pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
+pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
     let input = run::input::Input::open(&cfg)?;
     if let Some(problems) = input.resume_problems() {
         report::warn(&format!("headprobe: {problems}"));
@@ -75,7 +75,7 @@ pub fn run(mut cfg: Config) -> Result<Outcome, UsageError> {
 
 /// Raises the soft open-file limit toward the hard one; lowers `--concurrency`, with one
 /// warning, if it still does not fit.
-fn fit_concurrency_to_fd_limit(cfg: &mut Config) {
+fn fit_concurrency_to_fd_limit(cfg: &mut RunOptions) {
     let limit = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => limit,
         Err(_) => match rlimit::getrlimit(rlimit::Resource::NOFILE) {
@@ -89,7 +89,7 @@ fn fit_concurrency_to_fd_limit(cfg: &mut Config) {
     // briefly a TCP one when an answer comes back truncated: keep room for them (a
     // third of what is left when the limit is tight).
     let dns = (room / 6).clamp(1, net::resolve::MAX_IN_FLIGHT as u64);
-    cfg.resolver.limit_in_flight(dns as usize);
+    cfg.probe.resolver.limit_in_flight(dns as usize);
     let room = room.saturating_sub(2 * dns).max(1);
     if (cfg.concurrency as u64) > room {
         report::warn(&format!(

@@ -3,8 +3,8 @@
 use std::io::{self, Write};
 
 use headprobe::cli::{self, Parsed};
+use headprobe::exit;
 use headprobe::report::warn;
-use headprobe::{exit, Config};
 
 fn main() {
     std::process::exit(real_main());
@@ -27,7 +27,7 @@ fn real_main() -> i32 {
     if args.version {
         return print(&format!("headprobe {}", env!("CARGO_PKG_VERSION")));
     }
-    let outcome = Config::from_args(*args).and_then(headprobe::run);
+    let outcome = cli::from_args(*args).and_then(headprobe::run);
     match outcome {
         Ok(outcome) => outcome.exit_code(),
         Err(usage) => {

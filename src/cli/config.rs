@@ -2,187 +2,115 @@
 //!
 //! Nothing below this module sees argh types.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
-use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::Args;
-use crate::net::resolve::Resolver;
+use crate::net::resolve::Pins;
 use crate::net::tls::TlsSettings;
+use crate::net::{ProbeOptions, ProxyCheck};
 use crate::proto::http;
 use crate::proto::proxy::{Detection, Proxy, DEFAULT_PROXY_PORT};
 use crate::proto::request::{self, HttpVersion, RequestTemplate};
-use crate::proto::target::{self, Defaults, Scheme, Target};
+use crate::proto::target::{self, Defaults, Scheme};
+use crate::report::duration::MAX_DURATION;
 use crate::report::printer::Format;
+use crate::run::verdict::{HeaderExpectation, StatusSet};
+use crate::run::{RunOptions, UsageError};
 
-/// A usage error: printed on stderr, exit status 2, nothing probed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+pub use crate::report::duration::parse as parse_duration;
 
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Everything a run needs, validated.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Positional targets, probed first.
-    pub targets: Vec<String>,
-    /// `--file` paths in order; `-` is standard input.
-    pub files: Vec<String>,
-    pub concurrency: usize,
-    pub defaults: Defaults,
-    pub request: RequestTemplate,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    pub max_header_bytes: usize,
-    pub format: Format,
-    pub ordered: bool,
-    pub quiet: bool,
-    pub resolve: Resolve,
-    /// The run's stub resolver: `--resolver`, `-4`/`-6`, its cache and queries in flight.
-    pub resolver: Arc<Resolver>,
-    pub expect_status: Option<StatusSet>,
-    /// `--expect-header`: every one must hold.
-    pub expect_header: Vec<HeaderExpectation>,
-    /// `--expect-cert-days N`: a certificate with fewer whole days left fails.
-    pub expect_cert_days: Option<i64>,
-    /// New connections per second; 0 is no limit.
-    pub rate: f64,
-    /// `--shard K/N` as (K-1, N).
-    pub shard: Option<(u64, u64)>,
-    /// `--resume FILE`: an earlier run's JSON Lines output.
-    pub resume: Option<String>,
-    /// `Some` when forced on or off; `None` decides from the terminals.
-    pub progress: Option<bool>,
-    /// Client settings for https targets.
-    pub tls: TlsSettings,
-    /// `--proxy`: every probe goes through it.
-    pub proxy: Option<Proxy>,
-    /// `--proxy-check URL`: targets are proxies, and this is requested through each.
-    pub proxy_check: Option<ProxyCheck>,
-    /// `-L`: follow redirects, at most `max_redirs` of them.
-    pub follow: bool,
-    pub max_redirs: usize,
-    /// `--retry N`: further attempts after a transient failure.
-    pub retry: u32,
-    /// `--retry-delay`: the wait before the first retry; it doubles up to `RETRY_DELAY_CAP`.
-    pub retry_delay: Duration,
-}
-
-/// `--proxy-check`: the URL as given, parsed.
-#[derive(Debug, Clone)]
-pub struct ProxyCheck {
-    pub url: String,
-    pub target: Target,
-    /// Port for proxies that name none.
-    pub default_port: u16,
-}
-
-/// Every default, defined once. The `--help` text repeats them in words; a test keeps
-/// the two in step.
+/// Every default, in one list. Each is defined by the layer that owns its option; the
+/// `--help` text repeats them in words, and a test keeps the two in step.
 pub mod defaults {
-    use std::time::Duration;
+    pub use crate::net::options::defaults::*;
+    pub use crate::run::options::defaults::*;
 
-    pub const CONCURRENCY: usize = 256;
     pub const METHOD: &str = "GET";
     pub const PATH: &str = "/";
-    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-    pub const TIMEOUT: Duration = Duration::from_secs(10);
-    pub const MAX_HEADER_BYTES: usize = 65536;
-    /// New connections per second; 0 is no limit.
-    pub const RATE: f64 = 0.0;
-    pub const MAX_REDIRS: usize = 10;
-    pub const RETRY: u32 = 0;
-    pub const RETRY_DELAY: Duration = Duration::from_secs(1);
-    /// The longest wait between retries, `Retry-After` included.
-    pub const RETRY_DELAY_CAP: Duration = Duration::from_secs(30);
 }
 
-impl Config {
-    /// A config with the contract's defaults and the given targets (for tests and benches).
-    pub fn with_targets(targets: &[&str]) -> Config {
-        let args = Args {
-            targets: targets.iter().map(|s| s.to_string()).collect(),
-            ..Args::default()
-        };
-        Config::from_args(args).expect("the defaults are valid")
-    }
+/// The options for the given targets, everything else at its default (tests, benches).
+pub fn with_targets(targets: &[&str]) -> RunOptions {
+    let args = Args {
+        targets: targets.iter().map(|s| s.to_string()).collect(),
+        ..Args::default()
+    };
+    from_args(args).expect("the defaults are valid")
+}
 
-    pub fn from_args(a: Args) -> Result<Config, UsageError> {
-        let defaults = target_defaults(&a)?;
-        let proxy = proxy(&a)?;
-        let proxy_check = proxy_check(&a, &proxy, defaults.port)?;
-        Ok(Config {
-            concurrency: match &a.concurrency {
-                Some(c) => number("--concurrency", c, 1, 1_000_000)?,
-                None => defaults::CONCURRENCY,
-            },
-            request: request(&a)?,
-            connect_timeout: duration_flag(
-                "--connect-timeout",
-                a.connect_timeout.as_deref(),
-                defaults::CONNECT_TIMEOUT,
-            )?,
-            timeout: duration_flag("--timeout", a.timeout.as_deref(), defaults::TIMEOUT)?,
-            max_header_bytes: match &a.max_header_bytes {
-                Some(n) => number("--max-header-bytes", n, 1, 256 << 20)?,
-                None => defaults::MAX_HEADER_BYTES,
-            },
-            format: format(&a)?,
-            ordered: a.ordered,
-            quiet: a.quiet,
-            resolve: Resolve::parse(&a.resolve)?,
-            resolver: Arc::new(super::names::resolver(&a.resolver, a.ipv4, a.ipv6)?),
-            expect_status: a
-                .expect_status
-                .as_deref()
-                .map(StatusSet::parse)
-                .transpose()
-                .map_err(|e| usage("--expect-status", &e))?,
-            expect_header: a
-                .expect_header
-                .iter()
-                .map(|e| HeaderExpectation::parse(e).map_err(|why| usage("--expect-header", &why)))
-                .collect::<Result<_, _>>()?,
-            rate: rate(&a)?,
-            shard: a.shard.as_deref().map(parse_shard).transpose()?,
-            resume: a.resume.clone(),
-            progress: progress(&a)?,
-            expect_cert_days: a
-                .expect_cert_days
-                .as_deref()
-                .map(|n| number("--expect-cert-days", n, 0, 36_500))
-                .transpose()?,
-            tls: tls(&a)?,
-            proxy,
-            proxy_check,
-            follow: a.location,
-            max_redirs: match &a.max_redirs {
-                Some(n) => number("--max-redirs", n, 0, 1000)?,
-                None => defaults::MAX_REDIRS,
-            },
-            retry: match &a.retry {
-                Some(n) => number("--retry", n, 0, 100)?,
-                None => defaults::RETRY,
-            },
-            retry_delay: duration_flag(
-                "--retry-delay",
-                a.retry_delay.as_deref(),
-                defaults::RETRY_DELAY,
-            )?,
-            defaults,
-            targets: a.targets,
-            files: a.file,
-        })
-    }
+/// Validates argh's strings into the run's and the probes' options.
+pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
+    let defaults = target_defaults(&a)?;
+    let proxy = proxy(&a)?;
+    let proxy_check = proxy_check(&a, &proxy, defaults.port)?;
+    let probe = ProbeOptions {
+        request: request(&a)?,
+        connect_timeout: duration_flag(
+            "--connect-timeout",
+            a.connect_timeout.as_deref(),
+            defaults::CONNECT_TIMEOUT,
+        )?,
+        timeout: duration_flag("--timeout", a.timeout.as_deref(), defaults::TIMEOUT)?,
+        max_header_bytes: match &a.max_header_bytes {
+            Some(n) => number("--max-header-bytes", n, 1, 256 << 20)?,
+            None => defaults::MAX_HEADER_BYTES,
+        },
+        pins: pins(&a.resolve)?,
+        resolver: Arc::new(super::names::resolver(&a.resolver, a.ipv4, a.ipv6)?),
+        tls: tls(&a)?,
+        proxy,
+        proxy_check,
+        follow: a.location,
+        max_redirs: match &a.max_redirs {
+            Some(n) => number("--max-redirs", n, 0, 1000)?,
+            None => defaults::MAX_REDIRS,
+        },
+    };
+    Ok(RunOptions {
+        concurrency: match &a.concurrency {
+            Some(c) => number("--concurrency", c, 1, 1_000_000)?,
+            None => defaults::CONCURRENCY,
+        },
+        format: format(&a)?,
+        ordered: a.ordered,
+        quiet: a.quiet,
+        expect_status: a
+            .expect_status
+            .as_deref()
+            .map(StatusSet::parse)
+            .transpose()
+            .map_err(|e| usage("--expect-status", &e))?,
+        expect_header: a
+            .expect_header
+            .iter()
+            .map(|e| HeaderExpectation::parse(e).map_err(|why| usage("--expect-header", &why)))
+            .collect::<Result<_, _>>()?,
+        rate: rate(&a)?,
+        shard: a.shard.as_deref().map(parse_shard).transpose()?,
+        resume: a.resume.clone(),
+        progress: progress(&a)?,
+        expect_cert_days: a
+            .expect_cert_days
+            .as_deref()
+            .map(|n| number("--expect-cert-days", n, 0, 36_500))
+            .transpose()?,
+        retry: match &a.retry {
+            Some(n) => number("--retry", n, 0, 100)?,
+            None => defaults::RETRY,
+        },
+        retry_delay: duration_flag(
+            "--retry-delay",
+            a.retry_delay.as_deref(),
+            defaults::RETRY_DELAY,
+        )?,
+        defaults,
+        targets: a.targets,
+        files: a.file,
+        probe,
+    })
 }
 
 /// What a token without a scheme, port or path gets: `--tls`, `--port`, `--path`.
@@ -371,28 +299,6 @@ fn duration_flag(
     }
 }
 
-/// The longest duration accepted, so that deadlines never overflow.
-const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// `250ms`, `5s`, `1m`, or a bare number of seconds (`2.5`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("'{text}' is not a duration (try 250ms, 5s, 1m or 2.5)");
-    let d = match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
-            Duration::try_from_secs_f64(secs).map_err(|_| bad())?
-        }
-        Ok(_) => return Err(bad()),
-        Err(_) => humantime::parse_duration(text).map_err(|_| bad())?,
-    };
-    if d.is_zero() {
-        return Err(format!("'{text}' must be more than zero"));
-    }
-    if d > MAX_DURATION {
-        return Err(format!("'{text}' is longer than 7 days"));
-    }
-    Ok(d)
-}
-
 fn parse_shard(text: &str) -> Result<(u64, u64), UsageError> {
     let bad = || usage("--shard", &format!("'{text}' is not K/N with 1 <= K <= N"));
     let (k, n) = text.split_once('/').ok_or_else(bad)?;
@@ -406,148 +312,42 @@ fn parse_shard(text: &str) -> Result<(u64, u64), UsageError> {
     Ok((k - 1, n))
 }
 
-/// `--resolve` entries: (lower-cased host, port) to addresses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resolve(HashMap<(String, u16), Vec<IpAddr>>);
-
-impl Resolve {
-    pub fn parse(entries: &[String]) -> Result<Resolve, UsageError> {
-        let mut map = HashMap::new();
-        for entry in entries {
-            let bad = |why: &str| usage("--resolve", &format!("'{entry}': {why}"));
-            let mut parts = entry.splitn(3, ':');
-            let (host, port, addrs) = match (parts.next(), parts.next(), parts.next()) {
-                (Some(h), Some(p), Some(a)) if !h.is_empty() => (h, p, a),
-                _ => return Err(bad("expected HOST:PORT:ADDR")),
-            };
-            let port: u16 = match port.parse() {
-                Ok(p) if p > 0 => p,
-                _ => return Err(bad("the port is not a number from 1 to 65535")),
-            };
-            let mut ips = Vec::new();
-            for addr in addrs.split(',') {
-                let inner = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']'));
-                let ip = match inner {
-                    Some(v6) => v6.parse::<Ipv6Addr>().map(IpAddr::V6).ok(),
-                    None => addr.parse::<IpAddr>().ok(),
-                };
-                ips.push(ip.ok_or_else(|| bad(&format!("'{addr}' is not an IP address")))?);
-            }
-            map.insert((host.to_ascii_lowercase(), port), ips);
-        }
-        Ok(Resolve(map))
-    }
-
-    /// The addresses given for `host:port`, if any.
-    pub fn get(&self, host: &str, port: u16) -> Option<&[IpAddr]> {
-        if self.0.is_empty() {
-            return None;
-        }
-        self.0
-            .get(&(host.to_ascii_lowercase(), port))
-            .map(Vec::as_slice)
-    }
-}
-
-/// `--expect-header 'NAME: REGEX'`: a header NAME (any case) whose value matches REGEX
-/// somewhere (unanchored). Values are matched as bytes, so invalid UTF-8 still matches.
-#[derive(Debug, Clone)]
-pub struct HeaderExpectation {
-    pub name: String,
-    pub pattern: regex::bytes::Regex,
-}
-
-/// Patterns compile to at most this much memory, so a user's typo cannot exhaust it.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-impl HeaderExpectation {
-    pub fn parse(text: &str) -> Result<HeaderExpectation, String> {
-        let Some((name, pattern)) = text.split_once(':') else {
-            return Err(format!("'{text}' is not 'NAME: REGEX'"));
+/// `--resolve HOST:PORT:ADDR[,ADDR...]` entries.
+fn pins(entries: &[String]) -> Result<Pins, UsageError> {
+    let mut pins = Pins::default();
+    for entry in entries {
+        let bad = |why: &str| usage("--resolve", &format!("'{entry}': {why}"));
+        let mut parts = entry.splitn(3, ':');
+        let (host, port, addrs) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(h), Some(p), Some(a)) if !h.is_empty() => (h, p, a),
+            _ => return Err(bad("expected HOST:PORT:ADDR")),
         };
-        let name = name.trim();
-        if !http::is_token(name) {
-            return Err(format!("'{text}': '{name}' is not a header name"));
-        }
-        let pattern = pattern.trim();
-        let compiled = regex::bytes::RegexBuilder::new(pattern)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|e| {
-                // The regex crate's message is several lines with a caret diagram; keep
-                // its last line, which says what is wrong.
-                let text = e.to_string();
-                let why = text
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("");
-                let why = why.trim().trim_start_matches("error: ");
-                format!("'{pattern}' is not a valid regular expression: {why}")
-            })?;
-        Ok(HeaderExpectation {
-            name: name.to_string(),
-            pattern: compiled,
-        })
-    }
-}
-
-impl fmt::Display for HeaderExpectation {
-    /// As the user gave it, normalised: `Server: nginx`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name, self.pattern.as_str())
-    }
-}
-
-/// `--expect-status`: a list of codes and ranges.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusSet {
-    ranges: Vec<RangeInclusive<u16>>,
-    text: String,
-}
-
-impl StatusSet {
-    pub fn parse(text: &str) -> Result<StatusSet, String> {
-        let code = |s: &str| match s.trim().parse::<u16>() {
-            Ok(c @ 100..=999) => Ok(c),
-            _ => Err(format!("'{s}' is not a status code from 100 to 999")),
+        let port: u16 = match port.parse() {
+            Ok(p) if p > 0 => p,
+            _ => return Err(bad("the port is not a number from 1 to 65535")),
         };
-        let mut ranges = Vec::new();
-        for item in text.split(',') {
-            let range = match item.split_once('-') {
-                Some((lo, hi)) => code(lo)?..=code(hi)?,
-                None => code(item)?..=code(item)?,
+        let mut ips = Vec::new();
+        for addr in addrs.split(',') {
+            let inner = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']'));
+            let ip = match inner {
+                Some(v6) => v6.parse::<Ipv6Addr>().map(IpAddr::V6).ok(),
+                None => addr.parse::<IpAddr>().ok(),
             };
-            if range.is_empty() {
-                return Err(format!("'{item}' is an empty range"));
-            }
-            ranges.push(range);
+            ips.push(ip.ok_or_else(|| bad(&format!("'{addr}' is not an IP address")))?);
         }
-        Ok(StatusSet {
-            ranges,
-            text: text.to_string(),
-        })
+        pins.insert(host, port, ips);
     }
-
-    pub fn contains(&self, code: u16) -> bool {
-        self.ranges.iter().any(|r| r.contains(&code))
-    }
-}
-
-impl fmt::Display for StatusSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
+    Ok(pins)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn config(list: &[&str]) -> Result<Config, UsageError> {
+    fn config(list: &[&str]) -> Result<RunOptions, UsageError> {
         let owned: Vec<String> = list.iter().map(|s| s.to_string()).collect();
         match crate::cli::parse(&owned) {
-            crate::cli::Parsed::Args(a) => Config::from_args(*a),
+            crate::cli::Parsed::Args(a) => from_args(*a),
             other => panic!("{other:?}"),
         }
     }
@@ -591,9 +391,9 @@ mod tests {
         assert_eq!(c.concurrency, 256);
         assert_eq!(c.defaults.port, 80);
         assert_eq!(c.defaults.path, "/");
-        assert_eq!(c.connect_timeout, Duration::from_secs(5));
-        assert_eq!(c.timeout, Duration::from_secs(10));
-        assert_eq!(c.max_header_bytes, 65536);
+        assert_eq!(c.probe.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.probe.timeout, Duration::from_secs(10));
+        assert_eq!(c.probe.max_header_bytes, 65536);
         assert_eq!(c.format, Format::Text);
         assert_eq!(c.rate, 0.0);
         assert_eq!(c.progress, None);
@@ -677,7 +477,7 @@ mod tests {
 
     #[test]
     fn resolve_entries() {
-        let r = Resolve::parse(&[
+        let r = pins(&[
             "Example.com:80:127.0.0.1".into(),
             "v6.test:8080:[::1],127.0.0.2".into(),
         ])

@@ -1,5 +1,6 @@
 //! The command line: argh's arguments (their doc comments are `--help`), then the
-//! validated `Config` that everything below reads. Nothing below sees argh types.
+//! validated options that the layers below read (`run::RunOptions`, with
+//! `net::ProbeOptions` inside). Nothing below sees argh types.
 
 mod args;
 mod config;

@@ -6,8 +6,8 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use super::UsageError;
 use crate::net::resolve::{Family, Resolver, Settings, MAX_SERVERS};
+use crate::run::UsageError;
 
 /// The resolver for `--resolver` servers and the `-4`/`-6` switches.
 pub fn resolver(servers: &[String], ipv4: bool, ipv6: bool) -> Result<Resolver, UsageError> {

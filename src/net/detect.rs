@@ -15,8 +15,10 @@ use std::time::Instant;
 
 use async_std::future::timeout;
 
-use crate::cli::Config;
-use crate::net::probe::{converse, final_status, open, Clock, Gathered, Visit};
+use crate::net::connect::open;
+use crate::net::conversation::converse;
+use crate::net::hop::{Clock, Gathered, Visit};
+use crate::net::options::ProbeOptions;
 use crate::net::resolve;
 use crate::net::tunnel::{http_connect, socks4_connect, socks5_connect, Answer, TunnelError};
 use crate::proto::proxy::{parse_socks4_reply, Detection, Proxy, ProxyKind};
@@ -236,7 +238,7 @@ async fn attempt_as(
             };
         }
     }
-    if let (true, Some(407)) = (absolute_form, final_status(got)) {
+    if let (true, Some(407)) = (absolute_form, got.final_status()) {
         return Attempt::Spoken(Err(ProbeError::new(
             ErrorKind::Proxy,
             format!(
@@ -270,7 +272,7 @@ fn http_unspoken(e: &ProbeError, got: &Gathered) -> Option<Answer> {
 /// The IPv4 address a SOCKS4 CONNECT names: the target's own, or its name resolved here
 /// (`--resolve` applies); IPv6 cannot be carried.
 async fn socks4_address(
-    cfg: &Config,
+    cfg: &ProbeOptions,
     proxy: &Proxy,
     target: &Target,
     host: &Host,

@@ -1,10 +1,10 @@
 //! Durations in messages, written as a user would type them for `--timeout`:
-//! `1.5s`, `500ms`, `2m`, never `1s 500ms`.
+//! `1.5s`, `500ms`, `2m`, never `1s 500ms`; and read back as a user types them.
 
 use std::time::Duration;
 
 /// The shortest of `2h`, `2m`, `1.5s`, `250ms` (or `0.5ms`) that says exactly `d`,
-/// rounded to the microsecond. Each form is one `parse_duration` accepts.
+/// rounded to the microsecond. Each form is one `parse` accepts.
 pub fn human(d: Duration) -> String {
     let micros = d.as_micros();
     const SEC: u128 = 1_000_000;
@@ -17,6 +17,28 @@ pub fn human(d: Duration) -> String {
     } else {
         format!("{}ms", decimal(micros, 1000))
     }
+}
+
+/// The longest duration accepted, so that deadlines never overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `250ms`, `5s`, `1m`, or a bare number of seconds (`2.5`).
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let bad = || format!("'{text}' is not a duration (try 250ms, 5s, 1m or 2.5)");
+    let d = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+            Duration::try_from_secs_f64(secs).map_err(|_| bad())?
+        }
+        Ok(_) => return Err(bad()),
+        Err(_) => humantime::parse_duration(text).map_err(|_| bad())?,
+    };
+    if d.is_zero() {
+        return Err(format!("'{text}' must be more than zero"));
+    }
+    if d > MAX_DURATION {
+        return Err(format!("'{text}' is longer than 7 days"));
+    }
+    Ok(d)
 }
 
 /// `n / unit` in decimal, without trailing zeros.
@@ -62,7 +84,7 @@ mod tests {
             1, 250, 999, 1000, 1500, 59_999, 60_000, 61_000, 3_600_000, 86_400_000,
         ] {
             let d = Duration::from_millis(ms);
-            assert_eq!(crate::cli::parse_duration(&human(d)), Ok(d), "{ms}");
+            assert_eq!(parse(&human(d)), Ok(d), "{ms}");
         }
     }
 }

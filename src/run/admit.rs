@@ -15,10 +15,10 @@ use super::cancel::Cancel;
 use super::input::Item;
 use super::pace::Pace;
 use super::{unstarted, Event};
-use crate::cli::Config;
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::Record;
+use crate::run::RunOptions;
 
 /// A target let in, with the slot it holds until its record is out.
 pub struct Admitted {
@@ -36,7 +36,7 @@ const BATCH: usize = 64;
 /// Admits every target of `items` and hands it to a probe thread through `jobs`. After
 /// the input ends or a stop, every target already read still gets its record.
 pub async fn admit(
-    cfg: &Config,
+    cfg: &RunOptions,
     items: Receiver<Vec<Item>>,
     slots: Arc<Semaphore>,
     jobs: Sender<Vec<Admitted>>,

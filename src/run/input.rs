@@ -4,16 +4,17 @@
 //! channel, so probing starts before the input ends and memory does not grow with it.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read};
+use std::io::{self, BufReader, IsTerminal, Read};
 use std::sync::{Arc, Mutex};
 
 use async_channel::Sender;
 
-use crate::cli::{Config, UsageError};
 use crate::proto::proxy::{self, Proxy};
 use crate::proto::target::{self, Defaults};
 use crate::proto::Job;
+use crate::run::lines::read_line;
 use crate::run::resume::Resume;
+use crate::run::{RunOptions, UsageError};
 
 /// A line longer than this (without its line ending) is not a target: it is an
 /// `invalid_target` record saying so, never cut short and probed.
@@ -99,7 +100,7 @@ pub struct InputEnd {
 }
 
 impl Input {
-    pub fn open(cfg: &Config) -> Result<Input, UsageError> {
+    pub fn open(cfg: &RunOptions) -> Result<Input, UsageError> {
         let mut files = cfg.files.clone();
         if cfg.targets.is_empty() && files.is_empty() {
             if io::stdin().is_terminal() {
@@ -149,7 +150,7 @@ impl Input {
         Ok(Input {
             sources,
             defaults: cfg.defaults.clone(),
-            proxies: cfg.proxy_check.as_ref().map(|c| c.default_port),
+            proxies: cfg.probe.proxy_check.as_ref().map(|c| c.default_port),
             shard: cfg.shard,
             resume,
             known_total,
@@ -359,63 +360,12 @@ fn long_line_echo(start: &[u8], len: usize) -> Vec<u8> {
     echo
 }
 
-/// How a line read by `read_line` ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LineEnd {
-    /// The line's whole length, without its LF and a CR before it.
-    pub len: usize,
-    /// False when the input ended without one.
-    pub newline: bool,
-}
-
-/// Reads one line (without its LF) into `line`, keeping at most `cap` bytes and skipping
-/// the rest unstored. `None` at end of input.
-pub fn read_line<R: BufRead + ?Sized>(
-    r: &mut R,
-    line: &mut Vec<u8>,
-    cap: usize,
-) -> io::Result<Option<LineEnd>> {
-    line.clear();
-    let mut len = 0usize;
-    let mut last = 0u8;
-    loop {
-        let buf = match r.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            return Ok((len > 0).then(|| LineEnd {
-                len: len - usize::from(last == b'\r'),
-                newline: false,
-            }));
-        }
-        let (chunk, used, done) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], i + 1, true),
-            None => (buf, buf.len(), false),
-        };
-        let room = cap.saturating_sub(line.len());
-        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        len += chunk.len();
-        if let Some(&b) = chunk.last() {
-            last = b;
-        }
-        r.consume(used);
-        if done {
-            return Ok(Some(LineEnd {
-                len: len - usize::from(last == b'\r'),
-                newline: true,
-            }));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// (seq, token, is a target) of every item.
-    fn items(cfg: &Config) -> Vec<(u64, String, bool)> {
+    fn items(cfg: &RunOptions) -> Vec<(u64, String, bool)> {
         full_items(cfg)
             .into_iter()
             .map(|i| {
@@ -428,7 +378,7 @@ mod tests {
             .collect()
     }
 
-    fn full_items(cfg: &Config) -> Vec<Item> {
+    fn full_items(cfg: &RunOptions) -> Vec<Item> {
         let input = Input::open(cfg).unwrap();
         let (tx, rx) = async_channel::bounded(4);
         let handle = std::thread::spawn(move || input.run(tx));
@@ -450,7 +400,7 @@ mod tests {
             "\u{feff}a.test\n\n  # comment\n\t b.test:81 \r\nbad token\nc.test",
         )
         .unwrap();
-        let mut cfg = Config::with_targets(&["first.test"]);
+        let mut cfg = RunOptions::with_targets(&["first.test"]);
         cfg.files = vec![path.to_string_lossy().into_owned()];
         assert_eq!(
             items(&cfg),
@@ -471,7 +421,7 @@ mod tests {
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         let mut seen = Vec::new();
         for k in 0..3 {
-            let mut cfg = Config::with_targets(&refs);
+            let mut cfg = RunOptions::with_targets(&refs);
             cfg.shard = Some((k, 3));
             let got = items(&cfg);
             assert_eq!(
@@ -484,25 +434,6 @@ mod tests {
         let mut want = all.clone();
         want.sort();
         assert_eq!(seen, want);
-    }
-
-    #[test]
-    fn long_lines_are_capped_and_measured() {
-        let text = format!("{}\nok\r\n{}\r\n\r\nlast", "x".repeat(100), "y".repeat(10));
-        // A tiny buffer, so lines cross many fills.
-        let mut r = BufReader::with_capacity(3, io::Cursor::new(text.into_bytes()));
-        let mut line = Vec::new();
-        let end = |len, newline| Some(LineEnd { len, newline });
-        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(100, true));
-        assert_eq!(line.len(), 10);
-        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(2, true));
-        assert_eq!(line, b"ok\r");
-        // Exactly the cap once the CR is left out.
-        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(10, true));
-        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(0, true));
-        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), end(4, false));
-        assert_eq!(line, b"last");
-        assert_eq!(read_line(&mut r, &mut line, 10).unwrap(), None);
     }
 
     #[test]
@@ -529,7 +460,7 @@ mod tests {
         let exactly = format!("http://127.0.0.1:9/?q={}", "x".repeat(MAX_LINE - 22));
         assert_eq!(exactly.len(), MAX_LINE);
         std::fs::write(&path, format!("{long}\r\n{exactly}\r\n# {long}\nok.test\n")).unwrap();
-        let mut cfg = Config::with_targets(&[]);
+        let mut cfg = RunOptions::with_targets(&[]);
         cfg.files = vec![path.to_string_lossy().into_owned()];
         let got = full_items(&cfg);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -557,7 +488,8 @@ mod tests {
 
     #[test]
     fn index_counts_every_target_and_seq_only_those_handed_on() {
-        let mut cfg = Config::with_targets(&["a.test", "bad token", "c.test", "d.test", "e.test"]);
+        let mut cfg =
+            RunOptions::with_targets(&["a.test", "bad token", "c.test", "d.test", "e.test"]);
         cfg.shard = Some((1, 2));
         let got: Vec<(u64, u64)> = full_items(&cfg).iter().map(|i| (i.seq, i.index)).collect();
         assert_eq!(got, [(0, 1), (1, 3)]);
@@ -565,7 +497,7 @@ mod tests {
 
     #[test]
     fn unreadable_file_is_a_usage_error() {
-        let mut cfg = Config::with_targets(&[]);
+        let mut cfg = RunOptions::with_targets(&[]);
         cfg.files = vec!["/nonexistent/headprobe/list".into()];
         let err = Input::open(&cfg).err().unwrap();
         assert!(

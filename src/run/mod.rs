@@ -8,12 +8,15 @@
 mod admit;
 mod cancel;
 pub mod input;
+mod lines;
+pub mod options;
 mod outcome;
 mod pace;
 mod print;
 pub mod resume;
 mod retry;
-mod verdict;
+mod usage;
+pub mod verdict;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -22,7 +25,6 @@ use async_channel::{Receiver, Sender};
 use async_executor::LocalExecutor;
 use async_lock::{Semaphore, SemaphoreGuardArc};
 
-use crate::cli::Config;
 use crate::net::{probe, rt};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
@@ -33,7 +35,9 @@ use input::{Input, InputReport, Item};
 use pace::Pace;
 
 pub use cancel::{Cancel, StopReason};
+pub use options::RunOptions;
 pub use outcome::{exit, Outcome};
+pub use usage::UsageError;
 
 /// What probes and admission tell the printer.
 pub enum Event {
@@ -49,7 +53,7 @@ pub enum Event {
 
 /// What every probe needs, shared by the probe threads.
 struct Ctx {
-    cfg: Arc<Config>,
+    cfg: Arc<RunOptions>,
     events: Sender<Event>,
     cancel: Arc<Cancel>,
     pace: Arc<Pace>,
@@ -71,7 +75,7 @@ pub struct Terminal {
 
 /// Probes every target of `input`, writing results to `out`.
 pub fn run<W: Write + Send + 'static>(
-    cfg: Arc<Config>,
+    cfg: Arc<RunOptions>,
     input: Input,
     out: W,
     cancel: Arc<Cancel>,
@@ -215,7 +219,7 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
             });
         }
     };
-    let lines = stream_lines.then_some(&sink as probe::LineSink);
+    let lines = stream_lines.then_some(&sink as crate::net::LineSink);
     let mut attempt = 1;
     // The last attempt takes the job itself; only earlier ones copy it.
     let (mut job, mut token) = (Some(job), Some(token));
@@ -234,8 +238,16 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
                 None => break unstarted(cfg, seq, index, this_token, this),
             },
         };
-        let mut rec =
-            probe::probe(cfg, seq, index, this_token, this, lines, ctx.cancel.wait()).await;
+        let mut rec = probe::probe(
+            &cfg.probe,
+            seq,
+            index,
+            this_token,
+            this,
+            lines,
+            ctx.cancel.wait(),
+        )
+        .await;
         drop(connection);
         verdict::judge(cfg, &mut rec);
         rec.attempts = attempt;
@@ -289,12 +301,12 @@ fn failure_of(rec: &Record) -> String {
 }
 
 /// The `cancelled` record of a job that was read but never started.
-fn unstarted(cfg: &Config, seq: u64, index: u64, token: Vec<u8>, job: Job) -> Record {
+fn unstarted(cfg: &RunOptions, seq: u64, index: u64, token: Vec<u8>, job: Job) -> Record {
     let err = ProbeError::new(
         ErrorKind::Cancelled,
         "the run was interrupted before this probe started",
     );
-    let (target, via) = probe::plan(cfg, job);
+    let (target, via) = probe::plan(&cfg.probe, job);
     let mut rec = Record::failed(seq, index, token, Some(target), err);
     rec.via = via;
     rec

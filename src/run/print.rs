@@ -11,16 +11,16 @@ use async_lock::SemaphoreGuardArc;
 
 use super::cancel::{Cancel, StopReason};
 use super::Event;
-use crate::cli::Config;
 use crate::report::printer::Printer;
 use crate::report::progress::{Counters, Screen};
 use crate::report::record::Record;
 use crate::report::record::Streamed;
 use crate::report::tally::Tally;
+use crate::run::RunOptions;
 
 /// Formats events until every sender is gone; returns the tally.
 pub async fn print_events(
-    cfg: Arc<Config>,
+    cfg: Arc<RunOptions>,
     events: Receiver<Event>,
     chunks: Sender<Vec<u8>>,
     cancel: Arc<Cancel>,

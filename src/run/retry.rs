@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use crate::cli::{defaults::RETRY_DELAY_CAP, Config};
 use crate::report::error::ErrorKind;
 use crate::report::record::Record;
+use crate::run::options::defaults::RETRY_DELAY_CAP;
+use crate::run::RunOptions;
 
 /// Statuses that say "not now" rather than "no" (as curl's `--retry` reads them).
 const TRANSIENT_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
@@ -35,7 +36,7 @@ fn transient_status(rec: &Record) -> bool {
 
 /// The wait before attempt `next` (2 or more): `--retry-delay` doubling from the first
 /// retry, or the server's `Retry-After` in seconds; never more than 30 s.
-pub fn delay(cfg: &Config, next: u32, rec: &Record) -> Duration {
+pub fn delay(cfg: &RunOptions, next: u32, rec: &Record) -> Duration {
     if let Some(secs) = retry_after(rec) {
         return Duration::from_secs(secs).min(RETRY_DELAY_CAP);
     }
@@ -122,7 +123,7 @@ mod tests {
 
     #[test]
     fn delays_double_to_the_cap_and_follow_retry_after() {
-        let cfg = Config::with_targets(&[]);
+        let cfg = RunOptions::with_targets(&[]);
         let rec = answered(b"HTTP/1.1 503 X\r\n\r\n");
         let secs: Vec<u64> = (2..=8).map(|n| delay(&cfg, n, &rec).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30]);

@@ -2,14 +2,18 @@
 //! `--expect-header`, `--expect-cert-days`), applied to a finished record. The probe reports what happened;
 //! this judges it.
 
-use crate::cli::{Config, HeaderExpectation};
+use std::fmt;
+use std::ops::RangeInclusive;
+
+use crate::proto::http;
 use crate::proto::http::HeadParser;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::Record;
 use crate::report::sanitize::escape;
+use crate::run::RunOptions;
 
 /// Marks an otherwise ok record as failed when it misses an expectation.
-pub fn judge(cfg: &Config, rec: &mut Record) {
+pub fn judge(cfg: &RunOptions, rec: &mut Record) {
     if rec.error.is_some() {
         return;
     }
@@ -93,6 +97,97 @@ fn header_miss(expect: &HeaderExpectation, head: &HeadParser) -> Option<String> 
         quoted.join(", "),
         expect.pattern.as_str()
     ))
+}
+
+/// `--expect-header 'NAME: REGEX'`: a header NAME (any case) whose value matches REGEX
+/// somewhere (unanchored). Values are matched as bytes, so invalid UTF-8 still matches.
+#[derive(Debug, Clone)]
+pub struct HeaderExpectation {
+    pub name: String,
+    pub pattern: regex::bytes::Regex,
+}
+
+/// Patterns compile to at most this much memory, so a user's typo cannot exhaust it.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+impl HeaderExpectation {
+    pub fn parse(text: &str) -> Result<HeaderExpectation, String> {
+        let Some((name, pattern)) = text.split_once(':') else {
+            return Err(format!("'{text}' is not 'NAME: REGEX'"));
+        };
+        let name = name.trim();
+        if !http::is_token(name) {
+            return Err(format!("'{text}': '{name}' is not a header name"));
+        }
+        let pattern = pattern.trim();
+        let compiled = regex::bytes::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                // The regex crate's message is several lines with a caret diagram; keep
+                // its last line, which says what is wrong.
+                let text = e.to_string();
+                let why = text
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                let why = why.trim().trim_start_matches("error: ");
+                format!("'{pattern}' is not a valid regular expression: {why}")
+            })?;
+        Ok(HeaderExpectation {
+            name: name.to_string(),
+            pattern: compiled,
+        })
+    }
+}
+
+impl fmt::Display for HeaderExpectation {
+    /// As the user gave it, normalised: `Server: nginx`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.pattern.as_str())
+    }
+}
+
+/// `--expect-status`: a list of codes and ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet {
+    ranges: Vec<RangeInclusive<u16>>,
+    text: String,
+}
+
+impl StatusSet {
+    pub fn parse(text: &str) -> Result<StatusSet, String> {
+        let code = |s: &str| match s.trim().parse::<u16>() {
+            Ok(c @ 100..=999) => Ok(c),
+            _ => Err(format!("'{s}' is not a status code from 100 to 999")),
+        };
+        let mut ranges = Vec::new();
+        for item in text.split(',') {
+            let range = match item.split_once('-') {
+                Some((lo, hi)) => code(lo)?..=code(hi)?,
+                None => code(item)?..=code(item)?,
+            };
+            if range.is_empty() {
+                return Err(format!("'{item}' is an empty range"));
+            }
+            ranges.push(range);
+        }
+        Ok(StatusSet {
+            ranges,
+            text: text.to_string(),
+        })
+    }
+
+    pub fn contains(&self, code: u16) -> bool {
+        self.ranges.iter().any(|r| r.contains(&code))
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 
 mod engine;
 mod exchange;
+mod pins;
 mod slots;
 
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::future;
 
-use crate::cli::Config;
+use crate::net::options::ProbeOptions;
 use crate::proto::dns::conf::{Hosts, ResolvConf};
 use crate::proto::dns::message::{rcode, QType};
 use crate::proto::target::Host;
@@ -37,6 +38,7 @@ use crate::report::error::{ErrorKind, ProbeError};
 use slots::Slots;
 
 pub use exchange::MAX_SERVERS;
+pub use pins::Pins;
 
 /// Lookups in flight at once, across the run, unless the open-file limit says less. A
 /// lookup asks A and AAAA at most, so at most 200 queries wait at a resolver: what a
@@ -658,7 +660,7 @@ pub struct Resolved {
 /// The addresses to try for `host:port`: a literal as is (if its family is allowed),
 /// `--resolve` entries, then the resolver. Bounded by `deadline`.
 pub async fn addresses(
-    cfg: &Config,
+    cfg: &ProbeOptions,
     host: &Host,
     port: u16,
     deadline: Instant,
@@ -684,7 +686,7 @@ pub async fn addresses(
         }
         Host::Name(name) => name,
     };
-    let ips = match cfg.resolve.get(name, port) {
+    let ips = match cfg.pins.get(name, port) {
         Some(pinned) => {
             let ips: Vec<IpAddr> = pinned
                 .iter()
