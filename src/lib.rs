@@ -1,10 +1,13 @@
 //! headprobe: probe many HTTP servers at once and stream back their status and header
 //! lines, never the body.
 //!
-//! The layers, top to bottom (each uses only the ones below it):
-//! - `cli`: arguments (the `--help` text), then the validated `Config`;
-//! - `run`: input streamed in, admission in input order, ordering, cancellation, pacing;
-//! - `net`: the only runtime users: resolve, connect, TLS, tunnels, one probe;
+//! The layers, top to bottom (each uses only the ones below it, and no file uses one
+//! that uses it back; `tests/suite/architecture.rs` checks both over the source):
+//! - `cli`: arguments (the `--help` text), validated into the options of the layers below;
+//! - `run`: `RunOptions`; input streamed in, admission in input order, ordering,
+//!   cancellation, pacing, retries, expectations;
+//! - `net`: `ProbeOptions`; the only runtime users: resolve, connect, TLS, tunnels, the
+//!   conversation (HTTP/1), redirects, one probe;
 //! - `report`: the record, error kinds, tally and progress, the printer that owns stdout;
 //! - `proto`: sans-IO target grammar, request bytes, response-head parser, proxy messages.
 

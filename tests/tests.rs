@@ -5,6 +5,8 @@
 
 mod util;
 
+#[path = "suite/architecture.rs"]
+mod architecture;
 #[path = "suite/deploy.rs"]
 mod deploy;
 #[path = "suite/dns.rs"]

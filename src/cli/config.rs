@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::Args;
+use crate::cli::args::Args;
 use crate::net::resolve::Pins;
 use crate::net::tls::TlsSettings;
 use crate::net::{ProbeOptions, ProxyCheck};
@@ -17,7 +17,7 @@ use crate::proto::request::{self, HttpVersion, RequestTemplate};
 use crate::proto::target::{self, Defaults, Scheme};
 use crate::report::duration::MAX_DURATION;
 use crate::report::printer::Format;
-use crate::run::verdict::{HeaderExpectation, StatusSet};
+use crate::run::verdict::{Expectations, HeaderExpectation, StatusSet};
 use crate::run::{RunOptions, UsageError};
 
 pub use crate::report::duration::parse as parse_duration;
@@ -77,26 +77,11 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
         format: format(&a)?,
         ordered: a.ordered,
         quiet: a.quiet,
-        expect_status: a
-            .expect_status
-            .as_deref()
-            .map(StatusSet::parse)
-            .transpose()
-            .map_err(|e| usage("--expect-status", &e))?,
-        expect_header: a
-            .expect_header
-            .iter()
-            .map(|e| HeaderExpectation::parse(e).map_err(|why| usage("--expect-header", &why)))
-            .collect::<Result<_, _>>()?,
+        expect: expectations(&a)?,
         rate: rate(&a)?,
         shard: a.shard.as_deref().map(parse_shard).transpose()?,
         resume: a.resume.clone(),
         progress: progress(&a)?,
-        expect_cert_days: a
-            .expect_cert_days
-            .as_deref()
-            .map(|n| number("--expect-cert-days", n, 0, 36_500))
-            .transpose()?,
         retry: match &a.retry {
             Some(n) => number("--retry", n, 0, 100)?,
             None => defaults::RETRY,
@@ -110,6 +95,28 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
         targets: a.targets,
         files: a.file,
         probe,
+    })
+}
+
+/// `--expect-status`, `--expect-header`, `--expect-cert-days`.
+fn expectations(a: &Args) -> Result<Expectations, UsageError> {
+    Ok(Expectations {
+        status: a
+            .expect_status
+            .as_deref()
+            .map(StatusSet::parse)
+            .transpose()
+            .map_err(|e| usage("--expect-status", &e))?,
+        header: a
+            .expect_header
+            .iter()
+            .map(|e| HeaderExpectation::parse(e).map_err(|why| usage("--expect-header", &why)))
+            .collect::<Result<_, _>>()?,
+        cert_days: a
+            .expect_cert_days
+            .as_deref()
+            .map(|n| number("--expect-cert-days", n, 0, 36_500))
+            .transpose()?,
     })
 }
 
@@ -346,8 +353,8 @@ mod tests {
 
     fn config(list: &[&str]) -> Result<RunOptions, UsageError> {
         let owned: Vec<String> = list.iter().map(|s| s.to_string()).collect();
-        match crate::cli::parse(&owned) {
-            crate::cli::Parsed::Args(a) => from_args(*a),
+        match crate::cli::args::parse(&owned) {
+            crate::cli::args::Parsed::Args(a) => from_args(*a),
             other => panic!("{other:?}"),
         }
     }
@@ -402,8 +409,8 @@ mod tests {
     /// The help text states the defaults in words; they must be the ones in `defaults`.
     #[test]
     fn help_states_the_defaults() {
-        let help = match crate::cli::parse(&["--help".to_string()]) {
-            crate::cli::Parsed::Help(text) => text,
+        let help = match crate::cli::args::parse(&["--help".to_string()]) {
+            crate::cli::args::Parsed::Help(text) => text,
             other => panic!("{other:?}"),
         };
         let help = help.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -1,14 +1,82 @@
-//! Connecting: from the addresses a name resolved to, one open TCP stream, within the
-//! hop's connect budget.
+//! Connecting: from a host to the addresses to try (a literal, `--resolve` pins, then
+//! the resolver), and from those to one open TCP stream, within the hop's connect
+//! budget.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use async_std::future::timeout;
 use async_std::net::TcpStream;
 
 use crate::net::hop::{Clock, Gathered, Limit};
+use crate::net::options::ProbeOptions;
+use crate::net::resolve;
+use crate::proto::target::Host;
 use crate::report::error::{ErrorKind, ProbeError};
+
+/// Where a probe connects: the addresses in the order to try, and what the name
+/// resolved to (`None` for an address literal).
+pub(crate) struct Resolved {
+    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) ips: Option<Vec<IpAddr>>,
+}
+
+/// The addresses to try for `host:port`: a literal as is (if its family is allowed),
+/// `--resolve` entries, then the resolver. Bounded by `deadline`.
+pub(crate) async fn addresses(
+    cfg: &ProbeOptions,
+    host: &Host,
+    port: u16,
+    deadline: Instant,
+    limit: &dyn fmt::Display,
+) -> Result<Resolved, ProbeError> {
+    let family = cfg.resolver.family();
+    let name = match host {
+        Host::Ip(ip) if family.allows(ip) => {
+            return Ok(Resolved {
+                addrs: vec![SocketAddr::new(*ip, port)],
+                ips: None,
+            })
+        }
+        Host::Ip(ip) => {
+            let kind = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+            return Err(ProbeError::new(
+                ErrorKind::InvalidTarget,
+                format!(
+                    "{ip} is an {kind} address, and {} allows no other family; nothing was sent",
+                    family.flag()
+                ),
+            ));
+        }
+        Host::Name(name) => name,
+    };
+    let ips = match cfg.pins.get(name, port) {
+        Some(pinned) => {
+            let ips: Vec<IpAddr> = pinned
+                .iter()
+                .copied()
+                .filter(|ip| family.allows(ip))
+                .collect();
+            if ips.is_empty() {
+                return Err(resolve::dns_error(
+                    name,
+                    &format!(
+                        "--resolve gives {name}:{port} no address that {} allows",
+                        family.flag()
+                    ),
+                ));
+            }
+            ips
+        }
+        // Boxed: only probes of names carry the lookup's state.
+        None => Box::pin(cfg.resolver.lookup(name, deadline, limit)).await?,
+    };
+    Ok(Resolved {
+        addrs: ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
+        ips: Some(ips),
+    })
+}
 
 /// Connects to the first of `addrs` that answers, within the connect budget.
 pub(crate) async fn open(

@@ -15,11 +15,10 @@ use std::time::Instant;
 
 use async_std::future::timeout;
 
-use crate::net::connect::open;
+use crate::net::connect::{self, open};
 use crate::net::conversation::converse;
 use crate::net::hop::{Clock, Gathered, Visit};
 use crate::net::options::ProbeOptions;
-use crate::net::resolve;
 use crate::net::tunnel::{http_connect, socks4_connect, socks5_connect, Answer, TunnelError};
 use crate::proto::proxy::{parse_socks4_reply, Detection, Proxy, ProxyKind};
 use crate::proto::request::{self, RequestTemplate};
@@ -281,7 +280,7 @@ async fn socks4_address(
     let ips: Vec<IpAddr> = match host {
         Host::Ip(ip) => vec![*ip],
         // The one place a SOCKS4 probe resolves (`--resolve`, -4/-6 and the resolver apply).
-        Host::Name(_) => resolve::addresses(
+        Host::Name(_) => connect::addresses(
             cfg,
             host,
             target.port,

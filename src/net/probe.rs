@@ -8,13 +8,12 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use crate::net::connect::open;
+use crate::net::connect::{self, open};
 use crate::net::conversation::converse;
 use crate::net::detect;
 use crate::net::hop::{Clock, Gathered, LineSink, Visit};
 use crate::net::options::ProbeOptions;
 use crate::net::redirect::{self, url_of, Next};
-use crate::net::resolve;
 use crate::proto::proxy::Proxy;
 use crate::proto::request::RequestTemplate;
 use crate::proto::target::Target;
@@ -161,7 +160,7 @@ async fn exchange(
         Some(proxy) => (&proxy.host, proxy.port),
         None => (&target.host, target.port),
     };
-    let resolved = resolve::addresses(
+    let resolved = connect::addresses(
         cfg,
         host,
         port,

@@ -12,13 +12,13 @@ use async_channel::{Receiver, Sender};
 use async_lock::{Semaphore, SemaphoreGuardArc};
 
 use super::cancel::Cancel;
+use super::event::{unstarted, Event};
 use super::input::Item;
 use super::pace::Pace;
-use super::{unstarted, Event};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::Record;
-use crate::run::RunOptions;
+use crate::run::options::RunOptions;
 
 /// A target let in, with the slot it holds until its record is out.
 pub struct Admitted {

@@ -13,8 +13,9 @@ use crate::proto::proxy::{self, Proxy};
 use crate::proto::target::{self, Defaults};
 use crate::proto::Job;
 use crate::run::lines::read_line;
+use crate::run::options::RunOptions;
 use crate::run::resume::Resume;
-use crate::run::{RunOptions, UsageError};
+use crate::run::usage::UsageError;
 
 /// A line longer than this (without its line ending) is not a target: it is an
 /// `invalid_target` record saying so, never cut short and probed.

@@ -7,6 +7,7 @@
 
 mod admit;
 mod cancel;
+mod event;
 pub mod input;
 mod lines;
 pub mod options;
@@ -23,33 +24,22 @@ use std::sync::Arc;
 
 use async_channel::{Receiver, Sender};
 use async_executor::LocalExecutor;
-use async_lock::{Semaphore, SemaphoreGuardArc};
+use async_lock::Semaphore;
 
 use crate::net::{probe, rt};
-use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::progress::{Counters, Screen};
 use crate::report::record::{Record, Streamed};
 use admit::Admitted;
+use event::unstarted;
 use input::{Input, InputReport, Item};
 use pace::Pace;
 
 pub use cancel::{Cancel, StopReason};
+pub use event::Event;
 pub use options::RunOptions;
 pub use outcome::{exit, Outcome};
 pub use usage::UsageError;
-
-/// What probes and admission tell the printer.
-pub enum Event {
-    /// What a probe streamed as it happened (`text`, unordered).
-    Streamed {
-        seq: u64,
-        token: Vec<u8>,
-        what: Streamed,
-    },
-    /// A finished target, with the slot it held.
-    Done(Box<Record>, Option<SemaphoreGuardArc>),
-}
 
 /// What every probe needs, shared by the probe threads.
 struct Ctx {
@@ -249,7 +239,7 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
         )
         .await;
         drop(connection);
-        verdict::judge(cfg, &mut rec);
+        verdict::judge(&cfg.expect, &mut rec);
         rec.attempts = attempt;
         if attempt > cfg.retry || !retry::is_transient(&rec) {
             break rec;
@@ -298,16 +288,4 @@ fn failure_of(rec: &Record) -> String {
         (Some(e), None) => e.to_string(),
         (None, None) => "no answer".into(),
     }
-}
-
-/// The `cancelled` record of a job that was read but never started.
-fn unstarted(cfg: &RunOptions, seq: u64, index: u64, token: Vec<u8>, job: Job) -> Record {
-    let err = ProbeError::new(
-        ErrorKind::Cancelled,
-        "the run was interrupted before this probe started",
-    );
-    let (target, via) = probe::plan(&cfg.probe, job);
-    let mut rec = Record::failed(seq, index, token, Some(target), err);
-    rec.via = via;
-    rec
 }

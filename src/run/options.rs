@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::net::ProbeOptions;
 use crate::proto::target::Defaults;
 use crate::report::printer::Format;
-use crate::run::verdict::{HeaderExpectation, StatusSet};
+use crate::run::verdict::Expectations;
 
 /// The contract's defaults for the options this layer owns (`--help` repeats them).
 pub mod defaults {
@@ -35,11 +35,8 @@ pub struct RunOptions {
     pub format: Format,
     pub ordered: bool,
     pub quiet: bool,
-    pub expect_status: Option<StatusSet>,
-    /// `--expect-header`: every one must hold.
-    pub expect_header: Vec<HeaderExpectation>,
-    /// `--expect-cert-days N`: a certificate with fewer whole days left fails.
-    pub expect_cert_days: Option<i64>,
+    /// `--expect-status`, `--expect-header`, `--expect-cert-days`.
+    pub expect: Expectations,
     /// New connections per second; 0 is no limit.
     pub rate: f64,
     /// `--shard K/N` as (K-1, N).
@@ -70,9 +67,7 @@ impl Default for RunOptions {
             format: Format::Text,
             ordered: false,
             quiet: false,
-            expect_status: None,
-            expect_header: Vec::new(),
-            expect_cert_days: None,
+            expect: Expectations::default(),
             rate: defaults::RATE,
             shard: None,
             resume: None,

@@ -10,13 +10,13 @@ use async_channel::{Receiver, Sender};
 use async_lock::SemaphoreGuardArc;
 
 use super::cancel::{Cancel, StopReason};
-use super::Event;
+use super::event::Event;
 use crate::report::printer::Printer;
 use crate::report::progress::{Counters, Screen};
 use crate::report::record::Record;
 use crate::report::record::Streamed;
 use crate::report::tally::Tally;
-use crate::run::RunOptions;
+use crate::run::options::RunOptions;
 
 /// Formats events until every sender is gone; returns the tally.
 pub async fn print_events(

@@ -13,7 +13,7 @@ use std::io::{self, BufReader};
 use serde::Deserialize;
 
 use crate::run::lines::read_line;
-use crate::run::UsageError;
+use crate::run::usage::UsageError;
 
 /// A record longer than this is not read (it would be a record of tens of megabytes of
 /// headers): it counts as a line that is not a record, and its target is probed again.

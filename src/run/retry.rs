@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::report::error::ErrorKind;
 use crate::report::record::Record;
 use crate::run::options::defaults::RETRY_DELAY_CAP;
-use crate::run::RunOptions;
+use crate::run::options::RunOptions;
 
 /// Statuses that say "not now" rather than "no" (as curl's `--retry` reads them).
 const TRANSIENT_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];

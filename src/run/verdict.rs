@@ -10,14 +10,24 @@ use crate::proto::http::HeadParser;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::Record;
 use crate::report::sanitize::escape;
-use crate::run::RunOptions;
+
+/// What the user expects of every answer beyond a complete head.
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    /// `--expect-status`: the final status must be in it.
+    pub status: Option<StatusSet>,
+    /// `--expect-header`: every one must hold.
+    pub header: Vec<HeaderExpectation>,
+    /// `--expect-cert-days N`: a certificate with fewer whole days left fails.
+    pub cert_days: Option<i64>,
+}
 
 /// Marks an otherwise ok record as failed when it misses an expectation.
-pub fn judge(cfg: &RunOptions, rec: &mut Record) {
+pub fn judge(cfg: &Expectations, rec: &mut Record) {
     if rec.error.is_some() {
         return;
     }
-    if let (Some(set), Some(code)) = (&cfg.expect_status, rec.status()) {
+    if let (Some(set), Some(code)) = (&cfg.status, rec.status()) {
         if !set.contains(code) {
             rec.error = Some(ProbeError::new(
                 ErrorKind::StatusMismatch,
@@ -27,13 +37,13 @@ pub fn judge(cfg: &RunOptions, rec: &mut Record) {
         }
     }
     if let Some(head) = &rec.head {
-        if let Some(why) = cfg.expect_header.iter().find_map(|e| header_miss(e, head)) {
+        if let Some(why) = cfg.header.iter().find_map(|e| header_miss(e, head)) {
             rec.error = Some(ProbeError::new(ErrorKind::HeaderMismatch, why));
             return;
         }
     }
     let cert = rec.tls.as_ref().and_then(|t| t.cert.as_ref());
-    if let (Some(days), Some(cert)) = (cfg.expect_cert_days, cert) {
+    if let (Some(days), Some(cert)) = (cfg.cert_days, cert) {
         if cert.days_left < days {
             rec.error = Some(ProbeError::new(
                 ErrorKind::CertExpiring,

@@ -28,8 +28,8 @@ use std::time::Instant;
 use async_io::{Async, Timer};
 use futures_lite::future;
 
+use super::answer::Answer;
 use super::exchange::{is_stray_response, over_tcp, Exchange, Next};
-use super::Answer;
 use crate::proto::dns::message::QType;
 
 /// Big enough for any UDP reply to a query without EDNS (512 bytes by RFC 1035) and for
@@ -695,7 +695,7 @@ mod tests {
         assert!(
             matches!(
                 &answers[0],
-                Answer::Failed(super::super::Failure::NoAnswer { tries, .. }) if *tries >= 2
+                Answer::Failed(super::super::answer::Failure::NoAnswer { tries, .. }) if *tries >= 2
             ),
             "retransmitted after 300 ms (and 900 ms), then the deadline: {answers:?}"
         );

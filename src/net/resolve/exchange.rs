@@ -12,10 +12,14 @@ use std::time::{Duration, Instant};
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
-use super::{Answer, Failure, OTHER_FAMILY_GRACE};
+use super::answer::{Answer, Failure};
 use crate::proto::dns::message::{
     parse_reply, query_len, rcode, write_query, Malformed, QType, Reply,
 };
+
+/// Once one family's addresses are in, how long the other may still take (RFC 8305's
+/// resolution delay).
+const OTHER_FAMILY_GRACE: Duration = Duration::from_millis(50);
 
 /// The first retransmission: well under a second, so one lost datagram costs a probe
 /// little of its budget, yet above a loaded resolver's usual reply time on a LAN.

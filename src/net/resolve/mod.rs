@@ -13,6 +13,7 @@
 //! the servers, as a state machine with no I/O; `engine` is each probe thread's
 //! sockets and timer, shared by its lookups; `slots` bounds the lookups in flight.
 
+mod answer;
 mod engine;
 mod exchange;
 mod pins;
@@ -30,11 +31,10 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::future;
 
-use crate::net::options::ProbeOptions;
 use crate::proto::dns::conf::{Hosts, ResolvConf};
 use crate::proto::dns::message::{rcode, QType};
-use crate::proto::target::Host;
 use crate::report::error::{ErrorKind, ProbeError};
+use answer::{Answer, Failure};
 use slots::Slots;
 
 pub use exchange::MAX_SERVERS;
@@ -48,9 +48,6 @@ pub use pins::Pins;
 /// 100, none at the same rate (a handful only in the first burst, before dnsmasq has
 /// warmed up).
 pub const MAX_IN_FLIGHT: usize = 100;
-/// Once one family's addresses are in, how long the other may still take (RFC 8305's
-/// resolution delay).
-const OTHER_FAMILY_GRACE: Duration = Duration::from_millis(50);
 /// Answers kept; past this, expired ones go first, then arbitrary ones.
 const CACHE_CAP: usize = 16_384;
 /// Longest reuse of a positive answer, whatever its TTL.
@@ -70,7 +67,7 @@ pub enum Family {
 }
 
 impl Family {
-    fn allows(self, ip: &IpAddr) -> bool {
+    pub(crate) fn allows(self, ip: &IpAddr) -> bool {
         match self {
             Family::Any => true,
             Family::V4 => ip.is_ipv4(),
@@ -78,7 +75,7 @@ impl Family {
         }
     }
 
-    fn flag(self) -> &'static str {
+    pub(crate) fn flag(self) -> &'static str {
         match self {
             Family::Any => "",
             Family::V4 => "-4 (--ipv4)",
@@ -113,52 +110,6 @@ struct Files {
     conf: ResolvConf,
     hosts: Hosts,
     servers: Arc<[SocketAddr]>,
-}
-
-/// The answer to one question.
-#[derive(Debug, Clone)]
-enum Answer {
-    /// Addresses, with the TTL to keep them for.
-    Addrs(Arc<[IpAddr]>, Option<u32>),
-    NxDomain(Option<u32>),
-    /// The name exists but has no records of this type.
-    NoData(Option<u32>),
-    Failed(Failure),
-}
-
-/// Why a question has no answer.
-#[derive(Debug, Clone)]
-enum Failure {
-    Rcode {
-        code: u8,
-        server: SocketAddr,
-    },
-    NoAnswer {
-        servers: Vec<SocketAddr>,
-        tries: u32,
-    },
-    Malformed {
-        server: SocketAddr,
-        replies: u32,
-    },
-    Unreachable {
-        server: SocketAddr,
-        error: String,
-    },
-    /// ICMP port unreachable: nothing listens on the server's port.
-    PortClosed {
-        server: SocketAddr,
-    },
-    Truncated {
-        server: SocketAddr,
-        error: String,
-    },
-    Socket {
-        error: String,
-    },
-    NoSlot,
-    NoServer,
-    BadName,
 }
 
 /// A name being asked about: the first asker settles it with the answers, or with none
@@ -615,7 +566,7 @@ fn list(servers: &[SocketAddr]) -> String {
         .join(", ")
 }
 
-fn dns_error(name: &str, what: &str) -> ProbeError {
+pub(crate) fn dns_error(name: &str, what: &str) -> ProbeError {
     ProbeError::new(ErrorKind::Dns, format!("cannot resolve {name}: {what}"))
 }
 
@@ -648,69 +599,6 @@ fn interleave(mut ips: Vec<IpAddr>) -> Vec<IpAddr> {
         }
     }
     out
-}
-
-/// Where a probe connects: the addresses in the order to try, and what the name
-/// resolved to (`None` for an address literal).
-pub struct Resolved {
-    pub addrs: Vec<SocketAddr>,
-    pub ips: Option<Vec<IpAddr>>,
-}
-
-/// The addresses to try for `host:port`: a literal as is (if its family is allowed),
-/// `--resolve` entries, then the resolver. Bounded by `deadline`.
-pub async fn addresses(
-    cfg: &ProbeOptions,
-    host: &Host,
-    port: u16,
-    deadline: Instant,
-    limit: &dyn fmt::Display,
-) -> Result<Resolved, ProbeError> {
-    let family = cfg.resolver.family();
-    let name = match host {
-        Host::Ip(ip) if family.allows(ip) => {
-            return Ok(Resolved {
-                addrs: vec![SocketAddr::new(*ip, port)],
-                ips: None,
-            })
-        }
-        Host::Ip(ip) => {
-            let kind = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
-            return Err(ProbeError::new(
-                ErrorKind::InvalidTarget,
-                format!(
-                    "{ip} is an {kind} address, and {} allows no other family; nothing was sent",
-                    family.flag()
-                ),
-            ));
-        }
-        Host::Name(name) => name,
-    };
-    let ips = match cfg.pins.get(name, port) {
-        Some(pinned) => {
-            let ips: Vec<IpAddr> = pinned
-                .iter()
-                .copied()
-                .filter(|ip| family.allows(ip))
-                .collect();
-            if ips.is_empty() {
-                return Err(dns_error(
-                    name,
-                    &format!(
-                        "--resolve gives {name}:{port} no address that {} allows",
-                        family.flag()
-                    ),
-                ));
-            }
-            ips
-        }
-        // Boxed: only probes of names carry the lookup's state.
-        None => Box::pin(cfg.resolver.lookup(name, deadline, limit)).await?,
-    };
-    Ok(Resolved {
-        addrs: ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
-        ips: Some(ips),
-    })
 }
 
 #[cfg(test)]
