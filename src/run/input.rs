@@ -173,141 +173,170 @@ impl Input {
     /// Reads every source, sending targets on `tx` in batches; stops early when `tx`
     /// closes.
     pub fn run(self, tx: Sender<Vec<Item>>) -> InputReport {
-        let mut report = InputReport::default();
-        let mut batcher = Batcher {
-            batch: Vec::with_capacity(BATCH),
-            tx,
+        let Input {
+            sources,
+            defaults,
+            proxies,
+            shard,
+            resume,
+            end,
+            ..
+        } = self;
+        let mut reading = Reading {
+            defaults: &defaults,
+            proxies,
+            shard,
+            resume: resume.as_ref(),
+            batcher: Batcher {
+                batch: Vec::with_capacity(BATCH),
+                tx,
+            },
+            report: InputReport::default(),
+            seq: 0,
+            skipped: 0,
         };
-        let mut seq = 0u64;
-        let mut skipped = 0u64;
-        let resume = self.resume.as_ref();
-        let mut send = |token: Vec<u8>,
-                        invalid: Option<String>,
-                        report: &mut InputReport,
-                        batcher: &mut Batcher|
-         -> bool {
-            let index = report.read;
-            report.read += 1;
-            if let Some((k, n)) = self.shard {
-                if index % n != k {
-                    return true;
-                }
-            }
-            if resume.is_some_and(|r| r.is_done(index)) {
-                skipped += 1;
-                return true;
-            }
-            let target = match (invalid, std::str::from_utf8(&token), self.proxies) {
-                (Some(why), _, _) => Err(why),
-                (None, Err(_), _) => Err("a target must be valid UTF-8".into()),
-                (None, Ok(text), None) => target::parse(text, &self.defaults).map(Job::Target),
-                (None, Ok(text), Some(port)) => Proxy::parse(text, port).map(Job::Proxy),
+        for source in sources {
+            let more = match source {
+                Source::Arg(arg) => reading.send(arg.trim().as_bytes().to_vec(), None),
+                Source::Reader(path, reader) => reading.read_lines(&path, reader),
             };
-            // Credentials in a token (`user:pass@`) never go further than this.
-            let token = if token.contains(&b'@') {
-                proxy::redact(&String::from_utf8_lossy(&token)).into_bytes()
-            } else {
-                token
-            };
-            let item = Item {
-                seq,
-                index,
-                token,
-                target,
-            };
-            seq += 1;
-            batcher.push(item)
-        };
-
-        for source in self.sources {
-            match source {
-                Source::Arg(arg) => {
-                    if !send(
-                        arg.trim().as_bytes().to_vec(),
-                        None,
-                        &mut report,
-                        &mut batcher,
-                    ) {
-                        return report;
-                    }
-                }
-                Source::Reader(path, mut reader) => {
-                    let name = if path == "-" {
-                        "standard input".to_string()
-                    } else {
-                        path
-                    };
-                    let mut line = Vec::new();
-                    let mut number = 0u64;
-                    loop {
-                        // The next read may wait on a slow pipe: hand on what we have first.
-                        if !reader.buffer().contains(&b'\n') && !batcher.flush() {
-                            return report;
-                        }
-                        let end = match read_line(&mut reader, &mut line, MAX_LINE) {
-                            Ok(Some(end)) => end,
-                            Ok(None) => break,
-                            Err(e) => {
-                                report.error = Some(format!(
-                                    "reading {name}: {}",
-                                    crate::report::error::os_text(&e)
-                                ));
-                                break;
-                            }
-                        };
-                        number += 1;
-                        let mut text = line.as_slice();
-                        if number == 1 {
-                            text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
-                        }
-                        let token = strip_comment(text.trim_ascii()).trim_ascii();
-                        if end.len <= MAX_LINE {
-                            if token.is_empty() {
-                                continue;
-                            }
-                            if !send(token.to_vec(), None, &mut report, &mut batcher) {
-                                return report;
-                            }
-                            continue;
-                        }
-                        if text.trim_ascii_start().starts_with(b"#") {
-                            continue;
-                        }
-                        let why = format!(
-                            "line {number} of {name} is {} bytes long; a target line may be \
-                             at most {MAX_LINE} bytes",
-                            end.len
-                        );
-                        let echo = long_line_echo(text.trim_ascii_start(), end.len);
-                        if !send(echo, Some(why), &mut report, &mut batcher) {
-                            return report;
-                        }
-                    }
-                }
+            if !more {
+                return reading.report;
             }
         }
-        batcher.flush();
+        reading.batcher.flush();
+        let notes = reading.end_notes();
+        if let Ok(mut end) = end.lock() {
+            *end = Some(InputEnd { notes });
+        }
+        reading.report
+    }
+}
 
+/// The input being read: every target read gets the next index; those in the shard and
+/// not done by `--resume` get the next sequence number and go on in batches.
+struct Reading<'a> {
+    defaults: &'a Defaults,
+    proxies: Option<u16>,
+    shard: Option<(u64, u64)>,
+    resume: Option<&'a Resume>,
+    batcher: Batcher,
+    report: InputReport,
+    seq: u64,
+    /// Targets `--resume` skipped.
+    skipped: u64,
+}
+
+impl Reading<'_> {
+    /// Numbers one target read (`invalid` says why it is no target) and hands it on
+    /// if it is this run's to probe. False once the receiver is gone.
+    fn send(&mut self, token: Vec<u8>, invalid: Option<String>) -> bool {
+        let index = self.report.read;
+        self.report.read += 1;
+        if let Some((k, n)) = self.shard {
+            if index % n != k {
+                return true;
+            }
+        }
+        if self.resume.is_some_and(|r| r.is_done(index)) {
+            self.skipped += 1;
+            return true;
+        }
+        let target = match (invalid, std::str::from_utf8(&token), self.proxies) {
+            (Some(why), _, _) => Err(why),
+            (None, Err(_), _) => Err("a target must be valid UTF-8".into()),
+            (None, Ok(text), None) => target::parse(text, self.defaults).map(Job::Target),
+            (None, Ok(text), Some(port)) => Proxy::parse(text, port).map(Job::Proxy),
+        };
+        // Credentials in a token (`user:pass@`) never go further than this.
+        let token = if token.contains(&b'@') {
+            proxy::redact(&String::from_utf8_lossy(&token)).into_bytes()
+        } else {
+            token
+        };
+        let item = Item {
+            seq: self.seq,
+            index,
+            token,
+            target,
+        };
+        self.seq += 1;
+        self.batcher.push(item)
+    }
+
+    /// Every target line of one file: comments and blank lines skipped, an overlong
+    /// line an `invalid_target` saying so. A read error ends the file (noted in the
+    /// report). False once the receiver is gone.
+    fn read_lines(&mut self, path: &str, mut reader: BufReader<Box<dyn Read + Send>>) -> bool {
+        let name = if path == "-" { "standard input" } else { path };
+        let mut line = Vec::new();
+        let mut number = 0u64;
+        loop {
+            // The next read may wait on a slow pipe: hand on what we have first.
+            if !reader.buffer().contains(&b'\n') && !self.batcher.flush() {
+                return false;
+            }
+            let end = match read_line(&mut reader, &mut line, MAX_LINE) {
+                Ok(Some(end)) => end,
+                Ok(None) => return true,
+                Err(e) => {
+                    self.report.error = Some(format!(
+                        "reading {name}: {}",
+                        crate::report::error::os_text(&e)
+                    ));
+                    return true;
+                }
+            };
+            number += 1;
+            let mut text = line.as_slice();
+            if number == 1 {
+                text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
+            }
+            let token = strip_comment(text.trim_ascii()).trim_ascii();
+            let more = if end.len <= MAX_LINE {
+                token.is_empty() || self.send(token.to_vec(), None)
+            } else if text.trim_ascii_start().starts_with(b"#") {
+                true
+            } else {
+                let why = format!(
+                    "line {number} of {name} is {} bytes long; a target line may be at \
+                     most {MAX_LINE} bytes",
+                    end.len
+                );
+                let echo = long_line_echo(text.trim_ascii_start(), end.len);
+                self.send(echo, Some(why))
+            };
+            if !more {
+                return false;
+            }
+        }
+    }
+
+    /// Notes about the input as a whole, once it was read to its end.
+    fn end_notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        let report = &self.report;
         if report.read == 0 && report.error.is_none() {
             notes.push("warning: there were no targets in the input; nothing was probed".into());
         }
-        if let Some(resume) = &self.resume {
+        if let Some(resume) = self.resume {
             if report.error.is_none() {
                 notes.extend(resume.past_end(report.read));
             }
-            if skipped > 0 {
+            if self.skipped > 0 {
                 notes.push(format!(
-                    "--resume {}: skipped {skipped} {} that already had a record",
+                    "--resume {}: skipped {} {} that already had a record",
                     resume.path,
-                    if skipped == 1 { "target" } else { "targets" }
+                    self.skipped,
+                    if self.skipped == 1 {
+                        "target"
+                    } else {
+                        "targets"
+                    }
                 ));
             }
         }
-        if let Ok(mut end) = self.end.lock() {
-            *end = Some(InputEnd { notes });
-        }
-        report
+        notes
     }
 }
 
