@@ -31,6 +31,8 @@ mod process;
 mod properties;
 #[path = "suite/proxy.rs"]
 mod proxy;
+#[path = "suite/racing.rs"]
+mod racing;
 #[path = "suite/redirects.rs"]
 mod redirects;
 #[path = "suite/request.rs"]

@@ -67,8 +67,9 @@ pub struct Args {
     #[argh(option, arg_name = "V")]
     pub http_version: Option<String>,
 
-    /// time allowed per probe (per redirect hop) for name resolution, TCP connect, a
-    /// proxy tunnel and the TLS handshake (default 5s)
+    /// time allowed per probe (per redirect hop) for name resolution, TCP connect (a
+    /// name's addresses race, the next 250ms after the last), a proxy tunnel and the
+    /// TLS handshake (default 5s)
     #[argh(option, arg_name = "DUR")]
     pub connect_timeout: Option<String>,
 

@@ -3,17 +3,23 @@
 //! budget.
 
 use std::fmt;
+use std::future::Future;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use async_io::Timer;
 use async_std::future::timeout;
 use async_std::net::TcpStream;
+use futures_lite::future;
 
 use crate::net::hop::{Clock, Gathered, Limit};
 use crate::net::options::ProbeOptions;
 use crate::net::resolve;
 use crate::proto::target::Host;
-use crate::report::error::{ErrorKind, ProbeError};
+use crate::report::error::{os_text, ErrorKind, ProbeError};
 
 /// Where a probe connects: the addresses in the order to try, and what the name
 /// resolved to (`None` for an address literal).
@@ -78,7 +84,8 @@ pub(crate) async fn addresses(
     })
 }
 
-/// Connects to the first of `addrs` that answers, within the connect budget.
+/// Connects to the first of `addrs` to answer (a race when there are several), within
+/// the connect budget.
 pub(crate) async fn open(
     addrs: &[SocketAddr],
     clock: &Clock,
@@ -93,40 +100,159 @@ pub(crate) async fn open(
     Ok(stream)
 }
 
-/// Tries each address in order until one connects. Each attempt gets an equal share of
-/// what is left of the connect budget, so every address is tried.
+/// RFC 8305 section 5: how long an attempt has before the next address is tried too.
+const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// A connection attempt in flight.
+type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// Races `addrs` (RFC 8305, Happy Eyeballs): each attempt starts `ATTEMPT_DELAY` after
+/// the one before unless that one has connected, or at once when it failed; the first
+/// to connect wins and the others are dropped (closing their sockets). All of it within
+/// the connect budget. `got.addr` is the winner, or the last address tried.
 async fn connect(
     addrs: &[SocketAddr],
     deadline: Instant,
     limit: Limit,
     got: &mut Gathered,
 ) -> Result<TcpStream, ProbeError> {
-    let mut last = None;
-    for (i, &addr) in addrs.iter().enumerate() {
-        got.addr = Some(addr);
+    let timed_out = |addr: SocketAddr| {
+        ProbeError::new(
+            ErrorKind::ConnectTimeout,
+            format!("no connection to {addr} within {limit}"),
+        )
+    };
+    let (&first, rest) = match addrs.split_first() {
+        Some(split) => split,
+        None => return Err(ProbeError::new(ErrorKind::Dns, "no address to connect to").definite()),
+    };
+    got.addr = Some(first);
+    if rest.is_empty() {
+        // One address, the common case: no race, no boxed attempt.
         let left = deadline.saturating_duration_since(Instant::now());
-        let timed_out = || {
-            ProbeError::new(
-                ErrorKind::ConnectTimeout,
-                format!("no connection to {addr} within {limit}"),
-            )
+        return match timeout(left, TcpStream::connect(first)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(ProbeError::from_io(&e, "connecting to", first)),
+            Err(_) => Err(timed_out(first)),
         };
-        if left.is_zero() {
-            last = Some(timed_out());
-            break;
+    }
+    let mut race = Race {
+        addrs,
+        attempts: Vec::with_capacity(addrs.len()),
+        failures: Vec::new(),
+        next_start: Instant::now(),
+        deadline,
+        timer: Timer::never(),
+    };
+    let result = future::poll_fn(|cx| race.poll(cx)).await;
+    got.addr = addrs.get(race.attempts.len().saturating_sub(1)).copied();
+    match result {
+        Ok((i, stream)) => {
+            got.addr = Some(addrs[i]);
+            Ok(stream)
         }
-        let share = left / (addrs.len() - i) as u32;
-        match timeout(share, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => last = Some(ProbeError::from_io(&e, "connecting to", addr)),
-            Err(_) => last = Some(timed_out()),
+        Err(timed_out_too) => Err(race.failed(timed_out_too, limit)),
+    }
+}
+
+/// The state of a race over several addresses.
+struct Race<'a> {
+    addrs: &'a [SocketAddr],
+    /// One per address started so far, in order; `None` once it failed.
+    attempts: Vec<Option<Attempt>>,
+    /// What happened to each failed attempt, in the order they failed.
+    failures: Vec<(SocketAddr, io::Error)>,
+    /// When the next address is due to start.
+    next_start: Instant,
+    deadline: Instant,
+    timer: Timer,
+}
+
+impl Race<'_> {
+    /// `Ready(Ok)` with the winner, or `Ready(Err(deadline passed))` once every attempt
+    /// failed or the budget ran out.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(usize, TcpStream), bool>> {
+        loop {
+            let now = Instant::now();
+            let started = self.attempts.len();
+            let running = self.attempts.iter().any(Option::is_some);
+            if started < self.addrs.len() && (now >= self.next_start || !running) {
+                let addr = self.addrs[started];
+                self.attempts.push(Some(Box::pin(TcpStream::connect(addr))));
+                self.next_start = now + ATTEMPT_DELAY;
+            }
+            let mut failed = false;
+            for (i, slot) in self.attempts.iter_mut().enumerate() {
+                let Some(attempt) = slot else { continue };
+                match attempt.as_mut().poll(cx) {
+                    Poll::Ready(Ok(stream)) => return Poll::Ready(Ok((i, stream))),
+                    Poll::Ready(Err(e)) => {
+                        self.failures.push((self.addrs[i], e));
+                        *slot = None;
+                        failed = true;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            let running = self.attempts.iter().any(Option::is_some);
+            let all_started = self.attempts.len() == self.addrs.len();
+            if all_started && !running {
+                return Poll::Ready(Err(false));
+            }
+            if Instant::now() >= self.deadline {
+                return Poll::Ready(Err(true));
+            }
+            if failed {
+                // A failure starts the next address at once.
+                self.next_start = Instant::now();
+                continue;
+            }
+            let wake = if all_started {
+                self.deadline
+            } else {
+                self.next_start.min(self.deadline)
+            };
+            self.timer.set_at(wake);
+            if Pin::new(&mut self.timer).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
     }
-    let mut err = last
-        .unwrap_or_else(|| ProbeError::new(ErrorKind::Dns, "no address to connect to").definite());
-    if addrs.len() > 1 {
-        err.message
-            .push_str(&format!(" (tried {} addresses)", addrs.len()));
+
+    /// The error of a race that nobody won: the kind of what ended it, and what
+    /// happened to each address, in the order tried.
+    fn failed(&self, out_of_time: bool, limit: Limit) -> ProbeError {
+        let tried = &self.addrs[..self.attempts.len()];
+        let fates: Vec<String> = tried
+            .iter()
+            .map(|addr| match self.failures.iter().find(|(a, _)| a == addr) {
+                Some((_, e)) => format!("{addr} {}", fate(e)),
+                None => format!("{addr} did not answer"),
+            })
+            .collect();
+        let untried = self.addrs.len() - tried.len();
+        let mut message = format!(
+            "no connection to any of {} addresses within {limit}: {}",
+            self.addrs.len(),
+            fates.join(", ")
+        );
+        if untried > 0 {
+            message.push_str(&format!(" ({untried} not tried in time)"));
+        }
+        let kind = match (out_of_time, self.failures.last()) {
+            (false, Some((_, e))) => crate::report::error::kind_of_io(e),
+            _ => ErrorKind::ConnectTimeout,
+        };
+        ProbeError::new(kind, message)
     }
-    Err(err)
+}
+
+/// What a failed attempt met, for a race's message: `refused the connection`.
+fn fate(e: &io::Error) -> String {
+    match crate::report::error::kind_of_io(e) {
+        ErrorKind::Refused => "refused the connection".into(),
+        ErrorKind::Unreachable => format!("is unreachable ({})", os_text(e)),
+        ErrorKind::Reset => "reset the connection".into(),
+        _ => format!("failed: {}", os_text(e)),
+    }
 }

@@ -460,10 +460,15 @@ impl Blackhole {
 
 /// See `Blackhole`. Panics if the queue cannot be made to drop connects.
 pub fn blackhole_listener() -> Blackhole {
+    blackhole_on("127.0.0.1:0".parse().unwrap()).expect("bind 127.0.0.1:0")
+}
+
+/// A `Blackhole` on `bind` (another loopback address, a given port); `None` if it
+/// cannot bind there.
+pub fn blackhole_on(bind: SocketAddr) -> Option<Blackhole> {
     use socket2::{Domain, Socket, Type};
     let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    listener.bind(&bind.into()).expect("bind");
+    listener.bind(&bind.into()).ok()?;
     listener.listen(0).expect("listen");
     let addr = listener.local_addr().unwrap().as_socket().unwrap();
     let mut fillers = Vec::new();
@@ -472,11 +477,11 @@ pub fn blackhole_listener() -> Blackhole {
         match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             Ok(s) => fillers.push(s),
             Err(_) => {
-                return Blackhole {
+                return Some(Blackhole {
                     _listener: listener,
                     _fillers: fillers,
                     addr,
-                }
+                })
             }
         }
     }
