@@ -17,9 +17,10 @@ pub mod proto;
 pub mod report;
 pub mod run;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
+use run::output::{Ending, Output};
 pub use run::{exit, Cancel, Outcome, StopReason};
 pub use run::{RunOptions, UsageError};
 
@@ -30,7 +31,21 @@ const RESERVED_FDS: u64 = 16;
 /// Runs `cfg` to the end, writing results to stdout and warnings to stderr.
 /// Installs the SIGINT handler. Returns a usage error before probing anything.
 pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
-    let input = run::input::Input::open(&cfg)?;
+    let output = cfg.output.as_deref().map(Output::open).transpose()?;
+    // Held to the end: a second run appending to the same --resume file stops at once.
+    let _resume_lock = match (&output, &cfg.resume) {
+        (None, Some(path)) => run::output::lock_resume_if_appending(path)?,
+        _ => None,
+    };
+    let mut keep =
+        match &output {
+            Some(out) if cfg.resume.is_some() => Some(out.writer().map_err(|e| {
+                UsageError(format!("cannot write -o: {}", report::error::os_text(&e)))
+            })?),
+            _ => None,
+        };
+    let input = run::input::Input::open(&cfg, keep.as_mut().map(|f| f as &mut dyn Write))?;
+    drop(keep);
     if let Some(problems) = input.resume_problems() {
         report::warn(&format!("headprobe: {problems}"));
     }
@@ -48,7 +63,8 @@ pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
     });
 
     let stderr_tty = std::io::stderr().is_terminal();
-    let stdout_tty = std::io::stdout().is_terminal();
+    // With -o, standard output carries nothing.
+    let stdout_tty = output.is_none() && std::io::stdout().is_terminal();
     let show_progress = cfg.progress.unwrap_or(stderr_tty && !stdout_tty);
     let progress =
         show_progress.then(|| report::progress::Progress::start(input.known_total, stderr_tty));
@@ -60,8 +76,34 @@ pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
             .and_then(|p| p.screen())
             .filter(|_| stdout_tty),
         stdout_is_terminal: stdout_tty,
+        destination: match &output {
+            Some(out) => format!("-o {}", out.path().display()),
+            None => "standard output".into(),
+        },
     };
-    let outcome = run::run(Arc::new(cfg), input, std::io::stdout(), cancel, terminal);
+    let json = cfg.format == report::printer::Format::Json;
+    let sink: Box<dyn Write + Send> =
+        match &output {
+            Some(out) => Box::new(out.writer().map_err(|e| {
+                UsageError(format!("cannot write -o: {}", report::error::os_text(&e)))
+            })?),
+            None => Box::new(std::io::stdout()),
+        };
+    let mut outcome = run::run(Arc::new(cfg), input, sink, cancel, terminal);
+    if let Some(out) = output {
+        let ending = match outcome.stopped {
+            Some(StopReason::OutputError) => Ending::WriteFailed,
+            Some(StopReason::Interrupted) => Ending::Interrupted { keep_partial: json },
+            _ => Ending::Complete,
+        };
+        match out.finish(ending) {
+            Ok(note) => outcome.problems.extend(note),
+            Err(problem) => {
+                outcome.problems.push(problem);
+                outcome.output_lost = true;
+            }
+        }
+    }
     if let Some(progress) = progress {
         progress.finish(&outcome.tally);
     }

@@ -25,6 +25,8 @@ mod input;
 mod messages;
 #[path = "suite/ordered.rs"]
 mod ordered;
+#[path = "suite/output.rs"]
+mod output;
 #[path = "suite/process.rs"]
 mod process;
 #[path = "suite/properties.rs"]

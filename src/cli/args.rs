@@ -28,6 +28,11 @@ milliseconds, address, reason or message; tab-separated) or json (one object per
         "usage error: bad option or value, unreadable --file; nothing was probed"
     ),
     error_code(
+        3,
+        "some results could not be written (disk full, an I/O error on stdout or -o); \
+takes precedence over 1"
+    ),
+    error_code(
         130,
         "interrupted (Ctrl-C); unfinished targets are reported as cancelled"
     )
@@ -84,6 +89,12 @@ pub struct Args {
     /// output format: text (default), status or json
     #[argh(option, arg_name = "F")]
     pub format: Option<String>,
+
+    /// write results to FILE instead of standard output: to a temporary file beside it,
+    /// renamed over FILE when the run ends, so readers never see half a file (an
+    /// interrupted run leaves FILE as it was; JSON results so far go to FILE.partial)
+    #[argh(option, short = 'o', arg_name = "FILE")]
+    pub output: Option<String>,
 
     /// write results in input order (memory stays bounded by --concurrency)
     #[argh(switch)]

@@ -81,6 +81,7 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
         rate: rate(&a)?,
         shard: a.shard.as_deref().map(parse_shard).transpose()?,
         resume: a.resume.clone(),
+        output: a.output.clone(),
         progress: progress(&a)?,
         retry: match &a.retry {
             Some(n) => number("--retry", n, 0, 100)?,

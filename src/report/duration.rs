@@ -8,9 +8,9 @@ use std::time::Duration;
 pub fn human(d: Duration) -> String {
     let micros = d.as_micros();
     const SEC: u128 = 1_000_000;
-    if micros >= 3600 * SEC && micros % (3600 * SEC) == 0 {
+    if micros >= 3600 * SEC && micros.is_multiple_of(3600 * SEC) {
         format!("{}h", micros / (3600 * SEC))
-    } else if micros >= 60 * SEC && micros % (60 * SEC) == 0 {
+    } else if micros >= 60 * SEC && micros.is_multiple_of(60 * SEC) {
         format!("{}m", micros / (60 * SEC))
     } else if micros >= SEC {
         format!("{}s", decimal(micros, SEC))

@@ -4,7 +4,7 @@
 //! channel, so probing starts before the input ends and memory does not grow with it.
 
 use std::fs::File;
-use std::io::{self, BufReader, IsTerminal, Read};
+use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use async_channel::Sender;
@@ -101,7 +101,8 @@ pub struct InputEnd {
 }
 
 impl Input {
-    pub fn open(cfg: &RunOptions) -> Result<Input, UsageError> {
+    /// With `keep`, the `--resume` records that count as done are copied there.
+    pub fn open(cfg: &RunOptions, keep: Option<&mut dyn Write>) -> Result<Input, UsageError> {
         let mut files = cfg.files.clone();
         if cfg.targets.is_empty() && files.is_empty() {
             if io::stdin().is_terminal() {
@@ -127,7 +128,7 @@ impl Input {
         let resume = cfg
             .resume
             .as_deref()
-            .map(|path| Resume::load(path, cfg.shard))
+            .map(|path| Resume::load(path, cfg.shard, keep))
             .transpose()?;
         let args_only = files.is_empty() && !cfg.targets.iter().any(|t| t == "-");
         let known_total = args_only.then(|| {
@@ -409,7 +410,7 @@ mod tests {
     }
 
     fn full_items(cfg: &RunOptions) -> Vec<Item> {
-        let input = Input::open(cfg).unwrap();
+        let input = Input::open(cfg, None).unwrap();
         let (tx, rx) = async_channel::bounded(4);
         let handle = std::thread::spawn(move || input.run(tx));
         let mut out = Vec::new();
@@ -455,7 +456,7 @@ mod tests {
             cfg.shard = Some((k, 3));
             let got = items(&cfg);
             assert_eq!(
-                Input::open(&cfg).unwrap().known_total,
+                Input::open(&cfg, None).unwrap().known_total,
                 Some(got.len() as u64)
             );
             seen.extend(got.into_iter().map(|(_, t, _)| t));
@@ -529,7 +530,7 @@ mod tests {
     fn unreadable_file_is_a_usage_error() {
         let mut cfg = RunOptions::with_targets(&[]);
         cfg.files = vec!["/nonexistent/headprobe/list".into()];
-        let err = Input::open(&cfg).err().unwrap();
+        let err = Input::open(&cfg, None).err().unwrap();
         assert!(
             err.0
                 .contains("cannot read --file /nonexistent/headprobe/list"),

@@ -12,6 +12,7 @@ pub mod input;
 mod lines;
 pub mod options;
 mod outcome;
+pub mod output;
 mod pace;
 mod print;
 pub mod resume;
@@ -61,6 +62,8 @@ pub struct Terminal {
     pub screen: Option<Screen>,
     /// Results go to a terminal: after Ctrl-C they start on a fresh line.
     pub stdout_is_terminal: bool,
+    /// Where results go, for messages: `standard output`, `-o FILE`.
+    pub destination: String,
 }
 
 /// Probes every target of `input`, writing results to `out`.
@@ -75,6 +78,7 @@ pub fn run<W: Write + Send + 'static>(
         counters,
         screen,
         stdout_is_terminal,
+        destination,
     } = terminal;
     let (items_tx, items_rx) = async_channel::bounded::<Vec<Item>>(4);
     let (chunks_tx, chunks_rx) = async_channel::bounded::<Vec<u8>>(16);
@@ -90,7 +94,16 @@ pub fn run<W: Write + Send + 'static>(
         let cancel = Arc::clone(&cancel);
         std::thread::Builder::new()
             .name("headprobe-output".into())
-            .spawn(move || print::write_chunks(out, chunks_rx, &cancel, screen, stdout_is_terminal))
+            .spawn(move || {
+                print::write_chunks(
+                    out,
+                    chunks_rx,
+                    &cancel,
+                    screen,
+                    stdout_is_terminal,
+                    &destination,
+                )
+            })
             .expect("spawning the output thread")
     };
 
@@ -149,6 +162,7 @@ pub fn run<W: Write + Send + 'static>(
         tally,
         stopped: cancel.reason(),
         problems: output_problem.into_iter().collect(),
+        output_lost: false,
     };
     // After a stop the input thread may be blocked reading a terminal or a pipe: leave it.
     if outcome.stopped.is_none() {

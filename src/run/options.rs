@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub shard: Option<(u64, u64)>,
     /// `--resume FILE`: an earlier run's JSON Lines output.
     pub resume: Option<String>,
+    /// `-o FILE`: results replace FILE when the run ends, instead of going to stdout.
+    pub output: Option<String>,
     /// `Some` when forced on or off; `None` decides from the terminals.
     pub progress: Option<bool>,
     /// `--retry N`: further attempts after a transient failure.
@@ -71,6 +73,7 @@ impl Default for RunOptions {
             rate: defaults::RATE,
             shard: None,
             resume: None,
+            output: None,
             progress: None,
             retry: defaults::RETRY,
             retry_delay: defaults::RETRY_DELAY,

@@ -11,6 +11,8 @@ pub mod exit {
     pub const NOT_OK: i32 = 1;
     /// Bad option or value, unreadable `--file`: nothing was probed.
     pub const USAGE: i32 = 2;
+    /// Some results could not be written (stdout or `-o`: disk full, I/O error).
+    pub const WRITE_FAILED: i32 = 3;
     /// Interrupted by SIGINT.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -21,6 +23,8 @@ pub struct Outcome {
     pub stopped: Option<StopReason>,
     /// Problems to report on stderr (an input file that failed mid-way, stdout errors).
     pub problems: Vec<String>,
+    /// `-o FILE` could not be completed (flushed and renamed over FILE).
+    pub output_lost: bool,
 }
 
 impl Outcome {
@@ -29,7 +33,8 @@ impl Outcome {
             // A closed stdout is a normal end, as for ripgrep.
             Some(StopReason::BrokenPipe) => exit::OK,
             Some(StopReason::Interrupted) => exit::INTERRUPTED,
-            Some(StopReason::OutputError) => exit::NOT_OK,
+            Some(StopReason::OutputError) => exit::WRITE_FAILED,
+            _ if self.output_lost => exit::WRITE_FAILED,
             None if self.tally.failed_total() > 0 || !self.problems.is_empty() => exit::NOT_OK,
             None => exit::OK,
         }

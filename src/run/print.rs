@@ -118,6 +118,7 @@ pub fn write_chunks<W: Write>(
     cancel: &Cancel,
     screen: Option<Screen>,
     to_terminal: bool,
+    destination: &str,
 ) -> Option<String> {
     let mut problem = None;
     let mut failed = false;
@@ -143,7 +144,7 @@ pub fn write_chunks<W: Write>(
                 cancel.cancel(StopReason::BrokenPipe);
             } else {
                 problem = Some(format!(
-                    "writing the results: {}",
+                    "writing the results to {destination}: {}",
                     crate::report::error::os_text(&e)
                 ));
                 cancel.cancel(StopReason::OutputError);

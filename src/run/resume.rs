@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 
 use serde::Deserialize;
 
@@ -97,7 +97,13 @@ pub struct Resume {
 
 impl Resume {
     /// Reads FILE whole. An unreadable FILE is a usage error; bad lines are counted.
-    pub fn load(path: &str, shard: Option<(u64, u64)>) -> Result<Resume, UsageError> {
+    /// With `keep`, every line that counts as done is copied there (with `-o`, the new
+    /// FILE starts with the records resumed from).
+    pub fn load(
+        path: &str,
+        shard: Option<(u64, u64)>,
+        mut keep: Option<&mut dyn Write>,
+    ) -> Result<Resume, UsageError> {
         let cannot = |e: &io::Error| {
             UsageError(format!(
                 "cannot read --resume {path}: {}",
@@ -145,23 +151,39 @@ impl Resume {
                         resume.first_bad = number;
                     }
                 }
-                Some(rec) => resume.add(rec, shard),
+                Some(rec) => {
+                    if resume.add(rec, shard) {
+                        if let Some(out) = keep.as_mut() {
+                            out.write_all(&line)
+                                .and_then(|()| out.write_all(b"\n"))
+                                .map_err(|e| {
+                                    UsageError(format!(
+                                        "cannot copy --resume {path} into -o: {}",
+                                        crate::report::error::os_text(&e)
+                                    ))
+                                })?;
+                        }
+                    }
+                }
             }
         }
         Ok(resume)
     }
 
-    fn add(&mut self, rec: Line<'_>, shard: Option<(u64, u64)>) {
+    /// Counts `rec`; true when it marks its index done.
+    fn add(&mut self, rec: Line<'_>, shard: Option<(u64, u64)>) -> bool {
         if rec.error.is_some_and(|e| e.kind == "cancelled") {
-            return;
+            return false;
         }
         if rec.index >= MAX_INDEX {
             self.huge += 1;
         } else if shard.is_some_and(|(k, n)| rec.index % n != k) {
             self.other_shards += 1;
-        } else {
+        } else if !self.done.contains(rec.index) {
             self.done.insert(rec.index);
+            return true;
         }
+        false
     }
 
     /// Whether target `index` already has a record.
@@ -234,7 +256,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("r{}", text.len()));
         std::fs::write(&path, text).unwrap();
-        let r = Resume::load(path.to_str().unwrap(), shard).unwrap();
+        let r = Resume::load(path.to_str().unwrap(), shard, None).unwrap();
         std::fs::remove_file(&path).unwrap();
         r
     }
@@ -313,7 +335,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_a_usage_error() {
-        let err = Resume::load("/nonexistent/headprobe/out.jsonl", None).unwrap_err();
+        let err = Resume::load("/nonexistent/headprobe/out.jsonl", None, None).unwrap_err();
         assert!(
             err.0.contains("--resume /nonexistent/headprobe/out.jsonl"),
             "{err}"

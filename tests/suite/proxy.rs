@@ -1331,7 +1331,7 @@ fn pool_proxy(role: Role, index: usize) -> PoolProxy {
             format!("socks5://pool:{POOL_PASSWORD}@{addr}"),
             Some(format!("socks5://pool:***@{addr}")),
         ),
-        Role::Dead if index % 2 == 0 => (addr.to_string(), None),
+        Role::Dead if index.is_multiple_of(2) => (addr.to_string(), None),
         Role::Dead => (format!("socks5://{addr}"), None),
     };
     let shown = shown.unwrap_or_else(|| token.clone());

@@ -1,0 +1,318 @@
+//! Where results go: `-o FILE` replaces FILE whole or not at all, exit status 3 when
+//! results are lost, and the locks that keep two runs off one file.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::util::*;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = temp_file(&format!("{name}.marker"), b"")
+        .parent()
+        .unwrap()
+        .join(format!("out-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_reader_sees_the_old_file_or_the_new_one_never_half() {
+    let dir = scratch("atomic");
+    let file = dir.join("results.tsv");
+    let old = "old results\n".repeat(50);
+    fs::write(&file, &old).unwrap();
+    let quick = Server::start(Behaviour::Respond(ok_response()));
+    let held = Server::start(Behaviour::Hold(ok_response()));
+    // Many quick targets (their records are written as they come) and one held back.
+    let mut args: Vec<String> = vec!["--format".into(), "status".into(), "-o".into()];
+    args.push(file.to_string_lossy().into_owned());
+    args.extend((0..200).map(|_| quick.target()));
+    args.push(held.target());
+    let run = headprobe().args(&args).spawn();
+    held.next_request();
+    // Every quick record is written by now or soon; the reader polls FILE meanwhile.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (file, stop) = (file.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            let started = Instant::now();
+            while !stop.load(Ordering::SeqCst) && started.elapsed() < WATCHDOG {
+                if let Ok(text) = fs::read_to_string(&file) {
+                    seen.insert(text);
+                }
+            }
+            seen
+        })
+    };
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        old,
+        "FILE changed mid-run"
+    );
+    held.release_all();
+    let out = run.finish();
+    stop.store(true, Ordering::SeqCst);
+    let seen = reader.join().unwrap();
+    out.expect_code(0);
+    assert!(out.stdout.is_empty(), "stdout carries nothing with -o");
+    let new = fs::read_to_string(&file).unwrap();
+    assert_eq!(new.lines().count(), 201);
+    for text in &seen {
+        assert!(text == &old || text == &new, "a reader saw a partial file");
+    }
+    // No temporary file left behind (the hidden lock file stays, for the next run).
+    let left: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&".results.tsv.lock".to_string()), "{left:?}");
+}
+
+#[test]
+fn ctrl_c_keeps_the_old_file_and_the_json_so_far_as_partial() {
+    let dir = scratch("interrupt");
+    let file = dir.join("out.jsonl");
+    fs::write(&file, "old\n").unwrap();
+    let quick = Server::start(Behaviour::Respond(ok_response()));
+    let held = Server::start(Behaviour::Hold(ok_response()));
+    let run = headprobe()
+        .args(["--format", "json", "--ordered", "-o"])
+        .arg(&file)
+        .args([quick.target(), held.target()])
+        .spawn();
+    held.next_request();
+    quick.next_request();
+    run.interrupt();
+    let out = run.finish();
+    out.expect_code(130);
+    assert_eq!(fs::read_to_string(&file).unwrap(), "old\n");
+    let partial = dir.join("out.jsonl.partial");
+    let kept = fs::read_to_string(&partial).expect("FILE.partial");
+    let records: Vec<serde_json::Value> = kept
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{kept}");
+    assert_eq!(records[0]["ok"], true);
+    assert_eq!(records[1]["error"]["kind"], "cancelled");
+    let err = out.err();
+    assert!(
+        err.contains(&format!(
+            "interrupted: {} was left as it was; the results so far are in {}",
+            file.display(),
+            partial.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unwritable_directory_is_a_usage_error_before_probing() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let out = headprobe()
+        .args(["-o", "/nonexistent/headprobe/out.prom", &server.target()])
+        .run();
+    out.expect_code(2);
+    assert_eq!(
+        out.err().lines().next().unwrap(),
+        "headprobe: cannot write -o /nonexistent/headprobe/out.prom: its directory \
+         /nonexistent/headprobe: No such file or directory"
+    );
+    assert_eq!(server.accepted(), 0);
+}
+
+#[test]
+fn resume_into_the_same_output_file_completes_it_in_place() {
+    let dir = scratch("resume-o");
+    let file = dir.join("out.jsonl");
+    let a = Server::start(Behaviour::Respond(ok_response()));
+    let b = Server::start(Behaviour::Respond(ok_response()));
+    headprobe()
+        .args(["--format", "json", "-o"])
+        .arg(&file)
+        .arg(a.target())
+        .run()
+        .expect_code(0);
+    let out = headprobe()
+        .args(["--format", "json", "--resume"])
+        .arg(&file)
+        .arg("-o")
+        .arg(&file)
+        .args([a.target(), b.target()])
+        .run();
+    out.expect_code(0);
+    let text = fs::read_to_string(&file).unwrap();
+    let indices: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(indices, [0, 1], "{text}");
+    assert_eq!(a.accepted(), 1, "the resumed target was probed again");
+    assert_eq!(b.accepted(), 1);
+}
+
+#[test]
+fn a_full_stdout_is_exit_status_3() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut cmd = headprobe().arg(server.target()).command();
+    cmd.stdout(full).stderr(Stdio::piped()).stdin(Stdio::null());
+    let child = cmd.output().unwrap();
+    assert_eq!(child.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&child.stderr)
+            .lines()
+            .next()
+            .unwrap_or(""),
+        "headprobe: writing the results to standard output: No space left on device"
+    );
+}
+
+/// Runs `script` in a private mount namespace (so a tmpfs can be mounted); `None`
+/// when this machine cannot (no unshare, not root).
+fn in_mount_namespace(script: &str, env: &[(&str, &str)]) -> Option<std::process::Output> {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().ok()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("unshare failed") || err.contains("Operation not permitted") {
+        return None;
+    }
+    Some(out)
+}
+
+#[test]
+fn an_output_file_system_that_fills_is_exit_status_3_and_keeps_the_old_file() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let dir = scratch("tmpfs");
+    let targets = temp_file(
+        "tmpfs-targets.txt",
+        (0..400)
+            .map(|_| format!("{}\n", server.target()))
+            .collect::<String>()
+            .as_bytes(),
+    );
+    let script = r#"mount -t tmpfs -o size=12k tmpfs "$DIR" || exit 97
+        printf 'old\n' > "$DIR/out.txt"
+        "$HP" -f "$TARGETS" -o "$DIR/out.txt"; echo "rc=$?"
+        cat "$DIR/out.txt"; ls -a "$DIR""#;
+    let Some(out) = in_mount_namespace(
+        script,
+        &[
+            ("DIR", dir.to_str().unwrap()),
+            ("HP", env!("CARGO_BIN_EXE_headprobe")),
+            ("TARGETS", targets.to_str().unwrap()),
+        ],
+    ) else {
+        eprintln!("skipped: cannot unshare a mount namespace here (needs root and unshare)");
+        return;
+    };
+    if out.status.code() == Some(97) {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"rc=3"), "{stdout}{stderr}");
+    assert_eq!(lines.get(1), Some(&"old"), "{stdout}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        !stdout.contains(".tmp"),
+        "a temporary file was left: {stdout}"
+    );
+}
+
+#[test]
+fn a_second_run_on_the_same_output_file_stops_at_once() {
+    let dir = scratch("lock-o");
+    let file = dir.join("out.prom");
+    let held = Server::start(Behaviour::Hold(ok_response()));
+    let first = headprobe().arg("-o").arg(&file).arg(held.target()).spawn();
+    held.next_request();
+    let other = Server::start(Behaviour::Respond(ok_response()));
+    let second = headprobe().arg("-o").arg(&file).arg(other.target()).run();
+    second.expect_code(2);
+    assert_eq!(
+        second.err().lines().next().unwrap(),
+        format!(
+            "headprobe: -o {}: another headprobe run (process {}) is writing it; wait for it \
+             to end, or give another file",
+            file.display(),
+            first.pid()
+        )
+    );
+    assert_eq!(other.accepted(), 0);
+    held.release_all();
+    first.finish().expect_code(0);
+}
+
+#[test]
+fn overlapping_runs_appending_to_one_resume_file_do_not_double_it() {
+    let dir = scratch("lock-resume");
+    let file = dir.join("out.jsonl");
+    fs::write(&file, "").unwrap();
+    let held = Server::start(Behaviour::Hold(ok_response()));
+    let append = |path: &Path| fs::OpenOptions::new().append(true).open(path).unwrap();
+    let mut first = headprobe()
+        .args(["--format", "json", "--resume"])
+        .arg(&file)
+        .arg(held.target())
+        .command();
+    first
+        .stdout(append(&file))
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut first = first.spawn().unwrap();
+    held.next_request();
+    let started = Instant::now();
+    let mut second = headprobe()
+        .args(["--format", "json", "--resume"])
+        .arg(&file)
+        .arg(held.target())
+        .command();
+    second
+        .stdout(append(&file))
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let second = second.output().unwrap();
+    assert!(started.elapsed() < WAIT);
+    assert_eq!(second.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(
+        err.lines().next().unwrap_or(""),
+        format!(
+            "headprobe: --resume {}: another headprobe run (process {}) is writing it; wait \
+             for it to end, or give another file",
+            file.display(),
+            first.id()
+        )
+    );
+    held.release_all();
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    let mut text = String::new();
+    fs::File::open(&file)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!(held.accepted(), 1);
+}
