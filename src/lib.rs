@@ -68,6 +68,16 @@ pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
     let show_progress = cfg.progress.unwrap_or(stderr_tty && !stdout_tty);
     let progress =
         show_progress.then(|| report::progress::Progress::start(input.known_total, stderr_tty));
+    if let (Some(progress), None, Some(count)) = (&progress, input.known_total, input.counting()) {
+        let counters = Arc::clone(&progress.counters);
+        let _ = std::thread::Builder::new()
+            .name("headprobe-count".into())
+            .spawn(move || {
+                if let Some(total) = count() {
+                    counters.set_total(total);
+                }
+            });
+    }
     let terminal = run::Terminal {
         counters: progress.as_ref().map(|p| Arc::clone(&p.counters)),
         // Results and the bar share a screen only when both go to a terminal.

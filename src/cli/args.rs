@@ -96,6 +96,11 @@ pub struct Args {
     #[argh(option, short = 'o', arg_name = "FILE")]
     pub output: Option<String>,
 
+    /// print only the records of targets that are not ok, in every format (the exit
+    /// status is unchanged); text output then comes a target at a time, not streamed
+    #[argh(switch)]
+    pub only_failed: bool,
+
     /// write results in input order (memory stays bounded by --concurrency)
     #[argh(switch)]
     pub ordered: bool,

@@ -77,6 +77,7 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
         format: format(&a)?,
         ordered: a.ordered,
         quiet: a.quiet,
+        only_failed: a.only_failed,
         expect: expectations(&a)?,
         rate: rate(&a)?,
         shard: a.shard.as_deref().map(parse_shard).transpose()?,

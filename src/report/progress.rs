@@ -17,14 +17,38 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::report::error::ErrorKind;
 use crate::report::tally::Tally;
 
-/// Shared counts, written by the printer.
-#[derive(Debug, Default)]
+/// Shared counts, written by the printer; the total, when known, by whoever learns it
+/// (the arguments at the start, a count of the input files a little later).
+#[derive(Debug)]
 pub struct Counters {
     pub done: AtomicU64,
     pub ok: AtomicU64,
+    /// `UNKNOWN` until known.
+    total: AtomicU64,
+}
+
+const UNKNOWN: u64 = u64::MAX;
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            done: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            total: AtomicU64::new(UNKNOWN),
+        }
+    }
 }
 
 impl Counters {
+    /// How many targets the run will probe, once known.
+    pub fn set_total(&self, total: u64) {
+        self.total.store(total.min(UNKNOWN - 1), Relaxed);
+    }
+
+    pub fn total(&self) -> Option<u64> {
+        Some(self.total.load(Relaxed)).filter(|&t| t != UNKNOWN)
+    }
+
     pub fn record(&self, ok: bool) {
         self.done.fetch_add(1, Relaxed);
         if ok {
@@ -44,7 +68,7 @@ pub struct Progress {
 
 /// How often the line is redrawn on a terminal, and appended to a log.
 const TERMINAL_TICK: Duration = Duration::from_millis(250);
-const LOG_TICK: Duration = Duration::from_secs(10);
+const LOG_TICK: Duration = Duration::from_secs(3);
 
 /// The terminal's progress bar, as the stdout writer sees it: output written through
 /// `around` never shares a line with the bar.
@@ -62,6 +86,9 @@ impl Progress {
     /// Starts the line: a bar when stderr is a terminal, plain lines otherwise.
     pub fn start(total: Option<u64>, on_terminal: bool) -> Progress {
         let counters = Arc::new(Counters::default());
+        if let Some(total) = total {
+            counters.set_total(total);
+        }
         let (stop, stopped) = mpsc::channel::<()>();
         let start = Instant::now();
         let bar = on_terminal.then(|| {
@@ -77,7 +104,7 @@ impl Progress {
             .spawn(move || loop {
                 match stopped.recv_timeout(tick) {
                     Err(RecvTimeoutError::Timeout) => {
-                        let line = progress_line(&shared, total, start.elapsed());
+                        let line = progress_line(&shared, shared.total(), start.elapsed());
                         match &drawn {
                             Some(bar) => bar.set_message(line),
                             None => crate::report::warn(&format!("progress: {line}")),

@@ -4,7 +4,7 @@
 //! channel, so probing starts before the input ends and memory does not grow with it.
 
 use std::fs::File;
-use std::io::{self, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use async_channel::Sender;
@@ -12,7 +12,7 @@ use async_channel::Sender;
 use crate::proto::proxy::{self, Proxy};
 use crate::proto::target::{self, Defaults};
 use crate::proto::Job;
-use crate::run::lines::read_line;
+use crate::run::lines::{read_line, LineEnd};
 use crate::run::options::RunOptions;
 use crate::run::resume::Resume;
 use crate::run::usage::UsageError;
@@ -78,7 +78,7 @@ pub struct Input {
     /// `--proxy-check`: tokens are proxies, with this default port.
     proxies: Option<u16>,
     shard: Option<(u64, u64)>,
-    resume: Option<Resume>,
+    resume: Option<Arc<Resume>>,
     /// How many targets there are, when that is known before reading (arguments only).
     pub known_total: Option<u64>,
     end: Arc<Mutex<Option<InputEnd>>>,
@@ -130,25 +130,10 @@ impl Input {
             .as_deref()
             .map(|path| Resume::load(path, cfg.shard, keep))
             .transpose()?;
+        let resume = resume.map(Arc::new);
         let args_only = files.is_empty() && !cfg.targets.iter().any(|t| t == "-");
-        let known_total = args_only.then(|| {
-            let n = cfg.targets.len() as u64;
-            let skipped = |i: &u64| resume.as_ref().is_some_and(|r| r.is_done(*i));
-            match cfg.shard {
-                // Indices k, k + N, ... below n (no overflow for any N a user types).
-                Some((k, n_shards)) => {
-                    let in_shard = n / n_shards + u64::from(k < n % n_shards);
-                    match &resume {
-                        None => in_shard,
-                        Some(_) => (0..in_shard)
-                            .map(|j| k + j * n_shards)
-                            .filter(|i| !skipped(i))
-                            .count() as u64,
-                    }
-                }
-                None => (0..n).filter(|i| !skipped(i)).count() as u64,
-            }
-        });
+        let known_total =
+            args_only.then(|| to_probe(cfg.targets.len() as u64, cfg.shard, resume.as_deref()));
         Ok(Input {
             sources,
             defaults: cfg.defaults.clone(),
@@ -160,9 +145,39 @@ impl Input {
         })
     }
 
+    /// When every source is an argument or a regular file, a count of the targets this
+    /// run will probe, to be run on a thread of its own (it reads the files once more,
+    /// so it can take a while, and probing need not wait for it).
+    pub fn counting(&self) -> Option<impl FnOnce() -> Option<u64> + Send + 'static> {
+        let mut args = 0u64;
+        let mut files = Vec::new();
+        for source in &self.sources {
+            match source {
+                Source::Arg(_) => args += 1,
+                Source::Reader(path, _) if path != "-" => {
+                    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+                    if !regular {
+                        return None;
+                    }
+                    files.push(path.clone());
+                }
+                Source::Reader(..) => return None,
+            }
+        }
+        let (shard, resume) = (self.shard, self.resume.clone());
+        Some(move || {
+            let mut n = args;
+            for path in files {
+                let file = File::open(path).ok()?;
+                n += targets_in(BufReader::with_capacity(256 * 1024, file)).ok()?;
+            }
+            Some(to_probe(n, shard, resume.as_deref()))
+        })
+    }
+
     /// Problems found in the `--resume` file, for stderr before probing starts.
     pub fn resume_problems(&self) -> Option<String> {
-        self.resume.as_ref().and_then(Resume::problems)
+        self.resume.as_deref().and_then(Resume::problems)
     }
 
     /// Where the notes of a completed read will be, for whoever reports after the run:
@@ -187,7 +202,7 @@ impl Input {
             defaults: &defaults,
             proxies,
             shard,
-            resume: resume.as_ref(),
+            resume: resume.as_deref(),
             batcher: Batcher {
                 batch: Vec::with_capacity(BATCH),
                 tx,
@@ -289,23 +304,17 @@ impl Reading<'_> {
                 }
             };
             number += 1;
-            let mut text = line.as_slice();
-            if number == 1 {
-                text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
-            }
-            let token = strip_comment(text.trim_ascii()).trim_ascii();
-            let more = if end.len <= MAX_LINE {
-                token.is_empty() || self.send(token.to_vec(), None)
-            } else if text.trim_ascii_start().starts_with(b"#") {
-                true
-            } else {
-                let why = format!(
-                    "line {number} of {name} is {} bytes long; a target line may be at \
-                     most {MAX_LINE} bytes",
-                    end.len
-                );
-                let echo = long_line_echo(text.trim_ascii_start(), end.len);
-                self.send(echo, Some(why))
+            let more = match classify(&line, end, number == 1) {
+                LineKind::Skip => true,
+                LineKind::Target(token) => self.send(token.to_vec(), None),
+                LineKind::TooLong(text) => {
+                    let why = format!(
+                        "line {number} of {name} is {} bytes long; a target line may be at \
+                         most {MAX_LINE} bytes",
+                        end.len
+                    );
+                    self.send(long_line_echo(text, end.len), Some(why))
+                }
             };
             if !more {
                 return false;
@@ -367,6 +376,68 @@ fn open_reader(path: &str) -> Result<Source, UsageError> {
 /// A trimmed line without its comment: `#` at the start, or after a space or tab, runs
 /// to the end of the line (`example.com  # main site`). A `#` inside a token (a URL's
 /// fragment) is part of the token.
+/// What one line of a target list is.
+enum LineKind<'a> {
+    /// Blank, or a comment.
+    Skip,
+    /// A target token, trimmed, its comment cut off.
+    Target(&'a [u8]),
+    /// A line over `MAX_LINE` (its start, as kept): an `invalid_target` saying so.
+    TooLong(&'a [u8]),
+}
+
+/// Reads `line` (read by `read_line`, ending `end`; `first` for line 1, which may carry
+/// a byte-order mark) as the input rules say.
+fn classify(line: &[u8], end: LineEnd, first: bool) -> LineKind<'_> {
+    let mut text = line;
+    if first {
+        text = text.strip_prefix("\u{feff}".as_bytes()).unwrap_or(text);
+    }
+    if end.len > MAX_LINE {
+        let start = text.trim_ascii_start();
+        return match start.starts_with(b"#") {
+            true => LineKind::Skip,
+            false => LineKind::TooLong(start),
+        };
+    }
+    match strip_comment(text.trim_ascii()).trim_ascii() {
+        [] => LineKind::Skip,
+        token => LineKind::Target(token),
+    }
+}
+
+/// How many targets a list holds, by the same rules as reading it.
+fn targets_in(mut reader: impl BufRead) -> io::Result<u64> {
+    let (mut line, mut n, mut first) = (Vec::new(), 0u64, true);
+    while let Some(end) = read_line(&mut reader, &mut line, MAX_LINE)? {
+        if !matches!(classify(&line, end, first), LineKind::Skip) {
+            n += 1;
+        }
+        first = false;
+    }
+    Ok(n)
+}
+
+/// Of `n` targets read, how many this run probes: those in `--shard` and not done by
+/// `--resume`.
+fn to_probe(n: u64, shard: Option<(u64, u64)>, resume: Option<&Resume>) -> u64 {
+    let skipped = |i: &u64| resume.is_some_and(|r| r.is_done(*i));
+    match shard {
+        // Indices k, k + N, ... below n (no overflow for any N a user types).
+        Some((k, n_shards)) => {
+            let in_shard = n / n_shards + u64::from(k < n % n_shards);
+            match resume {
+                None => in_shard,
+                Some(_) => (0..in_shard)
+                    .map(|j| k + j * n_shards)
+                    .filter(|i| !skipped(i))
+                    .count() as u64,
+            }
+        }
+        None => (0..n).filter(|i| !skipped(i)).count() as u64,
+    }
+}
+
 fn strip_comment(line: &[u8]) -> &[u8] {
     let mut prev = b' ';
     for (i, &b) in line.iter().enumerate() {

@@ -211,8 +211,11 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
         slot,
     } = job;
     let cfg = &ctx.cfg;
-    let stream_lines =
-        cfg.format == crate::report::printer::Format::Text && !cfg.ordered && !cfg.quiet;
+    // Streamed as they arrive, unless output waits for the whole record anyway.
+    let stream_lines = cfg.format == crate::report::printer::Format::Text
+        && !cfg.ordered
+        && !cfg.quiet
+        && !cfg.only_failed;
     let sink_token = stream_lines.then(|| token.clone());
     let sink = |what: Streamed| {
         if let Some(token) = &sink_token {

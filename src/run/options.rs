@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub format: Format,
     pub ordered: bool,
     pub quiet: bool,
+    /// `--only-failed`: records of ok targets are counted, not printed.
+    pub only_failed: bool,
     /// `--expect-status`, `--expect-header`, `--expect-cert-days`.
     pub expect: Expectations,
     /// New connections per second; 0 is no limit.
@@ -69,6 +71,7 @@ impl Default for RunOptions {
             format: Format::Text,
             ordered: false,
             quiet: false,
+            only_failed: false,
             expect: Expectations::default(),
             rate: defaults::RATE,
             shard: None,

@@ -31,6 +31,7 @@ pub async fn print_events(
         counters,
         tally: Tally::default(),
         quiet: cfg.quiet,
+        only_failed: cfg.only_failed,
         cancel: &cancel,
     };
     // `--ordered`: records that finished before an earlier one, each with its slot.
@@ -76,6 +77,8 @@ struct Sink<'a> {
     counters: Option<Arc<Counters>>,
     tally: Tally,
     quiet: bool,
+    /// `--only-failed`.
+    only_failed: bool,
     cancel: &'a Cancel,
 }
 
@@ -93,7 +96,7 @@ impl Sink<'_> {
         if let Some(c) = &self.counters {
             c.record(rec.ok());
         }
-        if self.writing() {
+        if self.writing() && !(self.only_failed && rec.ok()) {
             // Formatting into memory: nothing to fail but JSON encoding, which cannot here.
             let _ = self.printer.record(rec);
         } else {

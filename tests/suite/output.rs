@@ -316,3 +316,24 @@ fn overlapping_runs_appending_to_one_resume_file_do_not_double_it() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert_eq!(held.accepted(), 1);
 }
+
+#[test]
+fn only_failed_prints_the_targets_that_are_not_ok_in_every_format() {
+    let up = Server::start(Behaviour::Respond(ok_response()));
+    let down = refused_addr().to_string();
+    for format in ["text", "status", "json"] {
+        let out = headprobe()
+            .args(["--only-failed", "--format", format, &up.target(), &down])
+            .run();
+        // The exit status still says a target failed.
+        out.expect_code(1);
+        let text = out.out();
+        assert!(!text.contains(&up.target()), "{format}: {text}");
+        assert_eq!(text.lines().count(), 1, "{format}: {text}");
+        assert!(text.starts_with(&down) || text.contains(&format!("\"target\":\"{down}\"")));
+    }
+    // Nothing failed: nothing printed, exit 0.
+    let out = headprobe().args(["--only-failed", &up.target()]).run();
+    out.expect_code(0);
+    assert_eq!(out.out(), "");
+}

@@ -210,3 +210,31 @@ fn records_flushed_after_ctrl_c_start_on_a_fresh_line() {
     }
     let _ = master.as_raw_fd();
 }
+
+/// With `-f FILE` from a regular file, the progress line shows the total and an ETA,
+/// also when the file is shorter than `-c` (it was `8 done, ...` with no total).
+#[test]
+fn progress_over_a_regular_file_shows_its_total() {
+    let server = Server::start(Behaviour::Hold(ok_response()));
+    let list: String = held_targets(&server, 8)
+        .iter()
+        .map(|t| format!("{t}\n# a comment\n\n"))
+        .collect();
+    let file = temp_file("progress-total.txt", list.as_bytes());
+    let (master, slave) = pty(200);
+    let mut screen = Screen::watch(&master, 200);
+    let args = vec![
+        "--progress".to_string(),
+        "--format".into(),
+        "status".into(),
+        "-f".into(),
+        file.to_string_lossy().into_owned(),
+    ];
+    let mut child = on_terminal(&slave, &args).spawn().expect("spawn headprobe");
+    drop(slave);
+    server.requests(8);
+    server.release(3);
+    screen.wait_for("3/8 done", 1);
+    server.release_all();
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}
