@@ -88,6 +88,15 @@ where
                 Next::Stop => {}
             }
         }
+        if let (Some((_, url)), Err(e)) = (&hop, &mut result) {
+            if e.kind == ErrorKind::Tls {
+                // Whose certificate or handshake: not the target's, after -L.
+                let n = redirects.len();
+                let s = if n == 1 { "" } else { "s" };
+                e.message
+                    .push_str(&format!(" (at {url}, after {n} redirect{s})"));
+            }
+        }
         got.timing.total = start.elapsed();
         if let Some(via) = &mut via {
             via.request_target = got.request_target;

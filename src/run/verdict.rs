@@ -45,11 +45,25 @@ pub fn judge(cfg: &Expectations, rec: &mut Record) {
     let cert = rec.tls.as_ref().and_then(|t| t.cert.as_ref());
     if let (Some(days), Some(cert)) = (cfg.cert_days, cert) {
         if cert.days_left < days {
-            rec.error = Some(ProbeError::new(
-                ErrorKind::CertExpiring,
-                cert_expiring(&cert.not_after, cert.days_left, days),
-            ));
+            let mut message = cert_expiring(&cert.not_after, cert.days_left, days);
+            // After -L the certificate is the last hop's: say whose.
+            if let (false, Some(url)) = (rec.redirects.is_empty(), &rec.final_url) {
+                let host = host_of(url);
+                message =
+                    message.replacen("the certificate", &format!("the certificate of {host}"), 1);
+            }
+            rec.error = Some(ProbeError::new(ErrorKind::CertExpiring, message));
         }
+    }
+}
+
+/// The host of a URL this run made (`https://b.test:8443/x` gives `b.test`).
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     }
 }
 
@@ -209,6 +223,14 @@ mod tests {
         let mut head = HeadParser::new(65536);
         let _ = head.feed(response);
         header_miss(&expect, &head)
+    }
+
+    #[test]
+    fn hosts_of_urls() {
+        assert_eq!(host_of("https://b.test:8443/x?y"), "b.test");
+        assert_eq!(host_of("https://b.test/"), "b.test");
+        assert_eq!(host_of("https://[::1]:8443/"), "::1");
+        assert_eq!(host_of("http://127.0.0.1"), "127.0.0.1");
     }
 
     #[test]

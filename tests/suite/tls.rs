@@ -321,12 +321,18 @@ fn not_yet_valid_certificate() {
 #[test]
 fn name_mismatch() {
     let ca = cacert();
-    // A good certificate asked for a name it does not carry...
-    cert_failure(
+    // A good certificate asked for a name it does not carry: the names it does carry,
+    // as written (they read `DnsName("probe.test")` once, Rust's debug notation).
+    let r = cert_failure(
         &pki().good,
         "other.test",
         &["--cacert", &ca],
         "certificate name mismatch",
+    );
+    assert_eq!(
+        message(&r),
+        "certificate name mismatch: it is not valid for other.test (it names localhost, \
+         probe.test, 127.0.0.1)"
     );
     // ...and a certificate for another name.
     cert_failure(
@@ -1095,4 +1101,44 @@ fn plain_http_sent_to_a_tls_port_says_so() {
     let server = Server::start(Behaviour::Respond(b"SSH-2.0-OpenSSH\r\n".to_vec()));
     let r = failing(&[server.target()], "not_http");
     assert!(!message(&r).contains("https://"), "{r}");
+}
+
+/// After -L the certificate is the last hop's: `cert_expiring` and TLS failures name
+/// the host (and hop) they are about, not only the target's address.
+#[test]
+fn tls_messages_after_a_redirect_name_the_hop() {
+    let ca = cacert();
+    let pki = pki();
+    for (leaf, extra, kind, want) in [
+        (
+            &pki.five_days,
+            vec!["--expect-cert-days", "30"],
+            "cert_expiring",
+            "the certificate of probe.test expires on ",
+        ),
+        (
+            &pki.expired,
+            vec![],
+            "tls",
+            "certificate expired (at https://probe.test:",
+        ),
+    ] {
+        let peer = tls_peer(leaf);
+        let to = peer.https_url("probe.test");
+        let origin = Server::start(Behaviour::Respond(response(
+            "HTTP/1.1 301 Moved Permanently",
+            &[&format!("Location: {to}"), "Content-Length: 0"],
+        )));
+        let mut args: Vec<String> = vec!["-L".into(), "--cacert".into(), ca.clone()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(peer.resolve("probe.test"));
+        args.push(origin.target());
+        let r = failing(&args, kind);
+        let m = message(&r);
+        assert!(m.starts_with(want), "{m}");
+        if kind == "tls" {
+            assert!(m.ends_with(&format!("(at {to}, after 1 redirect)")), "{m}");
+        }
+        let _ = peer.seen();
+    }
 }

@@ -185,7 +185,7 @@ fn certificate_problem(err: &CertificateError, host: &Host) -> String {
             "certificate signed by an unknown issuer (not a built-in root, nor in --cacert)".into()
         }
         CertificateError::NotValidForNameContext { presented, .. } if !presented.is_empty() => {
-            let names: Vec<&str> = presented.iter().map(|s| s.trim_matches('"')).collect();
+            let names: Vec<&str> = presented.iter().map(|s| presented_name(s)).collect();
             format!(
                 "certificate name mismatch: it is not valid for {host} (it names {})",
                 names.join(", ")
@@ -209,6 +209,20 @@ fn certificate_problem(err: &CertificateError, host: &Host) -> String {
             words(&format!("{other:?}").replace(['{', '}', '(', ')', ','], " "))
         ),
     }
+}
+
+/// A name as rustls presents it (`DnsName("good.test")`, `IpAddress(127.0.0.1)`, or a
+/// quoted name), as a person writes it: `good.test`, `127.0.0.1`.
+fn presented_name(text: &str) -> &str {
+    let inner = match (text.find('('), text.strip_suffix(')')) {
+        (Some(open), Some(body))
+            if open > 0 && text[..open].chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            &body[open + 1..]
+        }
+        _ => text,
+    };
+    inner.trim_matches('"')
 }
 
 /// `NoCipherSuitesInCommon` → `no cipher suites in common`: enum names read as words.
@@ -261,6 +275,14 @@ pub fn negotiated(hello: Option<ServerHello>) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presented_names_read_as_written() {
+        assert_eq!(presented_name("DnsName(\"good.test\")"), "good.test");
+        assert_eq!(presented_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(presented_name("\"probe.test\""), "probe.test");
+        assert_eq!(presented_name("plain.test"), "plain.test");
+    }
 
     #[test]
     fn enum_names_become_words() {
