@@ -229,14 +229,28 @@ pub enum Parsed {
 /// option). No target can contain a NUL, so it cannot be mistaken for one.
 const STDIN_TARGET: &str = "\0-";
 
-/// Parses `args` (without the program name). Accepts `--name=value` too, which argh
-/// alone does not, and a positional `-` (standard input), which argh alone rejects.
+/// Short switches, which may be bundled (`-qL`), and short options, which may carry
+/// their value (`-c5`) or end a bundle (`-qc 5`), as curl and getopt read them.
+const SHORT_SWITCHES: &str = "46kLqVh";
+const SHORT_OPTIONS: &str = "fcpXHto";
+
+/// Parses `args` (without the program name). Accepts `--name=value`, bundled short
+/// flags (`-qL`, `-c5`), which argh alone does not, and a positional `-` (standard
+/// input), which argh alone rejects. argh's own error messages are reworded in the
+/// project's style.
 pub fn parse(args: &[String]) -> Parsed {
     let mut split: Vec<String> = Vec::with_capacity(args.len());
     let mut options_ended = false;
     for arg in args {
         if arg == "--" {
             options_ended = true;
+        }
+        let is_value = split.last().is_some_and(|o| takes_value(o));
+        if !options_ended && !is_value {
+            if let Some(expanded) = expand_short(arg) {
+                split.extend(expanded);
+                continue;
+            }
         }
         match arg.split_once('=') {
             Some((name, value)) if !options_ended && name.starts_with("--") && name.len() > 2 => {
@@ -261,9 +275,61 @@ pub fn parse(args: &[String]) -> Parsed {
         }
         Err(early) => match early.status {
             Ok(()) => Parsed::Help(early.output),
-            Err(()) => Parsed::Error(early.output),
+            Err(()) => Parsed::Error(reworded(&early.output)),
         },
     }
+}
+
+/// `-qL` as `-q -L`, `-c5` as `-c 5`, `-qc5` as `-q -c 5`; `None` for anything else
+/// (a single flag, a long option, a letter that is no short flag: argh reports it).
+fn expand_short(arg: &str) -> Option<Vec<String>> {
+    let body = arg.strip_prefix('-')?;
+    if body.starts_with('-') || body.chars().count() < 2 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (i, c) in body.char_indices() {
+        if SHORT_SWITCHES.contains(c) {
+            out.push(format!("-{c}"));
+        } else if SHORT_OPTIONS.contains(c) {
+            out.push(format!("-{c}"));
+            let value = &body[i + 1..];
+            if !value.is_empty() {
+                out.push(value.to_string());
+            }
+            return Some(out);
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// argh's messages in the words of every other usage error: the option named, what
+/// was wrong, what to do.
+fn reworded(output: &str) -> String {
+    let text = output.trim_end();
+    if let Some(arg) = text.strip_prefix("Unrecognized argument: ") {
+        let arg = arg.trim_matches('"');
+        return format!("unknown option {arg} (see --help for the options)");
+    }
+    if let Some(rest) = text.strip_prefix("No value provided for option '") {
+        let option = rest.trim_end_matches("'.");
+        return format!("invalid {option}: it needs a value");
+    }
+    if let Some(rest) = text.strip_prefix("Error parsing option '") {
+        if let Some((option, rest)) = rest.split_once("' with value '") {
+            if let Some((value, why)) = rest.split_once("': ") {
+                if why == "duplicate values provided" {
+                    return format!(
+                        "invalid {option}: given twice (the second time as '{value}'); give it once"
+                    );
+                }
+                return format!("invalid {option}: '{value}': {why}");
+            }
+        }
+    }
+    text.to_string()
 }
 
 /// Whether `arg` is an option that takes a value (so a `-` after it is that value), as
@@ -331,6 +397,50 @@ mod tests {
         assert!(a.targets.is_empty());
         let a = args(&["--", "-"]);
         assert_eq!(a.targets, ["-"]);
+    }
+
+    #[test]
+    fn short_flags_bundle_as_curl_users_type_them() {
+        let a = args(&["-qL", "-c5", "-kqt", "2s", "x"]);
+        assert!(a.quiet && a.location && a.insecure);
+        assert_eq!(a.concurrency.as_deref(), Some("5"));
+        assert_eq!(a.targets, ["x"]);
+        assert_eq!(a.timeout.as_deref(), Some("2s"));
+        let a = args(&["-c5", "-Hx: y", "--path", "-qL"]);
+        assert_eq!(a.concurrency.as_deref(), Some("5"));
+        assert_eq!(a.header, ["x: y"]);
+        assert_eq!(a.path.as_deref(), Some("-qL"), "a value is never expanded");
+        // The letters are argh's own: switches need no value, options do.
+        for c in SHORT_SWITCHES.chars().filter(|&c| c != 'h') {
+            assert!(!takes_value(&format!("-{c}")), "-{c}");
+        }
+        for c in SHORT_OPTIONS.chars() {
+            assert!(takes_value(&format!("-{c}")), "-{c}");
+        }
+    }
+
+    #[test]
+    fn argh_errors_read_like_ours() {
+        let error = |list: &[&str]| {
+            let owned: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            match parse(&owned) {
+                Parsed::Error(e) => e,
+                other => panic!("{list:?}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            error(&["-t", "1s", "-t", "2s"]),
+            "invalid -t: given twice (the second time as '2s'); give it once"
+        );
+        assert_eq!(
+            error(&["--bogus"]),
+            "unknown option --bogus (see --help for the options)"
+        );
+        assert_eq!(error(&["--timeout"]), "invalid --timeout: it needs a value");
+        assert_eq!(
+            error(&["-qz"]),
+            "unknown option -qz (see --help for the options)"
+        );
     }
 
     #[test]

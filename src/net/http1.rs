@@ -92,15 +92,22 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
         Err(HeadEnd::Head(HeadError::TooLarge)) => Err(too_large(cfg)),
         Err(HeadEnd::Head(HeadError::NotHttp)) => Err(ProbeError::new(
             ErrorKind::NotHttp,
-            format!(
-                "{addr} did not answer with an HTTP status line; it sent {}{}",
-                crate::report::sanitize::quote_peer(head.banner(), 80),
-                if crate::net::tls::looks_like_tls(head.banner()) {
-                    " (a TLS record: is it an https:// port?)"
-                } else {
-                    ""
-                }
-            ),
+            match crate::proto::http::out_of_range_code(head.banner()) {
+                Some(code) => format!(
+                    "{addr} answered with status {code:03}, which is no HTTP status (RFC 9110: \
+                     100 to 599); it sent {}",
+                    crate::report::sanitize::quote_peer(head.banner(), 80)
+                ),
+                None => format!(
+                    "{addr} did not answer with an HTTP status line; it sent {}{}",
+                    crate::report::sanitize::quote_peer(head.banner(), 80),
+                    if crate::net::tls::looks_like_tls(head.banner()) {
+                        " (a TLS record: is it an https:// port?)"
+                    } else {
+                        ""
+                    }
+                ),
+            },
         )),
     }
 }

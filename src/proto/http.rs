@@ -30,6 +30,29 @@ impl StatusLine {
     }
 }
 
+/// Status codes as RFC 9110 (section 15) defines them: three digits, 100 to 599.
+pub const STATUS_RANGE: std::ops::RangeInclusive<u16> = 100..=599;
+
+/// The code of a line shaped like a status line whose code is outside `STATUS_RANGE`
+/// (`HTTP/1.1 099 X`, `HTTP/1.1 999 Request Denied`), for the `not_http` message.
+pub fn out_of_range_code(line: &[u8]) -> Option<u16> {
+    let rest = line.strip_prefix(b"HTTP/")?;
+    let (version, rest) = rest.split_at_checked(3)?;
+    if !(version[0].is_ascii_digit() && version[1] == b'.' && version[2].is_ascii_digit()) {
+        return None;
+    }
+    let rest = rest.trim_ascii_start();
+    let digits = rest.get(..3)?;
+    let after = rest.get(3).copied();
+    if !digits.iter().all(u8::is_ascii_digit) || after.is_some_and(|b| !b.is_ascii_whitespace()) {
+        return None;
+    }
+    let code = digits
+        .iter()
+        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    (!STATUS_RANGE.contains(&code)).then_some(code)
+}
+
 enum Match {
     Yes(StatusLine),
     /// The bytes so far could still become a status line.
@@ -98,6 +121,9 @@ fn match_status(line: &[u8], complete: bool) -> Match {
             Some(None) => return short(),
             None => return Match::No,
         }
+    }
+    if !STATUS_RANGE.contains(&code) {
+        return Match::No;
     }
     let reason = match line.get(p) {
         None if !complete => return Match::Prefix,

@@ -234,7 +234,7 @@ impl GenResponse {
 
 fn response() -> impl Strategy<Value = GenResponse> {
     let interim_code = prop_oneof![Just(100u16), Just(102), Just(103), Just(199)];
-    let final_code = prop_oneof![1 => Just(101u16), 9 => 200u16..1000];
+    let final_code = prop_oneof![1 => Just(101u16), 9 => 200u16..600];
     (
         prop::collection::vec(block(interim_code), 0..3),
         block(final_code),

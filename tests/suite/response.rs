@@ -338,3 +338,22 @@ fn default_header_cap_is_64k() {
     assert_eq!(r["ok"], true, "{}", r["error"]);
     assert_eq!(r["headers"].as_array().unwrap().len(), 3000);
 }
+
+/// RFC 9110 status codes run from 100 to 599: `099` is not 99, and 600 is no status.
+#[test]
+fn a_status_outside_100_to_599_is_not_http_naming_the_code() {
+    for (line, code) in [("HTTP/1.1 099 Low", "099"), ("HTTP/1.0 600 High", "600")] {
+        let server = Server::start(Behaviour::Respond(format!("{line}\r\n\r\n").into_bytes()));
+        let r = failing(&[&server.target()], "not_http");
+        assert_eq!(
+            message(&r),
+            format!(
+                "{} answered with status {code}, which is no HTTP status (RFC 9110: 100 to \
+                 599); it sent \"{line}\"",
+                server.target()
+            )
+        );
+        assert_eq!(r["status"], serde_json::Value::Null, "{r}");
+        assert_eq!(r["banner"], line, "{r}");
+    }
+}
