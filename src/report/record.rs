@@ -39,8 +39,11 @@ pub struct CertInfo {
     pub not_after: String,
     pub san: Vec<String>,
     pub sha256: String,
-    /// Whole days from the handshake to `not_after`, rounded down (negative once expired).
+    /// Whole days from the handshake to `not_after`, counted toward zero: 25 hours
+    /// left is 1, 25 hours past is -1, and less than a day either way is 0.
     pub days_left: i64,
+    /// `not_after` had passed at the handshake.
+    pub expired: bool,
 }
 
 /// What a probe hands on as it happens (text output streams it).

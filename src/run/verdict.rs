@@ -45,7 +45,7 @@ pub fn judge(cfg: &Expectations, rec: &mut Record) {
     let cert = rec.tls.as_ref().and_then(|t| t.cert.as_ref());
     if let (Some(days), Some(cert)) = (cfg.cert_days, cert) {
         if cert.days_left < days {
-            let mut message = cert_expiring(&cert.not_after, cert.days_left, days);
+            let mut message = cert_expiring(&cert.not_after, cert.days_left, cert.expired, days);
             // After -L the certificate is the last hop's: say whose.
             if let (false, Some(url)) = (rec.redirects.is_empty(), &rec.final_url) {
                 let host = host_of(url);
@@ -67,15 +67,16 @@ fn host_of(url: &str) -> &str {
     }
 }
 
-fn cert_expiring(not_after: &str, left: i64, limit: i64) -> String {
+fn cert_expiring(not_after: &str, left: i64, expired: bool, limit: i64) -> String {
     let when = match left {
+        0 if expired => "less than a day ago".to_string(),
         0 => "within a day".to_string(),
         1 => "in 1 day".to_string(),
         n if n > 0 => format!("in {n} days"),
         -1 => "1 day ago".to_string(),
         n => format!("{} days ago", -n),
     };
-    let verb = if left < 0 { "expired" } else { "expires" };
+    let verb = if expired { "expired" } else { "expires" };
     format!("the certificate {verb} on {not_after}, {when} (--expect-cert-days {limit})")
 }
 
@@ -261,7 +262,7 @@ mod tests {
 
     #[test]
     fn expiry_messages_say_when() {
-        let m = |left| cert_expiring("2030-01-02T03:04:05Z", left, 30);
+        let m = |left| cert_expiring("2030-01-02T03:04:05Z", left, left < 0, 30);
         assert_eq!(
             m(4),
             "the certificate expires on 2030-01-02T03:04:05Z, in 4 days (--expect-cert-days 30)"
@@ -273,6 +274,11 @@ mod tests {
         assert_eq!(
             m(-3),
             "the certificate expired on 2030-01-02T03:04:05Z, 3 days ago (--expect-cert-days 30)"
+        );
+        assert_eq!(
+            cert_expiring("2030-01-02T03:04:05Z", 0, true, 30),
+            "the certificate expired on 2030-01-02T03:04:05Z, less than a day ago \
+             (--expect-cert-days 30)"
         );
     }
 }

@@ -1142,3 +1142,27 @@ fn tls_messages_after_a_redirect_name_the_hop() {
         let _ = peer.seen();
     }
 }
+
+/// Days count toward zero: a certificate 25 hours past notAfter expired 1 day ago (it
+/// read 2), and the message gives the date.
+#[test]
+fn days_ago_count_whole_days() {
+    let ca = cacert();
+    let peer = tls_peer(&pki().expired_yesterday);
+    let r = failing(
+        &probe_name(&peer, "probe.test", &["-k", "--expect-cert-days", "30"]),
+        "cert_expiring",
+    );
+    assert_eq!(r["tls"]["cert"]["days_left"], -1, "{r}");
+    let not_after = r["tls"]["cert"]["not_after"].as_str().unwrap_or_default();
+    assert_eq!(
+        message(&r),
+        format!("the certificate expired on {not_after}, 1 day ago (--expect-cert-days 30)")
+    );
+    let _ = peer.seen();
+    // Verified, it is a tls failure that still records the days.
+    let peer = tls_peer(&pki().expired_yesterday);
+    let r = failing(&probe_name(&peer, "probe.test", &["--cacert", &ca]), "tls");
+    assert_eq!(r["tls"]["cert"]["days_left"], -1, "{r}");
+    let _ = peer.seen();
+}

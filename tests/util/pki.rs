@@ -88,6 +88,8 @@ pub struct Pki {
     /// Signed by the CA, for `NAMES`, valid from a day ago to 5 days (minus a minute) from
     /// when the tests started.
     pub five_days: Leaf,
+    /// Signed by the CA, for `NAMES`, expired 25 hours before the tests started.
+    pub expired_yesterday: Leaf,
     /// The CA's own certificate and key, for servers that demand client certificates.
     pub ca_der: CertificateDer<'static>,
     /// Signed by the CA, for client authentication.
@@ -198,6 +200,11 @@ pub fn pki() -> &'static Pki {
         p.not_after = date_time_ymd(1970, 1, 1) + (now + Duration::from_secs(5 * 86_400 - 60));
         let five_days = signed(p, &ca, &ca_key);
 
+        let mut p = params(LEAF_CN, &NAMES);
+        p.not_before = date_time_ymd(1970, 1, 1) + (now - Duration::from_secs(10 * 86_400));
+        p.not_after = date_time_ymd(1970, 1, 1) + (now - Duration::from_secs(25 * 3600));
+        let expired_yesterday = signed(p, &ca, &ca_key);
+
         let client = signed(params("headprobe client", &["client.test"]), &ca, &ca_key);
 
         Pki {
@@ -210,6 +217,7 @@ pub fn pki() -> &'static Pki {
             self_signed_ca,
             via_intermediate,
             five_days,
+            expired_yesterday,
             ca_der: ca.der().clone(),
             client,
         }

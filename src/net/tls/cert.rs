@@ -36,6 +36,7 @@ pub fn cert_info(der: &[u8], now: SystemTime) -> Option<CertInfo> {
         san,
         sha256: hex(super::provider::sha256(der).as_ref()),
         days_left: days_left(not_after, unix(now)),
+        expired: not_after < unix(now),
     })
 }
 
@@ -72,9 +73,10 @@ pub fn is_self_signed(der: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// Whole days from `now` to `not_after` (Unix seconds), rounded down.
+/// Whole days from `now` to `not_after` (Unix seconds), counted toward zero, as a
+/// person counts them: 25 hours ago is 1 day ago, not 2.
 fn days_left(not_after: i64, now: i64) -> i64 {
-    not_after.saturating_sub(now).div_euclid(DAY)
+    not_after.saturating_sub(now) / DAY
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -118,15 +120,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn days_left_rounds_down_and_goes_negative() {
+    fn days_left_count_whole_days_toward_zero() {
         let now = 1_700_000_000;
         let at = |secs: i64| days_left(now + secs, now);
         assert_eq!(at(5 * DAY - 1), 4);
         assert_eq!(at(DAY), 1);
         assert_eq!(at(0), 0);
-        assert_eq!(at(-1), -1);
-        assert_eq!(at(-DAY - 1), -2);
-        assert_eq!(days_left(i64::MIN, i64::MAX), i64::MIN.div_euclid(DAY));
+        assert_eq!(at(-1), 0);
+        // 25 hours past notAfter: 1 day ago (it read 2).
+        assert_eq!(at(-DAY - 3600), -1);
+        assert_eq!(at(-2 * DAY), -2);
+        assert_eq!(days_left(i64::MIN, i64::MAX), i64::MIN / DAY);
     }
 
     #[test]
