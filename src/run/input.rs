@@ -360,10 +360,24 @@ fn open_reader(path: &str) -> Result<Source, UsageError> {
                 crate::report::error::os_text(&e)
             ))
         })?;
-        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        let meta = file.metadata().ok();
+        if meta.as_ref().is_some_and(|m| m.is_dir()) {
             return Err(UsageError(format!(
                 "cannot read --file {path}: it is a directory"
             )));
+        }
+        if meta.is_some_and(|m| m.is_file()) {
+            // A file that opens but cannot be read (/proc/self/mem, an I/O error) is a
+            // usage error now, before anything is probed, not a failed run later. Only
+            // for regular files: a pipe's first read could wait for its writer.
+            let mut reader = BufReader::with_capacity(64 * 1024, Box::new(file) as Box<_>);
+            if let Err(e) = reader.fill_buf() {
+                return Err(UsageError(format!(
+                    "cannot read --file {path}: {}",
+                    crate::report::error::os_text(&e)
+                )));
+            }
+            return Ok(Source::Reader(path.to_string(), reader));
         }
         Box::new(file)
     };
@@ -373,9 +387,6 @@ fn open_reader(path: &str) -> Result<Source, UsageError> {
     ))
 }
 
-/// A trimmed line without its comment: `#` at the start, or after a space or tab, runs
-/// to the end of the line (`example.com  # main site`). A `#` inside a token (a URL's
-/// fragment) is part of the token.
 /// What one line of a target list is.
 enum LineKind<'a> {
     /// Blank, or a comment.
@@ -438,6 +449,9 @@ fn to_probe(n: u64, shard: Option<(u64, u64)>, resume: Option<&Resume>) -> u64 {
     }
 }
 
+/// A trimmed line without its comment: `#` at the start, or after a space or tab, runs
+/// to the end of the line (`example.com  # main site`). A `#` inside a token (a URL's
+/// fragment) is part of the token.
 fn strip_comment(line: &[u8]) -> &[u8] {
     let mut prev = b' ';
     for (i, &b) in line.iter().enumerate() {

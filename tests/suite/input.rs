@@ -330,3 +330,20 @@ fn json_index_counts_every_target_read() {
         .collect();
     assert_eq!(indices, [1, 3]);
 }
+
+/// A file that opens but cannot be read is a usage error before anything is probed
+/// (it was exit 1 with nothing probed).
+#[test]
+fn a_file_that_opens_but_cannot_be_read_is_a_usage_error() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let out = headprobe()
+        .args([&server.target(), "-f", "/proc/self/mem"])
+        .run();
+    out.expect_code(2);
+    assert_eq!(
+        out.err().lines().next().unwrap_or(""),
+        "headprobe: cannot read --file /proc/self/mem: Input/output error"
+    );
+    assert_eq!(server.accepted(), 0);
+    assert!(out.stdout.is_empty());
+}
