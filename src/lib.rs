@@ -115,7 +115,12 @@ pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
         }
     }
     if let Some(progress) = progress {
-        progress.finish(&outcome.tally);
+        let stopped = outcome.stopped.map(|reason| match reason {
+            StopReason::Interrupted => "interrupted",
+            StopReason::BrokenPipe => "the output was closed",
+            StopReason::OutputError => "writing the results failed",
+        });
+        progress.finish(&outcome.tally, stopped);
     }
     for problem in &outcome.problems {
         report::warn(&format!("headprobe: {problem}"));

@@ -128,14 +128,15 @@ impl Progress {
         self.bar.clone().map(Screen)
     }
 
-    /// Clears the line and prints the summary.
-    pub fn finish(self, tally: &Tally) {
+    /// Clears the line and prints the summary; `stopped` says why the run stopped early
+    /// (`interrupted`, `the output was closed`), if it did.
+    pub fn finish(self, tally: &Tally, stopped: Option<&str>) {
         drop(self.stop);
         let _ = self.thread.join();
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        crate::report::warn(&summary(tally, self.start.elapsed()));
+        crate::report::warn(&summary(tally, self.start.elapsed(), stopped));
     }
 }
 
@@ -158,25 +159,37 @@ pub fn progress_line(c: &Counters, total: Option<u64>, elapsed: Duration) -> Str
     line
 }
 
-/// `probed N targets in 12.3s: A ok, B failed (timeout 3, refused 2)`.
-pub fn summary(tally: &Tally, elapsed: Duration) -> String {
+/// `probed N targets in 12.3s: A ok, B failed (timeout 3, refused 2)`, and when the run
+/// stopped early, why and what it left: `; interrupted: 12 cancelled in flight, 244
+/// not started`. Probed counts the targets whose probe came to an end of its own.
+pub fn summary(tally: &Tally, elapsed: Duration, stopped: Option<&str>) -> String {
+    let (in_flight, not_started) = tally.cancelled();
+    let probed = tally.total - in_flight - not_started;
     let mut line = format!(
         "probed {} {} in {:.1}s: {} ok, {} failed",
-        tally.total,
-        if tally.total == 1 {
-            "target"
-        } else {
-            "targets"
-        },
+        probed,
+        if probed == 1 { "target" } else { "targets" },
         elapsed.as_secs_f64(),
         tally.ok,
-        tally.failed_total()
+        tally.failed_total() - in_flight - not_started
     );
-    if !tally.failed.is_empty() {
-        let mut kinds: Vec<(ErrorKind, u64)> = tally.failed.iter().map(|(k, n)| (*k, *n)).collect();
+    let failed: Vec<(ErrorKind, u64)> = tally
+        .failed
+        .iter()
+        .filter(|(k, _)| **k != ErrorKind::Cancelled)
+        .map(|(k, n)| (*k, *n))
+        .collect();
+    if !failed.is_empty() {
+        let mut kinds = failed;
         kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
         line.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    if stopped.is_some() || in_flight + not_started > 0 {
+        line.push_str(&format!(
+            "; {}: {in_flight} cancelled in flight, {not_started} not started",
+            stopped.unwrap_or("stopped")
+        ));
     }
     line
 }
@@ -207,7 +220,7 @@ mod tests {
         tally.failed.insert(ErrorKind::Refused, 2);
         tally.failed.insert(ErrorKind::Timeout, 3);
         assert_eq!(
-            summary(&tally, Duration::from_millis(12_345)),
+            summary(&tally, Duration::from_millis(12_345), None),
             "probed 10 targets in 12.3s: 5 ok, 5 failed (timeout 3, refused 2)"
         );
         let one = Tally {
@@ -216,8 +229,25 @@ mod tests {
             ..Tally::default()
         };
         assert_eq!(
-            summary(&one, Duration::from_millis(40)),
+            summary(&one, Duration::from_millis(40), None),
             "probed 1 target in 0.0s: 1 ok, 0 failed"
+        );
+        // After `| head -1`: what was probed, and what the stop left.
+        let mut cut = Tally {
+            total: 320,
+            ok: 2,
+            not_started: 262,
+            ..Tally::default()
+        };
+        cut.failed.insert(ErrorKind::Cancelled, 318);
+        assert_eq!(
+            summary(
+                &cut,
+                Duration::from_millis(40),
+                Some("the output was closed")
+            ),
+            "probed 2 targets in 0.0s: 2 ok, 0 failed; the output was closed: 56 cancelled \
+             in flight, 262 not started"
         );
     }
 }

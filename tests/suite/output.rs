@@ -337,3 +337,51 @@ fn only_failed_prints_the_targets_that_are_not_ok_in_every_format() {
     out.expect_code(0);
     assert_eq!(out.out(), "");
 }
+
+/// After the output closes (`| head -1`), the summary tells what was probed from what
+/// the stop cut short: it said `probed 320 targets ...: 2 ok, 318 failed (cancelled
+/// 318)`.
+#[test]
+fn the_summary_after_a_closed_output_separates_probed_from_cut_short() {
+    use std::io::{BufRead, BufReader};
+    let quick = Server::start(Behaviour::Respond(ok_response()));
+    let held = Server::start(Behaviour::Hold(ok_response()));
+    let mut cmd = headprobe()
+        .args([
+            "--progress",
+            "--format",
+            "status",
+            "-c",
+            "4",
+            &quick.target(),
+        ])
+        .args((0..10).map(|i| format!("http://{}/{i}", held.target())))
+        .command();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with(&quick.target()), "{first}");
+    // The reader is gone: the next record's write meets a closed pipe.
+    held.requests(3);
+    held.release(1);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let summary = err.lines().last().unwrap_or("");
+    assert!(summary.starts_with("probed 2 targets in "), "{err}");
+    let (_, tail) = summary
+        .split_once(": 2 ok, 0 failed; the output was closed: ")
+        .unwrap_or_else(|| panic!("{summary}"));
+    let numbers: Vec<u64> = tail
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 2, "{summary}");
+    assert!(numbers[0] >= 2, "in flight: {summary}");
+    assert_eq!(numbers[0] + numbers[1], 9, "{summary}");
+}
