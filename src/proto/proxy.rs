@@ -209,17 +209,19 @@ fn socks4_user_check(user: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The token with any `user:pass@` shown as `user:***@`, for echoing in output.
+/// The token with any `user:pass@` shown as `user:***@` (a `user@` alone as it is),
+/// for echoing in output.
 pub fn redact(token: &str) -> String {
     let (prefix, rest) = match token.find("://") {
         Some(i) => token.split_at(i + 3),
         None => ("", token),
     };
     match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{prefix}{user}:***@{host}")
-        }
+        // Only a password is masked: `bob@` and `bob:***@` stay apart in the echo.
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{prefix}{user}:***@{host}"),
+            None => format!("{prefix}{userinfo}@{host}"),
+        },
         None => token.to_string(),
     }
 }
@@ -543,7 +545,8 @@ mod tests {
     fn redaction() {
         assert_eq!(redact("http://user:secret@h:1"), "http://user:***@h:1");
         assert_eq!(redact("user:secret@h:1"), "user:***@h:1");
-        assert_eq!(redact("socks5://user@h:1"), "socks5://user:***@h:1");
+        assert_eq!(redact("socks5://user@h:1"), "socks5://user@h:1");
+        assert_eq!(redact("socks4://bob:pw@h:1"), "socks4://bob:***@h:1");
         assert_eq!(redact("h:1"), "h:1");
     }
 

@@ -347,3 +347,27 @@ fn a_file_that_opens_but_cannot_be_read_is_a_usage_error() {
     assert_eq!(server.accepted(), 0);
     assert!(out.stdout.is_empty());
 }
+
+/// Only a password is masked in an echo: `bob@` and `bob:pw@` stay apart (both read
+/// `bob:***@`, so status lines could not tell them apart).
+#[test]
+fn an_echo_masks_the_password_only() {
+    let dead = refused_addr();
+    let out = headprobe()
+        .args([
+            "--format",
+            "status",
+            "--ordered",
+            "--proxy-check",
+            "http://127.0.0.1:9/",
+        ])
+        .args([
+            format!("socks4://bob@{dead}"),
+            format!("socks4://bob:pw@{dead}"),
+        ])
+        .run();
+    let rows = out.status_rows();
+    assert_eq!(rows[0][0], format!("socks4://bob@{dead}"), "{out:?}");
+    assert_eq!(rows[1][0], format!("socks4://bob:***@{dead}"), "{out:?}");
+    assert!(!out.out().contains("pw"), "{out:?}");
+}
