@@ -33,6 +33,8 @@ mod process;
 mod properties;
 #[path = "suite/proxy.rs"]
 mod proxy;
+#[path = "suite/proxy_shares.rs"]
+mod proxy_shares;
 #[path = "suite/racing.rs"]
 mod racing;
 #[path = "suite/redirects.rs"]

@@ -6,9 +6,12 @@
 //! Detection stays cheap: an HTTP proxy costs one connection, a SOCKS5 proxy two, a
 //! SOCKS4 proxy three (two when it answers the HTTP request with a SOCKS4 rejection,
 //! which skips SOCKS5); a dead port one connect (a connection failure ends the probe);
-//! every attempt shares the probe's connect deadline and `--timeout`. A peer that stays
-//! silent is not a protocol answer: its attempt ends the probe with `timeout`, as it
-//! would with the scheme given, and the protocol stays unknown.
+//! every attempt shares the probe's connect deadline and `--timeout`. While detecting,
+//! each protocol left gets an equal share of what is left of the connect budget, so a
+//! port silent to HTTP is still greeted in SOCKS5 and SOCKS4; silent to all of them, it
+//! is a `timeout` whose message says what each attempt saw, naming no protocol. A proxy
+//! given with its scheme that answers in another protocol is `proxy`, saying which and
+//! the scheme that would work.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -68,13 +71,50 @@ pub(crate) async fn through(
             forget_attempt(got);
         }
         let attempt = proxy.as_kind(kind);
-        match attempt_as(visit, template, &attempt, &addrs, got).await {
+        let outcome = if kinds.len() == 1 {
+            attempt_as(visit, template, &attempt, &addrs, got).await
+        } else {
+            // Detecting: each protocol left gets a share of what is left of the connect
+            // budget (finding the protocol is part of connecting), so a port that stays
+            // silent to one cannot starve the others.
+            let left = clock
+                .connect_deadline
+                .saturating_duration_since(Instant::now());
+            let share = left / (kinds.len() - i) as u32;
+            match timeout(share, attempt_as(visit, template, &attempt, &addrs, got)).await {
+                Ok(Attempt::Failed(e)) if e.kind == ErrorKind::Timeout && !spoke(got) => {
+                    Attempt::Unspoken(e, Answer::Silent(share))
+                }
+                // SOCKS4 needs the target's address resolved here; without it, that
+                // protocol cannot be tried, which says nothing of the port.
+                Ok(Attempt::Failed(e)) if kind == ProxyKind::Socks4 && got.addr.is_some() => {
+                    let why = e.message.clone();
+                    Attempt::Unspoken(e, Answer::NotSent(why))
+                }
+                Ok(outcome) => outcome,
+                Err(_) if spoke(got) => Attempt::Spoken(Err(ProbeError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{attempt} did not finish answering within its share of --timeout \
+                         ({}) while its protocol was being found",
+                        crate::report::duration::human(share)
+                    ),
+                ))),
+                Err(_) => Attempt::Unspoken(
+                    ProbeError::new(ErrorKind::Timeout, "silent"),
+                    Answer::Silent(share),
+                ),
+            }
+        };
+        match outcome {
             Attempt::Spoken(result) => {
                 got.spoken = Some(kind);
                 return result;
             }
             Attempt::Failed(e) => return Err(e),
-            Attempt::Unspoken(err, _) if kinds.len() == 1 => return Err(err),
+            Attempt::Unspoken(err, answer) if kinds.len() == 1 => {
+                return Err(other_protocol(&attempt, &answer).unwrap_or(err))
+            }
             Attempt::Unspoken(_, answer) => unspoken.push((kind, answer)),
         }
     }
@@ -113,19 +153,61 @@ fn what_was_sent(kind: ProxyKind) -> &'static str {
 fn tried(unspoken: &[(ProxyKind, Answer)]) -> String {
     unspoken
         .iter()
-        .map(|(kind, answer)| format!("to {} it {answer}", what_was_sent(*kind)))
+        .map(|(kind, answer)| match answer {
+            Answer::NotSent(_) => format!("{} {answer}", what_was_sent(*kind)),
+            _ => format!("to {} it {answer}", what_was_sent(*kind)),
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
 
+/// Nothing was detected: what each attempt saw, naming no protocol as the proxy's. A
+/// port silent to every attempt is a `timeout`; one that answered otherwise is `proxy`.
 fn none_spoken(proxy: &Proxy, unspoken: &[(ProxyKind, Answer)]) -> ProbeError {
-    ProbeError::new(
+    let all_silent = unspoken
+        .iter()
+        .all(|(_, a)| matches!(a, Answer::Silent(_) | Answer::NotSent(_)));
+    let (kind, what) = if all_silent {
+        (
+            ErrorKind::Timeout,
+            "answered none of HTTP, SOCKS5 and SOCKS4",
+        )
+    } else {
+        (ErrorKind::Proxy, "speaks none of HTTP, SOCKS5 and SOCKS4")
+    };
+    ProbeError::new(kind, format!("{proxy} {what}: {}", tried(unspoken)))
+}
+
+/// Whether the attempt under way has heard the peer speak its protocol: a tunnel
+/// opened, or a response begun.
+fn spoke(got: &Gathered) -> bool {
+    got.timing.proxy.is_some()
+        || got.tunnel.is_some()
+        || got.head.as_ref().is_some_and(|h| !h.is_empty())
+}
+
+/// A proxy given with its scheme that answered in another proxy protocol: say which,
+/// and which scheme would work.
+fn other_protocol(proxy: &Proxy, answer: &Answer) -> Option<ProbeError> {
+    let Answer::Sent(bytes) = answer else {
+        return None;
+    };
+    let spoken = crate::proto::proxy::spoken_in(bytes)?;
+    if spoken == proxy.kind
+        || (matches!(spoken, ProxyKind::Socks4) && proxy.kind == ProxyKind::Socks4a)
+    {
+        return None;
+    }
+    let would = proxy.as_kind(spoken);
+    Some(ProbeError::new(
         ErrorKind::Proxy,
         format!(
-            "{proxy} speaks none of HTTP, SOCKS5 and SOCKS4: {}",
-            tried(unspoken)
+            "{proxy} answered in {}, not {} (it sent \"{}\"); try {would}",
+            spoken.name().to_uppercase(),
+            proxy.kind.name().to_uppercase(),
+            crate::report::sanitize::quote_peer(bytes, 40).trim_matches('"')
         ),
-    )
+    ))
 }
 
 fn out_of_time(

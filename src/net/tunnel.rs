@@ -51,6 +51,11 @@ pub enum Answer {
     Reset,
     /// It sent these bytes (the start of its answer).
     Sent(Vec<u8>),
+    /// It said nothing for this long (detection gives each protocol a share).
+    Silent(std::time::Duration),
+    /// The attempt could not be made (a SOCKS4 request needs the target's IPv4
+    /// address, which did not resolve here): why.
+    NotSent(String),
 }
 
 impl fmt::Display for Answer {
@@ -60,6 +65,12 @@ impl fmt::Display for Answer {
             Answer::Closed => f.write_str("closed the connection without answering"),
             Answer::Reset => f.write_str("reset the connection without answering"),
             Answer::Sent(bytes) => write!(f, "answered \"{}\"", shown(bytes)),
+            Answer::NotSent(why) => write!(f, "could not be sent ({why})"),
+            Answer::Silent(d) => write!(
+                f,
+                "stayed silent for {}",
+                crate::report::duration::human(*d)
+            ),
         }
     }
 }

@@ -75,6 +75,22 @@ impl fmt::Display for Proxy {
     }
 }
 
+/// The protocol a peer's first bytes are in, when they are the start of an answer in
+/// one of the proxy protocols: an HTTP status line, a SOCKS5 method choice (`05 xx`),
+/// a SOCKS4 reply (`00 5a`..`00 5d`).
+pub fn spoken_in(bytes: &[u8]) -> Option<ProxyKind> {
+    match bytes {
+        // A SOCKS handshake reads two bytes: `HT` is as much of a status line as it sees.
+        _ if bytes.len() >= 2 && b"HTTP/".starts_with(&bytes[..bytes.len().min(5)]) => {
+            Some(ProxyKind::Http)
+        }
+        [b'H', b'T', b'T', b'P', b'/', ..] => Some(ProxyKind::Http),
+        [0x05, 0x00 | 0x01 | 0x02 | 0xff, ..] => Some(ProxyKind::Socks5),
+        [0x00, 0x5a..=0x5d, ..] => Some(ProxyKind::Socks4),
+        _ => None,
+    }
+}
+
 /// The port of a proxy that names none, as curl has it.
 pub const DEFAULT_PROXY_PORT: u16 = 1080;
 

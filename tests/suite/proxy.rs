@@ -1433,8 +1433,8 @@ fn pool_check_of_200_proxies_gives_200_correct_records_in_time() {
                 "stalled SOCKS5 is bounded by --connect-timeout 1s: {row:?}"
             ),
             Role::StalledHttp => assert!(
-                (1990..3500).contains(&total),
-                "stalled HTTP proxy is bounded by -t 2s: {row:?}"
+                (300..1900).contains(&total),
+                "a port silent to every protocol is bounded by --connect-timeout 1s: {row:?}"
             ),
             Role::SocksRefuses(code) => assert!(
                 row[4].contains(&format!("(reply {code})")),
@@ -2312,14 +2312,14 @@ fn a_silent_bare_proxy_is_one_timeout_within_the_budget() {
     let took = started.elapsed();
     let r = out.only_json();
     check_detected(&r, None, Some("timeout"));
-    assert!(message(&r).contains("--timeout"), "{r}");
+    assert!(
+        message(&r).contains("answered none of HTTP, SOCKS5 and SOCKS4"),
+        "{r}"
+    );
     assert!(took < Duration::from_secs(3), "took {took:?}");
     assert!(ms(&r["timing_ms"]["total"]) < 1500.0, "{r}");
-    assert_eq!(
-        silent.accepted(),
-        1,
-        "silence is no answer: nothing else was tried"
-    );
+    // Each protocol had a share of the budget: silence to HTTP no longer starves SOCKS.
+    assert_eq!(silent.accepted(), 3, "every protocol was tried");
 }
 
 #[test]
