@@ -23,6 +23,8 @@ mod hostile;
 mod input;
 #[path = "suite/messages.rs"]
 mod messages;
+#[path = "suite/metrics.rs"]
+mod metrics;
 #[path = "suite/ordered.rs"]
 mod ordered;
 #[path = "suite/output.rs"]

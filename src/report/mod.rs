@@ -6,6 +6,7 @@ pub mod error;
 mod json;
 pub mod printer;
 pub mod progress;
+pub mod prometheus;
 pub mod record;
 pub mod sanitize;
 pub mod tally;
