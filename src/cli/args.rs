@@ -86,7 +86,9 @@ pub struct Args {
     #[argh(option, arg_name = "N")]
     pub max_header_bytes: Option<String>,
 
-    /// output format: text (default), status or json
+    /// output format: text (default), status, json, or prometheus (the text exposition
+    /// format with blackbox_exporter's metric names, written whole at the end; for
+    /// node_exporter's textfile collector, with -o)
     #[argh(option, arg_name = "F")]
     pub format: Option<String>,
 

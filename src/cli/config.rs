@@ -196,7 +196,7 @@ fn format(a: &Args) -> Result<Format, UsageError> {
         Some(f) => Format::parse(f).ok_or_else(|| {
             usage(
                 "--format",
-                &format!("'{f}' is not one of text, status, json"),
+                &format!("'{f}' is not one of text, status, json, prometheus"),
             )
         }),
     }

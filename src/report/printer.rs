@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 
+use super::prometheus::{Metrics, RunFacts};
 use super::sanitize::escape_into;
 use crate::report::record::{Record, Streamed};
 
@@ -17,6 +18,8 @@ pub enum Format {
     Status,
     /// One JSON object per line per target.
     Json,
+    /// The Prometheus text exposition format, written whole at the end of the run.
+    Prometheus,
 }
 
 impl Format {
@@ -25,6 +28,7 @@ impl Format {
             "text" => Some(Format::Text),
             "status" => Some(Format::Status),
             "json" => Some(Format::Json),
+            "prometheus" => Some(Format::Prometheus),
             _ => None,
         }
     }
@@ -37,6 +41,8 @@ pub struct Printer<W: Write> {
     line: Vec<u8>,
     /// What was already printed of probes still running (`text`, streamed), by `seq`.
     shown: HashMap<u64, Shown>,
+    /// `prometheus`: every record folded in, written by `finish`.
+    metrics: Option<Box<Metrics>>,
 }
 
 /// How much of one probe's output is already out: whole redirect hops, then the head
@@ -55,6 +61,15 @@ impl<W: Write> Printer<W> {
             format,
             line: Vec::with_capacity(512),
             shown: HashMap::new(),
+            metrics: (format == Format::Prometheus).then(Box::default),
+        }
+    }
+
+    /// The end of the run: formats that write once (`prometheus`) write now.
+    pub fn finish(&mut self, run: &RunFacts) -> io::Result<()> {
+        match &self.metrics {
+            Some(metrics) => metrics.render(&mut self.out, run),
+            None => Ok(()),
         }
     }
 
@@ -145,6 +160,11 @@ impl<W: Write> Printer<W> {
             Format::Json => {
                 super::json::write(&mut self.line, rec).map_err(io::Error::other)?;
                 self.line.push(b'\n');
+            }
+            Format::Prometheus => {
+                if let Some(metrics) = &mut self.metrics {
+                    metrics.add(rec);
+                }
             }
         }
         self.out.write_all(&self.line)

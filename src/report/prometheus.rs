@@ -562,6 +562,7 @@ mod tests {
                 san: vec!["probe.test".into()],
                 sha256: "00".into(),
                 days_left: 1000,
+                expired: false,
             }),
         })
     }

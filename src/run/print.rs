@@ -13,6 +13,7 @@ use super::cancel::{Cancel, StopReason};
 use super::event::Event;
 use crate::report::printer::Printer;
 use crate::report::progress::{Counters, Screen};
+use crate::report::prometheus::RunFacts;
 use crate::report::record::Record;
 use crate::report::record::Streamed;
 use crate::report::tally::Tally;
@@ -26,6 +27,7 @@ pub async fn print_events(
     cancel: Arc<Cancel>,
     counters: Option<Arc<Counters>>,
 ) -> Tally {
+    let started = std::time::Instant::now();
     let mut sink = Sink {
         printer: Printer::new(Vec::with_capacity(64 * 1024), cfg.format),
         counters,
@@ -62,6 +64,14 @@ pub async fn print_events(
     // Only after a stop can a gap remain (a record lost to no one): write the rest.
     for (_, (rec, _slot)) in std::mem::take(&mut pending) {
         sink.record(&rec);
+    }
+    if sink.writing() {
+        let run = RunFacts {
+            duration: started.elapsed(),
+            finished_at: std::time::SystemTime::now(),
+        };
+        // Into memory: cannot fail.
+        let _ = sink.printer.finish(&run);
     }
     let chunk = sink.printer.take_output();
     if !chunk.is_empty() {

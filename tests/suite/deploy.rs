@@ -200,7 +200,7 @@ fn assert_options_exist(line: &str, recipe: &str) {
             }
             let formats = help
                 .lines()
-                .find(|l| l.contains("--format"))
+                .find(|l| l.trim_start().starts_with("--format"))
                 .expect("--format in --help");
             assert!(
                 formats.contains(value),

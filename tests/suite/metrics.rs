@@ -479,6 +479,7 @@ fn mixed_records() -> Vec<Record> {
             san: vec!["probe.test".into()],
             sha256: "00".into(),
             days_left: 23_000,
+            expired: false,
         }),
     }));
     let mut redirect = rec(5, b"http://127.0.0.1:8080/old", Some(ok), None);
@@ -806,11 +807,18 @@ fn node_exporter_serves_a_runs_output_file() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&prom), mode(&plain), "the -o file's mode");
     std::fs::remove_file(&plain).unwrap();
-    let names: Vec<String> = std::fs::read_dir(&dir)
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["headprobe.prom"], "files left beside the output");
+    names.sort();
+    // The hidden lock stays for the next run (the collector reads only *.prom files);
+    // no temporary file is left.
+    assert_eq!(
+        names,
+        [".headprobe.prom.lock", "headprobe.prom"],
+        "files left beside the output"
+    );
     let mut node = node_exporter(&binary, &dir);
     let served = node.get("/metrics");
     assert_node_serves(&served, &text, &node.get("/metrics"), &node.log());
