@@ -11,11 +11,8 @@ fn main() {
 }
 
 fn real_main() -> i32 {
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let args = match cli::parse(&args) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let args = match cli::parse_os(&args) {
         Parsed::Args(args) => args,
         Parsed::Help(text) => return print(&text),
         Parsed::Error(text) => {

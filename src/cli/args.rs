@@ -334,6 +334,42 @@ fn reworded(output: &str) -> String {
     text.to_string()
 }
 
+/// Parses the arguments as the OS gave them. A target that is not UTF-8 is kept byte
+/// for byte (it becomes an `invalid_target` record, echoed escaped, never altered and
+/// probed); an option or option value that is not UTF-8 is a usage error.
+pub fn parse_os(args: &[std::ffi::OsString]) -> Parsed {
+    use std::os::unix::ffi::OsStrExt;
+    let mut text: Vec<String> = Vec::with_capacity(args.len());
+    let mut options_ended = false;
+    for arg in args {
+        let bytes = arg.as_bytes();
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                options_ended |= s == "--";
+                text.push(s.to_string());
+            }
+            Err(_) => {
+                let shown = crate::report::sanitize::escape(bytes, false);
+                let option_value = text.last().filter(|o| takes_value(o));
+                match option_value {
+                    Some(option) if !options_ended => {
+                        return Parsed::Error(format!(
+                            "invalid {option}: '{shown}' is not valid UTF-8"
+                        ))
+                    }
+                    _ if !options_ended && bytes.starts_with(b"-") => {
+                        return Parsed::Error(format!(
+                            "unknown option {shown} (see --help for the options)"
+                        ))
+                    }
+                    _ => text.push(crate::run::input::raw_arg(bytes)),
+                }
+            }
+        }
+    }
+    parse(&text)
+}
+
 /// Whether `arg` is an option that takes a value (so a `-` after it is that value), as
 /// argh itself sees it: alone, it lacks its value.
 fn takes_value(arg: &str) -> bool {

@@ -6,5 +6,5 @@ mod args;
 mod config;
 mod names;
 
-pub use args::{parse, Args, Parsed};
+pub use args::{parse, parse_os, Args, Parsed};
 pub use config::*;

@@ -213,7 +213,7 @@ impl Input {
         };
         for source in sources {
             let more = match source {
-                Source::Arg(arg) => reading.send(arg.trim().as_bytes().to_vec(), None),
+                Source::Arg(arg) => reading.send(arg_bytes(&arg).trim_ascii().to_vec(), None),
                 Source::Reader(path, reader) => reading.read_lines(&path, reader),
             };
             if !more {
@@ -385,6 +385,30 @@ fn open_reader(path: &str) -> Result<Source, UsageError> {
         path.to_string(),
         BufReader::with_capacity(64 * 1024, reader),
     ))
+}
+
+/// How a target argument that is not UTF-8 travels in `RunOptions::targets` (argh and
+/// the options take `String`s): `\0raw:` and its bytes in hex. No argument can hold a
+/// NUL, so nothing a user types reads as one.
+const RAW_ARG: &str = "\0raw:";
+
+/// `bytes`, a target argument, as a `String` that keeps every byte.
+pub fn raw_arg(bytes: &[u8]) -> String {
+    let mut s = String::from(RAW_ARG);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The bytes of a target argument as given (see `raw_arg`).
+fn arg_bytes(arg: &str) -> Vec<u8> {
+    let Some(hex) = arg.strip_prefix(RAW_ARG) else {
+        return arg.as_bytes().to_vec();
+    };
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
 }
 
 /// What one line of a target list is.

@@ -371,3 +371,37 @@ fn an_echo_masks_the_password_only() {
     assert_eq!(rows[1][0], format!("socks4://bob:***@{dead}"), "{out:?}");
     assert!(!out.out().contains("pw"), "{out:?}");
 }
+
+/// An argument that is not UTF-8 is an invalid target, echoed escaped as a file line
+/// would be; it was altered (U+FFFD) and probed.
+#[test]
+fn an_argument_that_is_not_utf8_is_invalid_and_never_probed() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let bad = format!("http://{}/caf", server.target()).into_bytes();
+    let bad = [bad, vec![0xe9]].concat();
+    let out = headprobe()
+        .args(["--format", "status"])
+        .arg(std::ffi::OsStr::from_bytes(&bad))
+        .arg(std::ffi::OsStr::from_bytes(b"\xff127.0.0.1"))
+        .arg("--ordered")
+        .run();
+    out.expect_code(1);
+    let rows = out.status_rows();
+    assert_eq!(rows[0][0], format!("http://{}/caf\\xe9", server.target()));
+    assert_eq!(rows[0][1], "invalid_target");
+    assert_eq!(rows[1][0], "\\xff127.0.0.1");
+    assert!(!out.out().contains('\u{fffd}'), "{out:?}");
+    assert_eq!(server.accepted(), 0, "the altered target was probed");
+    // The same bytes as an option's value are a usage error.
+    let out = headprobe()
+        .arg("--path")
+        .arg(std::ffi::OsStr::from_bytes(b"/caf\xe9"))
+        .arg(server.target())
+        .run();
+    out.expect_code(2);
+    assert_eq!(
+        out.err().lines().next().unwrap_or(""),
+        "headprobe: invalid --path: '/caf\\xe9' is not valid UTF-8"
+    );
+}
