@@ -65,10 +65,12 @@ impl<W: Write> Printer<W> {
         }
     }
 
-    /// The end of the run: formats that write once (`prometheus`) write now.
-    pub fn finish(&mut self, run: &RunFacts) -> io::Result<()> {
+    /// The end of the run: formats that write once (`prometheus`) write now, onto
+    /// `out` (it can be large: 100,000 targets are over 100 MB of text, which is
+    /// written as it is formatted, never held whole).
+    pub fn finish<X: Write>(&mut self, run: &RunFacts, out: &mut X) -> io::Result<()> {
         match &self.metrics {
-            Some(metrics) => metrics.render(&mut self.out, run),
+            Some(metrics) => metrics.render(out, run),
             None => Ok(()),
         }
     }

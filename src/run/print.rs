@@ -65,19 +65,59 @@ pub async fn print_events(
     for (_, (rec, _slot)) in std::mem::take(&mut pending) {
         sink.record(&rec);
     }
+    let chunk = sink.printer.take_output();
+    if !chunk.is_empty() {
+        let _ = chunks.send(chunk).await;
+    }
     if sink.writing() {
         let run = RunFacts {
             duration: started.elapsed(),
             finished_at: std::time::SystemTime::now(),
         };
-        // Into memory: cannot fail.
-        let _ = sink.printer.finish(&run);
+        // Every probe is done: nothing else runs on this thread, so blocking on the
+        // writer's channel holds nothing up.
+        let mut out = Chunked {
+            buf: Vec::with_capacity(CHUNK),
+            chunks: &chunks,
+        };
+        if sink.printer.finish(&run, &mut out).is_ok() {
+            let _ = out.flush();
+        }
     }
     let chunk = sink.printer.take_output();
     if !chunk.is_empty() {
         let _ = chunks.send(chunk).await;
     }
     sink.tally
+}
+
+/// How much end-of-run output (`prometheus`) is handed to the writer at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// End-of-run output, handed to the writer thread in chunks as it is formatted.
+struct Chunked<'a> {
+    buf: Vec<u8>,
+    chunks: &'a Sender<Vec<u8>>,
+}
+
+impl Write for Chunked<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.chunks
+            .send_blocking(full)
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+    }
 }
 
 /// The printer with its bookkeeping: counts every record; formats nothing once output
