@@ -14,8 +14,10 @@ cat hosts.txt | {command_name} -c 1000 -t 5s --format json | jq -r 'select(.ok) 
 {command_name} -q -L --retry 2 --expect-status 200-299 -f sites.txt && echo all up\n\
 {command_name} --proxy-check https://example.com/ -f proxies.txt --format status\n\
 {command_name} --resolve example.com:80:127.0.0.1 http://example.com/health",
-    note = "TARGET is HOST, HOST:PORT, [IPV6], [IPV6]:PORT, a bare IPv6 address, or \
-http://HOST[:PORT][/PATH][?QUERY] or https://... With no TARGET and no --file, targets are read from \
+    note = "TARGET is HOST, HOST:PORT, [IPV6], [IPV6]:PORT, a bare IPv6 address, \
+http://HOST[:PORT][/PATH][?QUERY] or https://..., or a URL without its scheme \
+(HOST[:PORT]/PATH, HOST?QUERY, //HOST/PATH: http, https with --tls). Unicode names are \
+sent in punycode (IDNA). With no TARGET and no --file, targets are read from \
 standard input; a TARGET of '-' is standard input too. In files and standard input: one target \
 per line, at most 65536 bytes; '#' at the start of a line or after a space starts a comment.\n\n\
 DUR is 250ms, 5s, 1m, or a number of seconds such as 2.5.\n\n\

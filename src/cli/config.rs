@@ -344,7 +344,9 @@ fn pins(entries: &[String]) -> Result<Pins, UsageError> {
             };
             ips.push(ip.ok_or_else(|| bad(&format!("'{addr}' is not an IP address")))?);
         }
-        pins.insert(host, port, ips);
+        // As targets are read: IDNA, any case, with or without a trailing dot.
+        let host = target::normalize_name(host).map_err(|why| bad(&why))?;
+        pins.insert(&host, port, ips);
     }
     Ok(pins)
 }

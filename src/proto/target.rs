@@ -111,22 +111,52 @@ pub fn parse(token: &str, defaults: &Defaults) -> Result<Target, Invalid> {
     if token.is_empty() {
         return Err("empty target".into());
     }
-    if let Some(c) = token.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(if c.is_whitespace() {
-            "a target cannot contain spaces".into()
-        } else {
-            "a target cannot contain control characters".into()
-        });
+    if let Some((at, c)) = token
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace() || c.is_control())
+    {
+        // One wording for all of them: a space, a TAB, a CR, a NUL.
+        let mut shown = String::new();
+        let mut buf = [0u8; 4];
+        for b in c.encode_utf8(&mut buf).bytes() {
+            shown.push_str(&format!("\\x{b:02x}"));
+        }
+        return Err(format!(
+            "a target cannot contain spaces or control characters (found {shown} at byte {})",
+            at + 1
+        ));
     }
 
     match token.find("://") {
         Some(i) => parse_url(&token[..i], &token[i + 3..], defaults),
-        None => parse_bare(token, defaults),
+        // `//host/path`, and `host/path`, `host?query`, `host#x`: URLs without a scheme,
+        // as curl reads them, in the scheme bare targets get (https with --tls).
+        None => match token.strip_prefix("//") {
+            Some(rest) => parse_url_in(defaults.scheme, rest, defaults, None),
+            None if token.contains(['/', '?', '#']) => {
+                parse_url_in(defaults.scheme, token, defaults, Some(defaults.port))
+            }
+            None => parse_bare(token, defaults),
+        },
+    }
+}
+
+/// A host name as `--resolve` and lookups compare it: ASCII (IDNA), lower case, no
+/// trailing dot. The same checks as a target's host apply.
+pub fn normalize_name(name: &str) -> Result<String, Invalid> {
+    match parse_host(name, false)? {
+        Host::Name(n) => Ok(n.trim_end_matches('.').to_ascii_lowercase()),
+        Host::Ip(ip) => Ok(ip.to_string()),
     }
 }
 
 fn parse_url(scheme: &str, rest: &str, defaults: &Defaults) -> Result<Target, Invalid> {
-    let scheme = if scheme.eq_ignore_ascii_case("http") {
+    let scheme = scheme_of(scheme, defaults)?;
+    parse_url_in(scheme, rest, defaults, None)
+}
+
+fn scheme_of(scheme: &str, defaults: &Defaults) -> Result<Scheme, Invalid> {
+    Ok(if scheme.eq_ignore_ascii_case("http") {
         Scheme::Http
     } else if scheme.eq_ignore_ascii_case("https") {
         if !defaults.https {
@@ -137,23 +167,36 @@ fn parse_url(scheme: &str, rest: &str, defaults: &Defaults) -> Result<Target, In
         return Err(format!(
             "unknown scheme '{scheme}' (use http:// or https://)"
         ));
-    };
+    })
+}
 
+/// The part of a URL after `scheme://` (or of one without a scheme: `port` is then the
+/// port when it names none, `--port`'s). Read as the WHATWG URL Standard reads hosts
+/// and ports: an empty port is the default one, IPv4 in its numeric forms (`127.1`,
+/// `0x7f000001`), Unicode names through IDNA.
+fn parse_url_in(
+    scheme: Scheme,
+    rest: &str,
+    defaults: &Defaults,
+    port: Option<u16>,
+) -> Result<Target, Invalid> {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     if authority.contains('@') {
         return Err("credentials (user@) in a target URL are not supported".into());
     }
-    let (host, port) = split_authority(authority, false)?;
-    let port = port.unwrap_or(scheme.default_port());
+    // `http://host:/` is the default port, as in RFC 3986 and browsers.
+    let authority = authority.strip_suffix(':').unwrap_or(authority);
+    let (host, given) = split_authority(authority, false, true)?;
+    let port = given.or(port).unwrap_or(scheme.default_port());
 
-    // The fragment never goes on the wire. A URL without a path or query gives none:
-    // `--path` applies, as it does to a bare host.
+    // The fragment never goes on the wire. A URL that gives no path gets `--path`, as a
+    // bare host does, its query kept (`http://h?x=1` with `--path /f` asks `/f?x=1`).
     let tail = tail.split('#').next().unwrap_or("");
     let path = if tail.is_empty() {
         defaults.path.clone()
     } else if tail.starts_with('?') {
-        format!("/{tail}")
+        format!("{}{tail}", defaults.path)
     } else {
         tail.to_string()
     };
@@ -169,7 +212,7 @@ fn parse_bare(token: &str, defaults: &Defaults) -> Result<Target, Invalid> {
     if token.contains(['/', '?', '#', '@']) {
         return Err("not a host, host:port or http:// URL".into());
     }
-    let (host, port) = split_authority(token, true)?;
+    let (host, port) = split_authority(token, true, false)?;
     Ok(Target {
         scheme: defaults.scheme,
         host,
@@ -178,8 +221,13 @@ fn parse_bare(token: &str, defaults: &Defaults) -> Result<Target, Invalid> {
     })
 }
 
-/// Splits `host[:port]`, `[v6][:port]` and (when `bare_v6`) an unbracketed IPv6 literal.
-fn split_authority(authority: &str, bare_v6: bool) -> Result<(Host, Option<u16>), Invalid> {
+/// Splits `host[:port]`, `[v6][:port]` and (when `bare_v6`) an unbracketed IPv6 literal;
+/// `url` reads IPv4 as a URL's host (its numeric forms too).
+fn split_authority(
+    authority: &str,
+    bare_v6: bool,
+    url: bool,
+) -> Result<(Host, Option<u16>), Invalid> {
     if authority.is_empty() {
         return Err("empty host".into());
     }
@@ -202,10 +250,10 @@ fn split_authority(authority: &str, bare_v6: bool) -> Result<(Host, Option<u16>)
     }
 
     match authority.matches(':').count() {
-        0 => Ok((parse_host(authority)?, None)),
+        0 => Ok((parse_host(authority, url)?, None)),
         1 => {
             let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
-            Ok((parse_host(host)?, Some(parse_port(port)?)))
+            Ok((parse_host(host, url)?, Some(parse_port(port)?)))
         }
         _ => match authority.parse::<Ipv6Addr>() {
             Ok(ip) if bare_v6 => Ok((Host::Ip(IpAddr::V6(ip)), None)),
@@ -228,13 +276,31 @@ fn parse_port(text: &str) -> Result<u16, Invalid> {
     }
 }
 
-/// A DNS name (letters, digits, '-', '_'; labels of 1–63; at most 253) or an IPv4 literal.
-fn parse_host(host: &str) -> Result<Host, Invalid> {
+/// A DNS name (letters, digits, '-', '_'; labels of 1–63, not starting or ending with
+/// '-'; at most 253; Unicode converted with IDNA) or an IPv4 literal (`url`: in any of
+/// the WHATWG URL Standard's numeric forms).
+fn parse_host(host: &str, url: bool) -> Result<Host, Invalid> {
     if host.is_empty() {
         return Err("empty host".into());
     }
+    let ascii;
+    let host = if host.is_ascii() {
+        host
+    } else {
+        ascii = idna::domain_to_ascii(host)
+            .map_err(|_| format!("'{host}' is not a valid international domain name"))?;
+        if ascii.is_empty() {
+            return Err("empty host".into());
+        }
+        ascii.as_str()
+    };
     let name = host.strip_suffix('.').unwrap_or(host);
     let last_label = name.rsplit('.').next().unwrap_or("");
+    if url && ends_in_a_number(last_label) {
+        return whatwg_ipv4(name)
+            .map(|ip| Host::Ip(IpAddr::V4(ip)))
+            .ok_or_else(|| format!("'{host}' is not a valid IPv4 address"));
+    }
     if !last_label.is_empty() && last_label.bytes().all(|b| b.is_ascii_digit()) {
         // Looks numeric: it must be a whole IPv4 address, as browsers and curl read it.
         return host
@@ -256,14 +322,64 @@ fn parse_host(host: &str) -> Result<Host, Invalid> {
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
         {
-            return Err(if c.is_ascii() {
-                format!("'{c}' is not allowed in a host name")
-            } else {
-                "non-ASCII host names must be given in punycode (xn--...)".into()
-            });
+            return Err(format!("'{c}' is not allowed in a host name"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "'{host}' is not a host name: a label cannot start or end with '-'"
+            ));
         }
     }
     Ok(Host::Name(host.to_string()))
+}
+
+/// Whether a host's last label makes it an IPv4 address to the WHATWG URL Standard:
+/// digits, or `0x` and hex digits.
+fn ends_in_a_number(label: &str) -> bool {
+    !label.is_empty()
+        && (label.bytes().all(|b| b.is_ascii_digit())
+            || label
+                .strip_prefix("0x")
+                .or_else(|| label.strip_prefix("0X"))
+                .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())))
+}
+
+/// The WHATWG URL Standard's IPv4 parser: one to four parts, each decimal, `0x` hex or
+/// `0` octal; the last fills the bytes the others leave (`127.1` is 127.0.0.1,
+/// `0x7f000001` too). `None` when it is not an address.
+fn whatwg_ipv4(host: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let numbers: Vec<u64> = parts
+        .iter()
+        .map(|p| {
+            let (digits, radix) =
+                if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+                    (h, 16)
+                } else if p.len() > 1 && p.starts_with('0') {
+                    (&p[1..], 8)
+                } else {
+                    (*p, 10)
+                };
+            if digits.is_empty() {
+                return Some(0);
+            }
+            u64::from_str_radix(digits, radix)
+                .ok()
+                .filter(|&n| n <= u64::from(u32::MAX))
+        })
+        .collect::<Option<_>>()?;
+    let (last, init) = numbers.split_last()?;
+    if init.iter().any(|&n| n > 255) || *last >= 256u64.pow(5 - numbers.len() as u32) {
+        return None;
+    }
+    let mut value = *last;
+    for (i, n) in init.iter().enumerate() {
+        value += n << (8 * (3 - i));
+    }
+    u32::try_from(value).ok().map(Ipv4Addr::from)
 }
 
 #[cfg(test)]
@@ -316,6 +432,23 @@ mod tests {
                 "https://example.com:8443/x",
                 (Https, "example.com", 8443, "/x"),
             ),
+            // Targets as pasted: URLs without a scheme, as curl reads them.
+            ("x.test:18001/path", (Http, "x.test", 18001, "/path")),
+            ("x.test/path?q", (Http, "x.test", 80, "/path?q")),
+            ("x.test:18001?q", (Http, "x.test", 18001, "/?q")),
+            ("//x.test:9/p", (Http, "x.test", 9, "/p")),
+            ("127.0.0.1:9/p", (Http, "127.0.0.1", 9, "/p")),
+            // WHATWG URL reading: empty port, numeric IPv4, IDNA.
+            ("http://x.test:/", (Http, "x.test", 80, "/")),
+            ("https://x.test:/a", (Https, "x.test", 443, "/a")),
+            ("http://127.1:18001/", (Http, "127.0.0.1", 18001, "/")),
+            ("http://0x7f000001:18001/", (Http, "127.0.0.1", 18001, "/")),
+            ("http://017700000001/", (Http, "127.0.0.1", 80, "/")),
+            ("http://0x7f.1/", (Http, "127.0.0.1", 80, "/")),
+            ("http://1.2.3/", (Http, "1.2.0.3", 80, "/")),
+            ("bücher.test", (Http, "xn--bcher-kva.test", 80, "/")),
+            ("http://BÜCHER.test/", (Http, "xn--bcher-kva.test", 80, "/")),
+            ("bücher.test:81/x", (Http, "xn--bcher-kva.test", 81, "/x")),
         ];
         for (token, (scheme, host, port, path)) in cases {
             assert_eq!(
@@ -342,7 +475,6 @@ mod tests {
             ("example.com:", "empty port"),
             ("example.com:http", "not a number"),
             ("example.com:+80", "not a number"),
-            ("example.com/path", "not a host"),
             ("user@example.com", "not a host"),
             ("http://u:p@example.com/", "credentials"),
             ("[::1", "unclosed"),
@@ -354,7 +486,31 @@ mod tests {
             ("1.2.3", "not a valid IPv4"),
             ("a..b", "empty label"),
             ("bad!host", "'!' is not allowed"),
-            ("bücher.de", "punycode"),
+            ("-a.test", "cannot start or end with '-'"),
+            ("a-.test", "cannot start or end with '-'"),
+            ("--format", "cannot start or end with '-'"),
+            ("http://-x.test/", "cannot start or end with '-'"),
+            (
+                "a\tb",
+                "spaces or control characters (found \\x09 at byte 2)",
+            ),
+            (
+                "a\rb",
+                "spaces or control characters (found \\x0d at byte 2)",
+            ),
+            (
+                "a\0b",
+                "spaces or control characters (found \\x00 at byte 2)",
+            ),
+            (
+                "a b",
+                "spaces or control characters (found \\x20 at byte 2)",
+            ),
+            ("http://1.2.3.4.5/", "not a valid IPv4"),
+            ("http://0x100000000/", "not a valid IPv4"),
+            ("http://256.1/", "not a valid IPv4"),
+            ("http://08/", "not a valid IPv4"),
+            ("u@x.test/p", "credentials"),
         ];
         for (token, needle) in cases {
             let err = parse(token, &defaults()).expect_err(token);
@@ -385,8 +541,12 @@ mod tests {
         assert_eq!(t.path, "/");
         let t = parse("http://example.com/x", &d).unwrap();
         assert_eq!(t.path, "/x");
+        // A query without a path: --path, and the query (it was sent as `/?q=1`).
         let t = parse("http://example.com?q=1", &d).unwrap();
-        assert_eq!(t.path, "/?q=1");
+        assert_eq!(t.path, "/health?q=1");
+        // Scheme-less URLs take --port when they name none.
+        let t = parse("example.com/x", &d).unwrap();
+        assert_eq!((t.port, t.path.as_str()), (8080, "/x"));
         assert!(parse("https://example.com", &d)
             .unwrap_err()
             .contains("not supported"));

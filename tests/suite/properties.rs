@@ -281,14 +281,23 @@ fn cap() -> impl Strategy<Value = usize> {
     prop_oneof![3 => Just(65536usize), 1 => 1usize..1500]
 }
 
-/// A DNS name the grammar accepts (the last label not all digits, at most 253 bytes).
+/// A DNS name the grammar accepts (labels neither starting nor ending with '-', the
+/// last not a number, as the WHATWG URL Standard counts them: digits or 0x and hex; at
+/// most 253 bytes).
 fn dns_name() -> impl Strategy<Value = String> {
     (
-        prop::collection::vec("[A-Za-z0-9_-]{1,63}", 0..4),
-        "[A-Za-z0-9_-]{0,20}[A-Za-z_-][A-Za-z0-9_-]{0,20}",
+        prop::collection::vec("[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?", 0..4),
+        "[A-Za-z0-9_]{0,20}[A-Za-z_]([A-Za-z0-9_-]{0,20}[A-Za-z0-9_])?",
         any::<bool>(),
     )
         .prop_filter_map("at most 253 bytes", |(mut labels, last, dot)| {
+            let hex = last
+                .strip_prefix("0x")
+                .or_else(|| last.strip_prefix("0X"))
+                .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if hex {
+                return None;
+            }
             labels.push(last);
             let name = labels.join(".");
             (name.len() <= 253).then(|| if dot { name + "." } else { name })

@@ -343,3 +343,165 @@ fn addresses_are_tried_in_order() {
     assert_eq!(r["error"]["kind"], "refused", "{r}");
     assert_eq!(r["addr"], format!("127.0.0.1:{dead}"), "{r}");
 }
+
+/// The request a target sends: (request line without the version, Host header).
+fn request_of(server: &Server, args: &[&str]) -> (String, String) {
+    let (_, req) = probe_ok(server, args);
+    let mut lines = req.lines();
+    let first = lines.next().unwrap_or_default();
+    let target = first.rsplit_once(' ').map_or(first, |(t, _)| t).to_string();
+    let host = lines
+        .find_map(|l| l.strip_prefix("Host: "))
+        .unwrap_or_default()
+        .to_string();
+    (target, host)
+}
+
+/// What curl sends for `url` to `server`: (request line without the version, Host).
+fn curl_request(server: &Server, url: &str) -> Option<(String, String)> {
+    let status = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "5",
+            "--noproxy",
+            "*",
+            url,
+        ])
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    let req = server.request_text();
+    let mut lines = req.lines();
+    let first = lines.next()?;
+    let target = first.rsplit_once(' ').map_or(first, |(t, _)| t).to_string();
+    let host = lines.find_map(|l| l.strip_prefix("Host: "))?.to_string();
+    Some((target, host))
+}
+
+/// Targets as people paste them, and URLs as the WHATWG URL Standard reads them: each
+/// sends what curl sends (compared in the test where curl is installed and takes the
+/// form; `//HOST/PATH` it does not).
+#[test]
+fn pasted_forms_send_what_curl_sends() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let p = server.port();
+    let host = format!("127.0.0.1:{p}");
+    let cases: Vec<(String, &str, String)> = vec![
+        (format!("127.0.0.1:{p}/path"), "GET /path", host.clone()),
+        (
+            format!("127.0.0.1:{p}/a/b?c=d"),
+            "GET /a/b?c=d",
+            host.clone(),
+        ),
+        (format!("127.0.0.1:{p}?q=1"), "GET /?q=1", host.clone()),
+        (format!("//127.0.0.1:{p}/p"), "GET /p", host.clone()),
+        (format!("http://127.1:{p}/"), "GET /", host.clone()),
+        (format!("http://0x7f000001:{p}/"), "GET /", host.clone()),
+        (format!("http://2130706433:{p}/x"), "GET /x", host.clone()),
+    ];
+    let curl = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !curl {
+        eprintln!("curl not installed: comparing with the expected requests only");
+    }
+    for (token, line, want_host) in &cases {
+        let (got_line, got_host) = request_of(&server, &[token]);
+        assert_eq!(
+            (got_line.as_str(), got_host.as_str()),
+            (*line, want_host.as_str()),
+            "{token}"
+        );
+        if curl && !token.starts_with("//") {
+            let theirs = curl_request(&server, token).unwrap_or_else(|| panic!("curl {token}"));
+            assert_eq!(theirs, (got_line.clone(), got_host.clone()), "curl {token}");
+        }
+    }
+    // An empty port is the scheme's (nothing listens on 127.0.0.9:80: refused, but
+    // the record says where it went).
+    let out = headprobe()
+        .args(["--format", "json", "http://127.0.0.9:/"])
+        .run();
+    let r = out.only_json();
+    assert_eq!(r["port"], 80, "{r}");
+    assert_eq!(r["addr"], "127.0.0.9:80", "{r}");
+}
+
+/// A Unicode name goes out in its IDNA (punycode) form, and --resolve entries are read
+/// the same way: given in Unicode or ASCII, with or without a trailing dot.
+#[test]
+fn unicode_names_are_sent_in_punycode() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let p = server.port();
+    for resolve in [
+        format!("bücher.test:{p}:127.0.0.1"),
+        format!("xn--bcher-kva.test:{p}:127.0.0.1"),
+        format!("xn--bcher-kva.test.:{p}:127.0.0.1"),
+    ] {
+        let (r, req) = probe_ok(
+            &server,
+            &["--resolve", &resolve, &format!("bücher.test:{p}")],
+        );
+        assert_eq!(r["host"], "xn--bcher-kva.test", "{r}");
+        assert_eq!(
+            r["target"],
+            format!("bücher.test:{p}"),
+            "the token as written: {r}"
+        );
+        assert!(
+            req.contains(&format!("\r\nHost: xn--bcher-kva.test:{p}\r\n")),
+            "{req}"
+        );
+    }
+    // A trailing dot on the target matches the entry without it.
+    let (_, req) = probe_ok(
+        &server,
+        &[
+            "--resolve",
+            &format!("dot.test:{p}:127.0.0.1"),
+            &format!("http://dot.test.:{p}/"),
+        ],
+    );
+    assert!(req.starts_with("GET / HTTP/1.0\r\n"), "{req}");
+}
+
+/// `--path` applies to a URL that gives no path, query or not.
+#[test]
+fn path_option_applies_before_a_query() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let (line, _) = request_of(
+        &server,
+        &["--path", "/foo", &format!("http://{}?x=1", server.target())],
+    );
+    assert_eq!(line, "GET /foo?x=1");
+}
+
+/// A token that is no host name never reaches DNS: `--format` given after `--`, labels
+/// that start or end with '-'. The test server records every question.
+#[test]
+fn junk_hosts_are_invalid_before_any_lookup() {
+    let dns = crate::util::dns::DnsServer::zone(&[("ok.test", &["127.0.0.1"])]);
+    let out = headprobe()
+        .args(["--format", "status", "--ordered", "--resolver", &dns.arg()])
+        .args([
+            "--",
+            "--format",
+            "-a.test",
+            "a-.test:81",
+            "http://b-.test/x",
+        ])
+        .run();
+    out.expect_code(1);
+    for row in out.status_rows() {
+        assert_eq!(row[1], "invalid_target", "{row:?}");
+        assert!(row[4].contains("cannot start or end with '-'"), "{row:?}");
+    }
+    assert_eq!(out.status_rows().len(), 4);
+    assert_eq!(dns.total(), 0, "questions were sent: {:?}", dns.log());
+}
