@@ -13,6 +13,8 @@ mod deploy;
 mod dns;
 #[path = "suite/errors.rs"]
 mod errors;
+#[path = "suite/expect_header.rs"]
+mod expect_header;
 #[path = "suite/formats.rs"]
 mod formats;
 #[path = "suite/harness.rs"]
@@ -33,10 +35,18 @@ mod output;
 mod process;
 #[path = "suite/properties.rs"]
 mod properties;
-#[path = "suite/proxy.rs"]
-mod proxy;
+#[path = "suite/proxy_detect.rs"]
+mod proxy_detect;
+#[path = "suite/proxy_http.rs"]
+mod proxy_http;
+#[path = "suite/proxy_pool.rs"]
+mod proxy_pool;
+#[path = "suite/proxy_redaction.rs"]
+mod proxy_redaction;
 #[path = "suite/proxy_shares.rs"]
 mod proxy_shares;
+#[path = "suite/proxy_socks.rs"]
+mod proxy_socks;
 #[path = "suite/racing.rs"]
 mod racing;
 #[path = "suite/redirects.rs"]

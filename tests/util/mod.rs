@@ -9,6 +9,7 @@
 pub mod dns;
 pub mod peer;
 pub mod pki;
+pub mod proxy;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
