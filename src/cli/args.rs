@@ -74,6 +74,17 @@ pub struct Args {
     #[argh(option, arg_name = "V")]
     pub http_version: Option<String>,
 
+    /// over TLS, offer HTTP/2 in ALPN (h2, http/1.1) and, when the server picks it,
+    /// read the head as one HTTP/2 stream (HTTP/2 200, lower-case names); plain http
+    /// stays HTTP/1.x
+    #[argh(switch)]
+    pub http2: bool,
+
+    /// speak HTTP/2 to plain http targets too, without asking first (no Upgrade), as to
+    /// a server known to speak it; over TLS as --http2
+    #[argh(switch)]
+    pub http2_prior_knowledge: bool,
+
     /// time allowed per probe (per redirect hop) for name resolution, TCP connect (a
     /// name's addresses race, the next 250ms after the last), a proxy tunnel and the
     /// TLS handshake (default 5s)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::cli::args::Args;
 use crate::net::resolve::Pins;
 use crate::net::tls::TlsSettings;
-use crate::net::{ProbeOptions, ProxyCheck};
+use crate::net::{Http2, ProbeOptions, ProxyCheck};
 use crate::proto::http;
 use crate::proto::proxy::{Detection, Proxy, DEFAULT_PROXY_PORT};
 use crate::proto::request::{self, HttpVersion, RequestTemplate};
@@ -68,6 +68,7 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
             Some(n) => number("--max-redirs", n, 0, 1000)?,
             None => defaults::MAX_REDIRS,
         },
+        http2: http2(&a),
     };
     Ok(RunOptions {
         concurrency: match &a.concurrency {
@@ -168,7 +169,18 @@ fn request(a: &Args) -> Result<RequestTemplate, UsageError> {
     Ok(RequestTemplate::new(method, version, &headers))
 }
 
-/// `--cacert`, `--insecure`.
+/// `--http2`, `--http2-prior-knowledge` (the stronger wins, as in curl).
+fn http2(a: &Args) -> Http2 {
+    if a.http2_prior_knowledge {
+        Http2::PriorKnowledge
+    } else if a.http2 {
+        Http2::Alpn
+    } else {
+        Http2::Off
+    }
+}
+
+/// `--cacert`, `--insecure`, and ALPN (`--http2`).
 fn tls(a: &Args) -> Result<TlsSettings, UsageError> {
     let cacert = a
         .cacert
@@ -182,7 +194,12 @@ fn tls(a: &Args) -> Result<TlsSettings, UsageError> {
             })
         })
         .transpose()?;
-    TlsSettings::new(cacert.as_deref(), a.insecure).map_err(|e| {
+    TlsSettings::new(
+        cacert.as_deref(),
+        a.insecure,
+        a.http2 || a.http2_prior_knowledge,
+    )
+    .map_err(|e| {
         usage(
             "--cacert",
             &format!("{}: {e}", a.cacert.as_deref().unwrap_or("")),

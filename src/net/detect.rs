@@ -303,7 +303,7 @@ async fn attempt_as(
     };
 
     let absolute_form = got.request_target.is_some();
-    let result = converse(visit, &request, stream, got).await;
+    let result = converse(visit, template, &request, stream, got).await;
     if absolute_form {
         // The proxy's answer is the response itself: was it HTTP at all?
         if let Err(e) = &result {

@@ -11,6 +11,7 @@ mod conversation;
 pub mod detect;
 mod hop;
 mod http1;
+mod http2;
 pub mod options;
 pub mod probe;
 mod redirect;
@@ -21,4 +22,4 @@ pub mod tunnel;
 pub mod wire;
 
 pub use hop::LineSink;
-pub use options::{ProbeOptions, ProxyCheck};
+pub use options::{Http2, ProbeOptions, ProxyCheck};

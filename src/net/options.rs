@@ -41,6 +41,20 @@ pub struct ProbeOptions {
     /// `-L`: follow redirects, at most `max_redirs` of them.
     pub follow: bool,
     pub max_redirs: usize,
+    /// `--http2` / `--http2-prior-knowledge`.
+    pub http2: Http2,
+}
+
+/// When a probe speaks HTTP/2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Http2 {
+    /// Never: HTTP/1.x, ALPN offers `http/1.1`.
+    #[default]
+    Off,
+    /// `--http2`: over TLS when the server chooses `h2` in ALPN.
+    Alpn,
+    /// `--http2-prior-knowledge`: also in clear text, without asking.
+    PriorKnowledge,
 }
 
 /// `--proxy-check`: the URL as given, parsed.
@@ -62,11 +76,12 @@ impl Default for ProbeOptions {
             max_header_bytes: defaults::MAX_HEADER_BYTES,
             pins: Pins::default(),
             resolver: Arc::new(Resolver::new(Settings::default())),
-            tls: TlsSettings::new(None, false).expect("the built-in roots load"),
+            tls: TlsSettings::new(None, false, false).expect("the built-in roots load"),
             proxy: None,
             proxy_check: None,
             follow: false,
             max_redirs: defaults::MAX_REDIRS,
+            http2: Http2::Off,
         }
     }
 }

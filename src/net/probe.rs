@@ -186,7 +186,7 @@ async fn exchange(
         None => {
             let stream = open(&addrs, clock, got).await?;
             let request = template.render(target);
-            converse(visit, &request, stream, got).await
+            converse(visit, template, &request, stream, got).await
         }
         // Boxed: only proxied probes carry the tunnel's state.
         Some(proxy) => Box::pin(detect::through(visit, template, proxy, &addrs, got)).await,

@@ -21,9 +21,25 @@ pub struct StatusLine {
     pub code: u16,
     /// Range of the reason phrase within the line.
     reason: Range<usize>,
+    /// Read from HTTP/2 (`HTTP/2 200`: no minor version, no reason phrase).
+    h2: bool,
 }
 
 impl StatusLine {
+    /// The protocol as curl prints it: `HTTP/1.1`, `HTTP/2`.
+    pub fn version(&self) -> String {
+        if self.h2 {
+            "HTTP/2".into()
+        } else {
+            format!("HTTP/{}.{}", self.major, self.minor)
+        }
+    }
+
+    /// The head came over HTTP/2 (it has no reason phrase).
+    pub fn is_h2(&self) -> bool {
+        self.h2
+    }
+
     /// 1xx other than 101: another response follows.
     pub fn is_interim(&self) -> bool {
         (100..200).contains(&self.code) && self.code != 101
@@ -149,6 +165,7 @@ fn match_status(line: &[u8], complete: bool) -> Match {
         minor,
         code,
         reason,
+        h2: false,
     })
 }
 
@@ -374,6 +391,51 @@ impl HeadParser {
             }
             State::Done | State::Failed(_) => Ok(()),
         }
+    }
+
+    /// Adds a head read over HTTP/2 (`proto::http2`), as the lines curl prints:
+    /// `HTTP/2 {status}`, then each `name: value`. The caller enforces the cap, which
+    /// HTTP/2 counts on the decoded fields.
+    pub fn push_h2_block(&mut self, status: u16, fields: &[Vec<u8>]) {
+        if !matches!(self.state, State::Status) {
+            return;
+        }
+        self.buf.truncate(self.filled);
+        let push_line = |buf: &mut Vec<u8>, lines: &mut Vec<Span>, line: &[u8]| {
+            let start = buf.len();
+            buf.extend_from_slice(line);
+            lines.push(Span::new(&(start..buf.len())));
+            buf.extend_from_slice(b"\r\n");
+        };
+        let first_line = self.lines.len();
+        push_line(
+            &mut self.buf,
+            &mut self.lines,
+            format!("HTTP/2 {status:03}").as_bytes(),
+        );
+        let reason = self.buf.len() - 2..self.buf.len() - 2;
+        for field in fields {
+            push_line(&mut self.buf, &mut self.lines, field);
+        }
+        self.buf.extend_from_slice(b"\r\n");
+        let status = StatusLine {
+            major: 2,
+            minor: 0,
+            code: status,
+            reason,
+            h2: true,
+        };
+        let interim = status.is_interim();
+        self.blocks.push(Block {
+            status,
+            first_line,
+            end_line: self.lines.len(),
+            complete: true,
+        });
+        self.filled = self.buf.len();
+        self.scanned = self.filled;
+        self.line_start = self.filled;
+        self.state = if interim { State::Status } else { State::Done };
     }
 
     /// The peer closed the connection: a first line that had not ended but can no longer

@@ -119,6 +119,46 @@ impl RequestTemplate {
         self.write(&absolute_form(target), target, extra)
     }
 
+    /// The same request as HTTP/2 fields (RFC 9113, section 8.3.1): `:method`,
+    /// `:scheme`, `:authority` (the Host header's value, a `-H Host` included), `:path`,
+    /// then the other headers with lower-case names, less those HTTP/2 forbids
+    /// (`Connection` and the other connection-specific ones).
+    pub fn h2_fields(&self, target: &Target) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut authority = target.host_header();
+        let mut rest = Vec::with_capacity(self.headers.len());
+        for (h, _) in &self.headers {
+            match h {
+                Header::Host => {}
+                Header::Fixed(n, v) if n.eq_ignore_ascii_case("host") => authority = v.clone(),
+                Header::Fixed(n, v) => {
+                    let name = n.to_ascii_lowercase();
+                    let forbidden = matches!(
+                        name.as_str(),
+                        "connection"
+                            | "keep-alive"
+                            | "proxy-connection"
+                            | "transfer-encoding"
+                            | "upgrade"
+                    ) || (name == "te" && !v.eq_ignore_ascii_case("trailers"));
+                    if !forbidden {
+                        rest.push((name.into_bytes(), v.clone().into_bytes()));
+                    }
+                }
+            }
+        }
+        let mut fields = vec![
+            (b":method".to_vec(), self.method.clone().into_bytes()),
+            (
+                b":scheme".to_vec(),
+                target.scheme.name().as_bytes().to_vec(),
+            ),
+            (b":authority".to_vec(), authority.into_bytes()),
+            (b":path".to_vec(), target.path.clone().into_bytes()),
+        ];
+        fields.extend(rest);
+        fields
+    }
+
     fn write(&self, request_target: &str, target: &Target, extra: Option<(&str, &str)>) -> Vec<u8> {
         let host = target.host_header();
         let headers = self

@@ -46,11 +46,15 @@ pub enum ErrorKind {
     CertExpiring,
     /// Any other I/O error.
     Io,
+    /// The peer broke HTTP/2's rules, or reset or refused the stream (HTTP/2 only).
+    Protocol,
+    /// The HTTP/2 header list passed `--max-header-bytes`.
+    TooLarge,
 }
 
 impl ErrorKind {
     /// Every kind, in the contract's order (used for summaries and tests).
-    pub const ALL: [ErrorKind; 19] = [
+    pub const ALL: [ErrorKind; 21] = [
         ErrorKind::InvalidTarget,
         ErrorKind::Dns,
         ErrorKind::Refused,
@@ -70,6 +74,8 @@ impl ErrorKind {
         ErrorKind::HeaderMismatch,
         ErrorKind::CertExpiring,
         ErrorKind::Io,
+        ErrorKind::Protocol,
+        ErrorKind::TooLarge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +99,8 @@ impl ErrorKind {
             ErrorKind::HeaderMismatch => "header_mismatch",
             ErrorKind::CertExpiring => "cert_expiring",
             ErrorKind::Io => "io",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::TooLarge => "too_large",
         }
     }
 }
@@ -201,7 +209,9 @@ mod tests {
                 "too_many_redirects",
                 "header_mismatch",
                 "cert_expiring",
-                "io"
+                "io",
+                "protocol",
+                "too_large"
             ]
         );
     }

@@ -50,6 +50,8 @@ struct JsonTls<'a> {
     version: &'a str,
     cipher: &'a str,
     verified: bool,
+    /// The protocol the server chose in ALPN, or null.
+    alpn: Option<&'a str>,
     cert: Option<JsonCert<'a>>,
 }
 
@@ -67,7 +69,8 @@ struct JsonCert<'a> {
 #[derive(Serialize)]
 struct Interim<'a> {
     status: u16,
-    reason: Cow<'a, str>,
+    /// null over HTTP/2.
+    reason: Option<Cow<'a, str>>,
     headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
@@ -118,8 +121,11 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
             .map(|ips| ips.iter().map(|ip| ip.to_string()).collect()),
         ok: rec.ok(),
         status: last.map(|(_, b)| b.status.code),
-        version: last.map(|(_, b)| format!("HTTP/{}.{}", b.status.major, b.status.minor)),
-        reason: last.map(|(h, b)| String::from_utf8_lossy(h.reason(b))),
+        version: last.map(|(_, b)| b.status.version()),
+        // HTTP/2 has no reason phrase: null, as against "" for an HTTP/1 line without one.
+        reason: last
+            .filter(|(_, b)| !b.status.is_h2())
+            .map(|(h, b)| String::from_utf8_lossy(h.reason(b))),
         headers: last.map(|(h, b)| headers(h, b)).unwrap_or_default(),
         interim: head
             .map(|h| {
@@ -127,7 +133,7 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
                     .iter()
                     .map(|b| Interim {
                         status: b.status.code,
-                        reason: String::from_utf8_lossy(h.reason(b)),
+                        reason: (!b.status.is_h2()).then(|| String::from_utf8_lossy(h.reason(b))),
                         headers: headers(h, b),
                     })
                     .collect()
@@ -142,6 +148,7 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
             version: &t.version,
             cipher: &t.cipher,
             verified: t.verified,
+            alpn: t.alpn.as_deref(),
             cert: t.cert.as_ref().map(|c| JsonCert {
                 subject: &c.subject,
                 issuer: &c.issuer,
@@ -161,7 +168,7 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
             .and_then(|h| h.final_block().map(|b| (h, b)))
             .map(|(h, b)| Interim {
                 status: b.status.code,
-                reason: String::from_utf8_lossy(h.reason(b)),
+                reason: Some(String::from_utf8_lossy(h.reason(b))),
                 headers: headers(h, b),
             }),
         redirects: rec

@@ -554,6 +554,7 @@ mod tests {
             version: version.into(),
             cipher: "TLS13_AES_128_GCM_SHA256".into(),
             verified: true,
+            alpn: None,
             cert: Some(CertInfo {
                 subject: "CN=probe.test".into(),
                 issuer: "CN=headprobe test CA".into(),

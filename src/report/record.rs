@@ -14,11 +14,14 @@ pub struct TlsInfo {
     pub version: String,
     pub cipher: String,
     pub verified: bool,
+    /// The protocol the server chose in ALPN (`h2`, `http/1.1`), if it chose one.
+    pub alpn: Option<String>,
     pub cert: Option<CertInfo>,
 }
 
 impl TlsInfo {
-    /// `TLSv1.3 TLS13_AES_128_GCM_SHA256 CN=example.com (verified)`
+    /// `TLSv1.3 TLS13_AES_128_GCM_SHA256 CN=example.com (verified)`, then ` ALPN h2`
+    /// when the server chose a protocol.
     pub fn summary(&self) -> String {
         let subject = self.cert.as_ref().map_or("-", |c| c.subject.as_str());
         let verified = if self.verified {
@@ -26,7 +29,12 @@ impl TlsInfo {
         } else {
             "unverified"
         };
-        format!("{} {} {subject} ({verified})", self.version, self.cipher)
+        let mut line = format!("{} {} {subject} ({verified})", self.version, self.cipher);
+        if let Some(alpn) = &self.alpn {
+            line.push_str(" ALPN ");
+            line.push_str(alpn);
+        }
+        line
     }
 }
 

@@ -47,9 +47,10 @@ impl fmt::Debug for TlsSettings {
 }
 
 impl TlsSettings {
-    /// `cacert`: the contents of `--cacert`; `insecure`: `-k`. The one client
-    /// configuration of the run (verifier, roots, provider), shared by every probe.
-    pub fn new(cacert: Option<&[u8]>, insecure: bool) -> Result<TlsSettings, String> {
+    /// `cacert`: the contents of `--cacert`; `insecure`: `-k`; `h2`: `--http2` (ALPN
+    /// offers `h2` before `http/1.1`). The one client configuration of the run
+    /// (verifier, roots, provider, ALPN), shared by every probe.
+    pub fn new(cacert: Option<&[u8]>, insecure: bool, h2: bool) -> Result<TlsSettings, String> {
         let cacert = cacert.map(trust::read_cacert).transpose()?;
         let provider = Arc::new(provider::tuned());
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -70,6 +71,13 @@ impl TlsSettings {
         // Resumption would also skip the certificate: each probe is to see what the
         // server presents now (a rotated certificate, one backend of several).
         config.resumption = rustls::client::Resumption::disabled();
+        // As curl: the protocols the probe can speak, so the record can say which the
+        // server chose.
+        config.alpn_protocols = if h2 {
+            vec![ALPN_H2.to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
         Ok(TlsSettings {
             connector: TlsConnector::from(Arc::new(config)),
             verify: !insecure,
@@ -153,6 +161,9 @@ impl TlsSettings {
                         .negotiated_cipher_suite()
                         .map_or_else(|| "-".into(), |s| format!("{:?}", s.suite())),
                     verified: self.verify,
+                    alpn: conn
+                        .alpn_protocol()
+                        .map(|p| String::from_utf8_lossy(p).into_owned()),
                     cert,
                 };
                 Ok((stream, info))
@@ -167,6 +178,7 @@ impl TlsSettings {
                         version,
                         cipher,
                         verified: presented.as_ref().is_some_and(|p| p.verified),
+                        alpn: None,
                         cert: leaf(&presented),
                     }
                 });
@@ -184,6 +196,9 @@ pub fn looks_like_tls(bytes: &[u8]) -> bool {
         [0x15, 0x03, 0x00..=0x04, 0x00, 0x02, 0x01 | 0x02, ..]
     )
 }
+
+/// The ALPN name of HTTP/2 over TLS.
+pub const ALPN_H2: &[u8] = b"h2";
 
 /// The largest request `handshake` queues (rustls buffers 64 KiB before the handshake).
 pub const EARLY_REQUEST_MAX: usize = 16 * 1024;

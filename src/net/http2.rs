@@ -1,0 +1,221 @@
+//! The HTTP/2 conversation (`--http2` after ALPN chose h2, or `--http2-prior-knowledge`):
+//! one write opens the connection and stream 1, then frames are read until the head of
+//! stream 1 has ended (streaming each block's lines as it ends). The body is never read.
+//! Framing and HPACK are `proto::http2`'s; this file owns the socket and the messages.
+
+use std::time::Instant;
+
+use async_std::future::timeout;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::net::hop::{AddrText, Gathered, LineSink, Visit};
+use crate::net::http1::{talk_timeout, tls_or_io};
+use crate::net::options::ProbeOptions;
+use crate::proto::http::{HeadParser, Progress};
+use crate::proto::http2::{self, ErrorCode, H2Error, Reader};
+use crate::proto::request::RequestTemplate;
+use crate::proto::target::Scheme;
+use crate::report::duration::human;
+use crate::report::error::{ErrorKind, ProbeError};
+use crate::report::record::Streamed;
+use crate::report::sanitize::quote_peer;
+
+/// How much is read from the stream at a time.
+const READ_CHUNK: usize = 4096;
+
+/// `talk`, within what is left of `--timeout`.
+pub(crate) async fn talk_in_time<S: AsyncRead + AsyncWrite + Unpin>(
+    visit: Visit<'_>,
+    template: &RequestTemplate,
+    stream: S,
+    got: &mut Gathered,
+) -> Result<(), ProbeError> {
+    let Visit {
+        cfg, clock, lines, ..
+    } = visit;
+    let mut reader = Reader::new(cfg.max_header_bytes);
+    let fields = template.h2_fields(visit.target);
+    let talk = talk(
+        cfg,
+        &fields,
+        stream,
+        clock.start,
+        got,
+        lines,
+        &mut reader,
+        visit.target.scheme,
+    );
+    match timeout(clock.left(cfg), talk).await {
+        Ok(result) => result,
+        Err(_) => Err(out_of_time(cfg, got, &reader)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+    cfg: &ProbeOptions,
+    fields: &[(Vec<u8>, Vec<u8>)],
+    mut stream: S,
+    start: Instant,
+    got: &mut Gathered,
+    lines: Option<LineSink<'_>>,
+    reader: &mut Reader,
+    scheme: Scheme,
+) -> Result<(), ProbeError> {
+    let addr = AddrText(got.addr);
+    let refs: Vec<(&[u8], &[u8])> = fields
+        .iter()
+        .map(|(n, v)| (n.as_slice(), v.as_slice()))
+        .collect();
+    let opening = http2::request(&refs, cfg.max_header_bytes);
+    let sending = |e: std::io::Error| tls_or_io(&e, "sending the request to", addr);
+    stream.write_all(&opening).await.map_err(sending)?;
+    stream.flush().await.map_err(sending)?;
+
+    let head = got.head.insert(HeadParser::new(cfg.max_header_bytes));
+    let mut buf = [0u8; READ_CHUNK];
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| tls_or_io(&e, "reading the response from", addr))?;
+        if n == 0 {
+            return Err(closed(addr, reader, head));
+        }
+        let progress = reader.feed(&buf[..n], head);
+        if got.timing.first_byte.is_none() && head.line_count() > 0 {
+            got.timing.first_byte = Some(start.elapsed());
+        }
+        if let (Some(sink), true) = (lines, head.line_count() > got.streamed) {
+            let fresh = (got.streamed..head.line_count()).map(|i| head.line(i).to_vec());
+            sink(Streamed::Lines(fresh.collect()));
+            got.streamed = head.line_count();
+        }
+        match progress {
+            Ok(Progress::Partial) => {
+                let answers = reader.outgoing();
+                if !answers.is_empty() {
+                    stream.write_all(&answers).await.map_err(sending)?;
+                    stream.flush().await.map_err(sending)?;
+                }
+            }
+            Ok(Progress::Complete) => {
+                got.timing.headers = Some(start.elapsed());
+                // A courtesy: the server learns the client is done. What it costs is
+                // one small write; whether it arrives changes nothing.
+                if stream.write_all(&http2::goodbye()).await.is_ok() {
+                    let _ = stream.flush().await;
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(explain(cfg, addr, scheme, e)),
+        }
+    }
+}
+
+/// The server closed the connection before the head ended.
+fn closed(addr: AddrText, reader: &Reader, head: &HeadParser) -> ProbeError {
+    if !reader.saw_settings() {
+        return ProbeError::new(
+            ErrorKind::Empty,
+            format!("{addr} closed the connection without sending HTTP/2 SETTINGS"),
+        );
+    }
+    let when = if head.is_empty() {
+        "before answering the request"
+    } else {
+        "inside the response head"
+    };
+    let after = match reader.goaway() {
+        Some(code) => format!(" after GOAWAY ({})", code.name().unwrap_or("?")),
+        None => String::new(),
+    };
+    ProbeError::new(
+        ErrorKind::Incomplete,
+        format!("{addr} closed the HTTP/2 connection{after} {when}"),
+    )
+}
+
+/// `--timeout` ran out: what the server had done by then.
+fn out_of_time(cfg: &ProbeOptions, got: &Gathered, reader: &Reader) -> ProbeError {
+    let within = format!("within {} (--timeout)", human(cfg.timeout));
+    let addr = AddrText(got.addr);
+    let empty = got.head.as_ref().is_none_or(HeadParser::is_empty);
+    if !reader.saw_settings() {
+        ProbeError::new(
+            ErrorKind::Timeout,
+            format!("no HTTP/2 SETTINGS from {addr} {within}"),
+        )
+    } else if !reader.acked() && empty {
+        ProbeError::new(
+            ErrorKind::Timeout,
+            format!(
+                "{addr} sent its SETTINGS but neither acknowledged the client's nor answered \
+                 {within}"
+            ),
+        )
+    } else {
+        talk_timeout(cfg, got)
+    }
+}
+
+/// An HTTP/2 failure in words.
+fn explain(cfg: &ProbeOptions, addr: AddrText, scheme: Scheme, e: H2Error) -> ProbeError {
+    let protocol = |message: String| ProbeError::new(ErrorKind::Protocol, message);
+    match e {
+        H2Error::Frame(what) => protocol(format!("{addr} broke HTTP/2's framing rules: {what}")),
+        H2Error::Hpack(why) => protocol(format!(
+            "{addr} sent a response header block that HPACK cannot decode: {why} \
+             (COMPRESSION_ERROR)"
+        )),
+        H2Error::Malformed(why) => protocol(format!(
+            "{addr} sent a malformed HTTP/2 response head: {why}"
+        )),
+        H2Error::Reset(code) => protocol(format!(
+            "{addr} reset the stream (RST_STREAM): the server {code}"
+        )),
+        H2Error::GoAway {
+            code,
+            last_stream,
+            debug,
+        } => {
+            let when = if last_stream == 0 {
+                " before processing the request"
+            } else {
+                ""
+            };
+            let what = if code == ErrorCode::NO_ERROR {
+                "it is shutting down (NO_ERROR)".to_string()
+            } else {
+                format!("the server {code}")
+            };
+            let said = if debug.is_empty() {
+                String::new()
+            } else {
+                format!("; it said {}", quote_peer(&debug, 120))
+            };
+            protocol(format!(
+                "{addr} closed the connection (GOAWAY){when}: {what}{said}"
+            ))
+        }
+        H2Error::Http1(line) => protocol(match scheme {
+            Scheme::Https => format!(
+                "{addr} chose h2 in ALPN, then answered in HTTP/1: it sent {}",
+                quote_peer(&line, 80)
+            ),
+            Scheme::Http => format!(
+                "{addr} answered the HTTP/2 preface in HTTP/1 (--http2-prior-knowledge: it \
+                 does not speak HTTP/2 in clear text): it sent {}",
+                quote_peer(&line, 80)
+            ),
+        }),
+        H2Error::TooLarge => ProbeError::new(
+            ErrorKind::TooLarge,
+            format!(
+                "the HTTP/2 header list is larger than {} bytes (--max-header-bytes, counted \
+                 as HTTP/2 does: name + value + 32 per field)",
+                cfg.max_header_bytes
+            ),
+        ),
+    }
+}
