@@ -471,6 +471,7 @@ fn mixed_records() -> Vec<Record> {
         version: "TLSv1.3".into(),
         cipher: "TLS13_AES_128_GCM_SHA256".into(),
         verified: true,
+        alpn: None,
         cert: Some(CertInfo {
             subject: "CN=probe.test".into(),
             issuer: "CN=headprobe test CA".into(),
