@@ -618,7 +618,6 @@ impl Fields {
             self.error = Some(H2Error::TooLarge);
             return;
         }
-        let shown = |b: &[u8]| crate::report::sanitize::quote_peer(b, 40);
         if let Some(pseudo) = name.strip_prefix(b":") {
             let why = if pseudo != b"status" {
                 Some(format!("the pseudo-header {} in a response", shown(name)))
@@ -669,6 +668,28 @@ impl Fields {
         line.extend_from_slice(value);
         self.lines.push(line);
     }
+}
+
+/// Peer bytes quoted for a message: `"x-a\x01"`, at most 40 bytes, printable ASCII
+/// as is and everything else as `\xNN` (the contract's escaping, kept here so that
+/// `proto` needs nothing from the layers above).
+fn shown(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for &b in bytes.iter().take(40) {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(char::from(b));
+            }
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if bytes.len() > 40 {
+        out.push_str("...");
+    }
+    out.push('"');
+    out
 }
 
 fn parse_status(value: &[u8]) -> Option<u16> {

@@ -187,7 +187,11 @@ fn json_tls_object_has_the_contract_keys_in_order() {
         .iter()
         .find(|(k, _)| k == "tls")
         .unwrap_or_else(|| panic!("no tls key: {line}"));
-    assert_eq!(tls.1, ["version", "cipher", "verified", "cert"], "{line}");
+    assert_eq!(
+        tls.1,
+        ["version", "cipher", "verified", "alpn", "cert"],
+        "{line}"
+    );
     let timing = &keys.iter().find(|(k, _)| k == "timing_ms").unwrap().1;
     let at = |k: &str| timing.iter().position(|x| x == k);
     assert!(at("tls").is_some(), "timing_ms has no tls: {line}");
