@@ -43,6 +43,16 @@ impl Gathered {
     }
 }
 
+/// Hands the head lines not streamed yet to `lines` (the HTTP/1 and HTTP/2
+/// conversations call it after each read); `streamed` counts those already handed on.
+pub(crate) fn stream_fresh(head: &HeadParser, streamed: &mut usize, lines: Option<LineSink<'_>>) {
+    if let (Some(sink), true) = (lines, head.line_count() > *streamed) {
+        let fresh = (*streamed..head.line_count()).map(|i| head.line(i).to_vec());
+        sink(Streamed::Lines(fresh.collect()));
+        *streamed = head.line_count();
+    }
+}
+
 /// What one hop of a probe works with and never changes: the settings, where it goes,
 /// its clock, and where its lines stream. The functions of a hop take it, and apart from
 /// it only what they work on and what they change (`got`).

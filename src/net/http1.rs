@@ -6,13 +6,12 @@ use std::time::Instant;
 use async_std::future::timeout;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::net::hop::{AddrText, Gathered, LineSink, Visit};
+use crate::net::hop::{stream_fresh, AddrText, Gathered, LineSink, Visit};
 use crate::net::options::ProbeOptions;
 use crate::net::wire::{read_head, HeadEnd};
 use crate::proto::http::{HeadError, HeadParser};
 use crate::report::duration::human;
 use crate::report::error::{ErrorKind, ProbeError};
-use crate::report::record::Streamed;
 
 /// `talk`, within what is left of `--timeout`.
 pub(crate) async fn talk_in_time<S: AsyncRead + AsyncWrite + Unpin>(
@@ -68,11 +67,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
         if timing.first_byte.is_none() {
             timing.first_byte = Some(start.elapsed());
         }
-        if let (Some(sink), true) = (lines, head.line_count() > *streamed) {
-            let fresh = (*streamed..head.line_count()).map(|i| head.line(i).to_vec());
-            sink(Streamed::Lines(fresh.collect()));
-            *streamed = head.line_count();
-        }
+        stream_fresh(head, streamed, lines);
     })
     .await;
     match read {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use async_std::future::timeout;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::net::hop::{AddrText, Gathered, LineSink, Visit};
+use crate::net::hop::{stream_fresh, AddrText, Gathered, LineSink, Visit};
 use crate::net::http1::{talk_timeout, tls_or_io};
 use crate::net::options::ProbeOptions;
 use crate::proto::http::{HeadParser, Progress};
@@ -17,7 +17,6 @@ use crate::proto::request::RequestTemplate;
 use crate::proto::target::Scheme;
 use crate::report::duration::human;
 use crate::report::error::{ErrorKind, ProbeError};
-use crate::report::record::Streamed;
 use crate::report::sanitize::quote_peer;
 
 /// How much is read from the stream at a time.
@@ -86,11 +85,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
         if got.timing.first_byte.is_none() && head.line_count() > 0 {
             got.timing.first_byte = Some(start.elapsed());
         }
-        if let (Some(sink), true) = (lines, head.line_count() > got.streamed) {
-            let fresh = (got.streamed..head.line_count()).map(|i| head.line(i).to_vec());
-            sink(Streamed::Lines(fresh.collect()));
-            got.streamed = head.line_count();
-        }
+        stream_fresh(head, &mut got.streamed, lines);
         match progress {
             Ok(Progress::Partial) => {
                 let answers = reader.outgoing();
