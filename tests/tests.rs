@@ -21,6 +21,8 @@ mod formats;
 mod harness;
 #[path = "suite/hostile.rs"]
 mod hostile;
+#[path = "suite/http2.rs"]
+mod http2;
 #[path = "suite/input.rs"]
 mod input;
 #[path = "suite/messages.rs"]

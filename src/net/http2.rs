@@ -96,9 +96,12 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(Progress::Complete) => {
                 got.timing.headers = Some(start.elapsed());
-                // A courtesy: the server learns the client is done. What it costs is
-                // one small write; whether it arrives changes nothing.
-                if stream.write_all(&http2::goodbye()).await.is_ok() {
+                // A courtesy: the server learns the client is done, and gets the
+                // acknowledgements it is owed (its SETTINGS often come with the head).
+                // What it costs is one small write; whether it arrives changes nothing.
+                let mut bye = reader.outgoing();
+                bye.extend_from_slice(&http2::goodbye());
+                if stream.write_all(&bye).await.is_ok() {
                     let _ = stream.flush().await;
                 }
                 return Ok(());

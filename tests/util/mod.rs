@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod h2;
 pub mod peer;
 pub mod pki;
 pub mod proxy;
