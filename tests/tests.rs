@@ -23,6 +23,8 @@ mod harness;
 mod hostile;
 #[path = "suite/http2.rs"]
 mod http2;
+#[path = "suite/http2_peers.rs"]
+mod http2_peers;
 #[path = "suite/input.rs"]
 mod input;
 #[path = "suite/messages.rs"]

@@ -37,6 +37,13 @@ impl Leaf {
         path.to_str().expect("UTF-8 temp path").to_string()
     }
 
+    /// The PKCS #8 key, PEM, written to a file for a real server (nginx, nghttpd).
+    pub fn key_pem_file(&self) -> String {
+        let pem = pem_labelled("PRIVATE KEY", &self.key_der);
+        let path = temp_file("key.pem", pem.as_bytes());
+        path.to_str().expect("UTF-8 temp path").to_string()
+    }
+
     pub fn key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
     }
@@ -146,14 +153,19 @@ fn ca_params(cn: &str) -> CertificateParams {
 
 /// PEM text of one certificate.
 pub fn pem_of(der: &[u8]) -> String {
+    pem_labelled("CERTIFICATE", der)
+}
+
+/// PEM text of DER bytes under this label.
+fn pem_labelled(label: &str, der: &[u8]) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    let mut pem = format!("-----BEGIN {label}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
         pem.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
         pem.push('\n');
     }
-    pem.push_str("-----END CERTIFICATE-----\n");
+    pem.push_str(&format!("-----END {label}-----\n"));
     pem
 }
 
