@@ -194,12 +194,7 @@ fn tls(a: &Args) -> Result<TlsSettings, UsageError> {
             })
         })
         .transpose()?;
-    TlsSettings::new(
-        cacert.as_deref(),
-        a.insecure,
-        a.http2 || a.http2_prior_knowledge,
-    )
-    .map_err(|e| {
+    TlsSettings::new(cacert.as_deref(), a.insecure, http2(a) != Http2::Off).map_err(|e| {
         usage(
             "--cacert",
             &format!("{}: {e}", a.cacert.as_deref().unwrap_or("")),

@@ -2,13 +2,10 @@
 //! one write opens the connection and stream 1, then frames are read until the head of
 //! stream 1 has ended (streaming each block's lines as it ends). The body is never read.
 //! Framing and HPACK are `proto::http2`'s; this file owns the socket and the messages.
-
-use std::time::Instant;
-
 use async_std::future::timeout;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::net::hop::{stream_fresh, AddrText, Gathered, LineSink, Visit};
+use crate::net::hop::{stream_fresh, AddrText, Gathered, Visit};
 use crate::net::http1::{talk_timeout, tls_or_io};
 use crate::net::options::ProbeOptions;
 use crate::proto::http::{HeadParser, Progress};
@@ -23,50 +20,37 @@ use crate::report::sanitize::quote_peer;
 const READ_CHUNK: usize = 4096;
 
 /// `talk`, within what is left of `--timeout`.
-pub(crate) async fn talk_in_time<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn talk_in_time<T: AsyncRead + AsyncWrite + Unpin>(
     visit: Visit<'_>,
     template: &RequestTemplate,
-    stream: S,
+    stream: T,
     got: &mut Gathered,
 ) -> Result<(), ProbeError> {
-    let Visit {
-        cfg, clock, lines, ..
-    } = visit;
+    let (cfg, left) = (visit.cfg, visit.clock.left(visit.cfg));
     let mut reader = Reader::new(cfg.max_header_bytes);
     let fields = template.h2_fields(visit.target);
-    let talk = talk(
-        cfg,
-        &fields,
-        stream,
-        clock.start,
-        got,
-        lines,
-        &mut reader,
-        visit.target.scheme,
-    );
-    match timeout(clock.left(cfg), talk).await {
+    match timeout(left, talk(visit, &fields, stream, got, &mut reader)).await {
         Ok(result) => result,
         Err(_) => Err(out_of_time(cfg, got, &reader)),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
-    cfg: &ProbeOptions,
+    visit: Visit<'_>,
     fields: &[(Vec<u8>, Vec<u8>)],
     mut stream: S,
-    start: Instant,
     got: &mut Gathered,
-    lines: Option<LineSink<'_>>,
     reader: &mut Reader,
-    scheme: Scheme,
 ) -> Result<(), ProbeError> {
+    let Visit {
+        cfg,
+        target,
+        clock,
+        lines,
+    } = visit;
+    let start = clock.start;
     let addr = AddrText(got.addr);
-    let refs: Vec<(&[u8], &[u8])> = fields
-        .iter()
-        .map(|(n, v)| (n.as_slice(), v.as_slice()))
-        .collect();
-    let opening = http2::request(&refs, cfg.max_header_bytes);
+    let opening = http2::request(fields, cfg.max_header_bytes);
     let sending = |e: std::io::Error| tls_or_io(&e, "sending the request to", addr);
     stream.write_all(&opening).await.map_err(sending)?;
     stream.flush().await.map_err(sending)?;
@@ -106,7 +90,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 return Ok(());
             }
-            Err(e) => return Err(explain(cfg, addr, scheme, e)),
+            Err(e) => return Err(explain(cfg, addr, target.scheme, e)),
         }
     }
 }

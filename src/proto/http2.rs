@@ -133,10 +133,10 @@ pub const DEBUG_MAX: usize = 256;
 /// What a probe sends to open the connection and stream 1: the preface, SETTINGS and
 /// HEADERS (END_STREAM, so no body follows), for one write. `fields` are the request's
 /// pseudo-headers first, then its header fields with lower-case names.
-pub fn request(fields: &[(&[u8], &[u8])], max_header_list: usize) -> Vec<u8> {
+pub fn request<F: AsRef<[u8]>>(fields: &[(F, F)], max_header_list: usize) -> Vec<u8> {
     let mut block = Vec::with_capacity(128);
     for (name, value) in fields {
-        encode_field(&mut block, name, value);
+        encode_field(&mut block, name.as_ref(), value.as_ref());
     }
     let mut out = Vec::with_capacity(PREFACE.len() + 9 + 18 + 9 + block.len() + 9);
     out.extend_from_slice(PREFACE);
@@ -252,9 +252,8 @@ struct OpenBlock {
 /// Reads the server's side of the connection until the head of stream 1 has ended.
 /// Frames the client must answer (SETTINGS, PING) leave their answers in `outgoing`.
 pub struct Reader {
+    /// Bytes of a frame not whole yet.
     buf: Vec<u8>,
-    /// Bytes of `buf` already taken as frames.
-    start: usize,
     decoder: loona_hpack::Decoder<'static>,
     /// The fragments of the block being received.
     block: Vec<u8>,
@@ -289,7 +288,6 @@ impl Reader {
         decoder.set_max_allowed_table_size(4096);
         Reader {
             buf: Vec::new(),
-            start: 0,
             decoder,
             block: Vec::new(),
             open: None,
@@ -329,32 +327,46 @@ impl Reader {
         if self.done {
             return Ok(Progress::Complete);
         }
-        self.buf.extend_from_slice(bytes);
-        let result = self.frames(head);
-        // Keep only what is not taken yet.
-        if self.start > 0 {
-            self.buf.drain(..self.start);
-            self.start = 0;
+        // Frames are read where they lie: in `bytes` when nothing was left over (reads
+        // usually end on a frame's end), else behind what was.
+        let mut buf = std::mem::take(&mut self.buf);
+        let (taken, result) = if buf.is_empty() {
+            let (taken, result) = self.frames(bytes, head);
+            if result == Ok(Progress::Partial) {
+                buf.extend_from_slice(&bytes[taken..]);
+            }
+            (0, result)
+        } else {
+            buf.extend_from_slice(bytes);
+            self.frames(&buf, head)
+        };
+        buf.drain(..taken);
+        self.buf = buf;
+        if result == Ok(Progress::Complete) {
+            self.done = true;
         }
         result
     }
 
-    fn frames(&mut self, head: &mut HeadParser) -> Result<Progress, H2Error> {
+    /// Reads the whole frames at the start of `buf`; how many bytes they took, and what
+    /// came of them.
+    fn frames(&mut self, buf: &[u8], head: &mut HeadParser) -> (usize, Result<Progress, H2Error>) {
+        let mut start = 0;
         loop {
-            let rest = &self.buf[self.start..];
+            let rest = &buf[start..];
             if !self.settings {
                 // The server's preface is a SETTINGS frame; a server that answers in
                 // HTTP/1 shows itself in its first bytes.
                 let n = rest.len().min(5);
                 if n > 0 && rest[..n] == b"HTTP/"[..n] {
                     if n == 5 {
-                        return Err(H2Error::Http1(first_line(rest)));
+                        return (start, Err(H2Error::Http1(first_line(rest))));
                     }
-                    return Ok(Progress::Partial);
+                    return (start, Ok(Progress::Partial));
                 }
             }
             if rest.len() < 9 {
-                return Ok(Progress::Partial);
+                return (start, Ok(Progress::Partial));
             }
             let header = FrameHeader {
                 len: usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]),
@@ -363,29 +375,33 @@ impl Reader {
                 stream: u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]) & 0x7fff_ffff,
             };
             if !self.settings && (header.kind != SETTINGS || header.flags & ACK != 0) {
-                return Err(H2Error::Frame(format!(
-                    "the server's first frame is {}, not the SETTINGS that opens an HTTP/2 \
-                     connection",
-                    kind_name(header.kind)
-                )));
+                return (
+                    start,
+                    Err(H2Error::Frame(format!(
+                        "the server's first frame is {}, not the SETTINGS that opens an HTTP/2 \
+                         connection",
+                        kind_name(header.kind)
+                    ))),
+                );
             }
             if header.len > MAX_FRAME {
-                return Err(H2Error::Frame(format!(
-                    "a {} frame of {} bytes, over the {MAX_FRAME} the client allows \
-                     (FRAME_SIZE_ERROR)",
-                    kind_name(header.kind),
-                    header.len
-                )));
+                return (
+                    start,
+                    Err(H2Error::Frame(format!(
+                        "a {} frame of {} bytes, over the {MAX_FRAME} the client allows \
+                         (FRAME_SIZE_ERROR)",
+                        kind_name(header.kind),
+                        header.len
+                    ))),
+                );
             }
-            if rest.len() < 9 + header.len {
-                return Ok(Progress::Partial);
-            }
-            let payload_at = self.start + 9;
-            self.start = payload_at + header.len;
-            let payload = self.buf[payload_at..payload_at + header.len].to_vec();
-            if self.frame(header, &payload, head)? == Progress::Complete {
-                self.done = true;
-                return Ok(Progress::Complete);
+            let Some(payload) = rest.get(9..9 + header.len) else {
+                return (start, Ok(Progress::Partial));
+            };
+            start += 9 + header.len;
+            match self.frame(header, payload, head) {
+                Ok(Progress::Partial) => {}
+                done => return (start, done),
             }
         }
     }
@@ -858,7 +874,8 @@ mod tests {
     #[test]
     fn a_long_request_block_continues_in_continuation_frames() {
         let big = vec![b'x'; 40_000];
-        let bytes = request(&[(b":method", b"GET"), (b"x-big", &big)], 65536);
+        let fields: [(&[u8], &[u8]); 2] = [(b":method", b"GET"), (b"x-big", &big)];
+        let bytes = request(&fields, 65536);
         let mut at = PREFACE.len();
         let mut kinds = Vec::new();
         while at < bytes.len() {
@@ -908,17 +925,20 @@ mod tests {
         let (a, c) = b.split_at(3);
         bytes.extend(server_frame(HEADERS, 0, 1, a));
         bytes.extend(server_frame(CONTINUATION, END_HEADERS, 1, c));
-        // Fed a byte at a time, as a slow server would send it.
-        let mut head = HeadParser::new(65536);
-        let mut reader = Reader::new(65536);
-        let mut last = Ok(Progress::Partial);
-        for byte in &bytes {
-            last = reader.feed(std::slice::from_ref(byte), &mut head);
+        // Whole, a byte at a time as a slow server sends it, and in reads that end
+        // inside frames and span others.
+        for size in [bytes.len(), 1, 7, 13] {
+            let mut head = HeadParser::new(65536);
+            let mut reader = Reader::new(65536);
+            let mut last = Ok(Progress::Partial);
+            for chunk in bytes.chunks(size) {
+                last = reader.feed(chunk, &mut head);
+            }
+            assert_eq!(last, Ok(Progress::Complete), "reads of {size}");
+            assert_eq!(head.blocks().len(), 2);
+            assert_eq!(head.interim_blocks()[0].status.code, 103);
+            assert_eq!(head.final_block().unwrap().status.code, 404);
         }
-        assert_eq!(last, Ok(Progress::Complete));
-        assert_eq!(head.blocks().len(), 2);
-        assert_eq!(head.interim_blocks()[0].status.code, 103);
-        assert_eq!(head.final_block().unwrap().status.code, 404);
     }
 
     #[test]
