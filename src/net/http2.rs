@@ -9,7 +9,7 @@ use crate::net::hop::{stream_fresh, AddrText, Gathered, Visit};
 use crate::net::http1::{talk_timeout, tls_or_io};
 use crate::net::options::ProbeOptions;
 use crate::proto::http::{HeadParser, Progress};
-use crate::proto::http2::{self, ErrorCode, H2Error, Reader};
+use crate::proto::http2::{self, ErrorCode, H2Error, Malformed, Reader, QUOTE_MAX};
 use crate::proto::request::RequestTemplate;
 use crate::proto::target::Scheme;
 use crate::report::duration::human;
@@ -151,7 +151,8 @@ fn explain(cfg: &ProbeOptions, addr: AddrText, scheme: Scheme, e: H2Error) -> Pr
              (COMPRESSION_ERROR)"
         )),
         H2Error::Malformed(why) => protocol(format!(
-            "{addr} sent a malformed HTTP/2 response head: {why}"
+            "{addr} sent a malformed HTTP/2 response head: {}",
+            malformed(&why)
         )),
         H2Error::Reset(code) => protocol(format!(
             "{addr} reset the stream (RST_STREAM): the server {code}"
@@ -199,5 +200,32 @@ fn explain(cfg: &ProbeOptions, addr: AddrText, scheme: Scheme, e: H2Error) -> Pr
                 cfg.max_header_bytes
             ),
         ),
+    }
+}
+
+/// What is wrong with a head, quoting the peer's bytes as the output escapes them.
+fn malformed(m: &Malformed) -> String {
+    let quote = |bytes: &[u8]| quote_peer(bytes, QUOTE_MAX);
+    match m {
+        Malformed::BodyFirst => "the server sent body data before the response head".into(),
+        Malformed::NoStatus => "the response head has no :status".into(),
+        Malformed::SwitchingProtocols => {
+            "status 101 (Switching Protocols), which HTTP/2 forbids".into()
+        }
+        Malformed::EndedInterim(status) => {
+            format!("the stream ended with the interim status {status}")
+        }
+        Malformed::Pseudo(name) => format!("the pseudo-header {} in a response", quote(name)),
+        Malformed::StatusAfterField => ":status after a regular field".into(),
+        Malformed::StatusTwice => ":status twice".into(),
+        Malformed::BadStatus(value) => format!(
+            ":status {}, which is no HTTP status (three digits, 100 to 599)",
+            quote(value)
+        ),
+        Malformed::BadName(name) => format!(
+            "the field name {} (HTTP/2 names are lower-case tokens)",
+            quote(name)
+        ),
+        Malformed::BadValue(name) => format!("the value of {} holds NUL, CR or LF", quote(name)),
     }
 }

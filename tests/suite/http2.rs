@@ -398,11 +398,20 @@ fn a_malformed_hpack_block_is_a_protocol_error() {
 
 #[test]
 fn malformed_heads_say_what_is_wrong() {
+    let long = format!("{}X{}", "x".repeat(39), "Y".repeat(100));
     for (fields, words) in [
         (vec![("server", "x")], "status"),
         (vec![(":status", "2000")], "2000"),
         (vec![(":status", "200"), ("Upper", "x")], "Upper"),
         (vec![(":status", "200"), (":path", "/")], ":path"),
+        (
+            vec![(":status", "200"), ("x\u{1b}a", "v")],
+            "name \"x\\x1ba\"",
+        ),
+        (
+            vec![(":status", "200"), (&long, "v")],
+            "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxX\"...",
+        ),
         (
             vec![("x-a", "1"), (":status", "200")],
             ":status after a regular field",
