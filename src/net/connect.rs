@@ -10,8 +10,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::net::rt::timeout;
 use async_io::Timer;
-use async_std::future::timeout;
 use async_std::net::TcpStream;
 use futures_lite::future;
 

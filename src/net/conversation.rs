@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use async_std::future::timeout;
+use crate::net::rt::timeout;
 use async_std::net::TcpStream;
 
 use crate::net::hop::{AddrText, Gathered, Visit};

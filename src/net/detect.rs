@@ -16,7 +16,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
-use async_std::future::timeout;
+use crate::net::rt::timeout;
 
 use crate::net::connect::{self, open};
 use crate::net::conversation::converse;

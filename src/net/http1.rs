@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use async_std::future::timeout;
+use crate::net::rt::timeout;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::net::hop::{stream_fresh, AddrText, Gathered, LineSink, Visit};

@@ -2,7 +2,7 @@
 //! one write opens the connection and stream 1, then frames are read until the head of
 //! stream 1 has ended (streaming each block's lines as it ends). The body is never read.
 //! Framing and HPACK are `proto::http2`'s; this file owns the socket and the messages.
-use async_std::future::timeout;
+use crate::net::rt::timeout;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::net::hop::{stream_fresh, AddrText, Gathered, Visit};
