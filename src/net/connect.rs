@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::net::rt::timeout;
+use crate::net::rt::TcpStream;
 use async_io::Timer;
-use async_std::net::TcpStream;
 use futures_lite::future;
 
 use crate::net::hop::{Clock, Gathered, Limit};

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use crate::net::rt::timeout;
-use async_std::net::TcpStream;
+use crate::net::rt::TcpStream;
 
 use crate::net::hop::{AddrText, Gathered, Visit};
 use crate::net::http1::talk_in_time;

@@ -1,5 +1,5 @@
-//! The runtime, named once: blocking on a future with the reactor, timers, and the
-//! deadlines of probes. Moving from async-std/async-io to another runtime starts here.
+//! The runtime, named once: blocking on a future with the reactor, timers, the
+//! deadlines of probes, and their TCP connections. Moving from async-std/async-io to another runtime starts here.
 //!
 //! Deadlines (`timeout`) do not take a reactor timer each. async-io wakes the thread in
 //! the reactor (an eventfd write and read, another epoll wait) for every timer inserted,
@@ -11,11 +11,15 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
+use async_io::{Async, Timer};
+use futures_lite::{AsyncRead, AsyncWrite};
 
 /// Runs `future` to completion on this thread, driving the I/O reactor while idle and
 /// serving this thread's deadlines.
@@ -28,6 +32,66 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> T {
 /// Waits `duration`.
 pub async fn sleep(duration: Duration) {
     Timer::after(duration).await;
+}
+
+/// A probe's TCP connection (async-io's), which reads only once the socket is readable
+/// after it has written: an answer cannot be there the moment the request (or a TLS
+/// hello) is sent, and the read that would find nothing costs a system call.
+pub struct TcpStream {
+    io: Async<std::net::TcpStream>,
+    /// Written since the last read found the socket readable.
+    sent: bool,
+}
+
+impl TcpStream {
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let io = Async::<std::net::TcpStream>::connect(addr).await?;
+        Ok(TcpStream { io, sent: false })
+    }
+
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(on)
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.as_fd()
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.sent {
+            futures_lite::ready!(self.io.poll_readable(cx))?;
+            self.sent = false;
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = futures_lite::ready!(Pin::new(&mut self.io).poll_write(cx, buf))?;
+        self.sent = true;
+        Poll::Ready(Ok(written))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_close(cx)
+    }
 }
 
 /// A deadline passed before the future finished.
