@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use headprobe::proto::http::{Block, Field, HeadError, HeadParser, Progress};
+use headprobe::proto::http2::{ErrorCode, H2Error, Reader, DEBUG_MAX};
 use headprobe::proto::proxy::{
     parse_socks4_reply, parse_socks5_auth_reply, parse_socks5_choice, parse_socks5_reply,
     socks4_request, socks5_auth_request, socks_connect_request, Reply, Socks4Dest, SocksError,
@@ -11,7 +12,7 @@ use headprobe::proto::proxy::{
 };
 use headprobe::proto::request::{HttpVersion, RequestTemplate};
 use headprobe::proto::target::{self, Defaults, Host};
-use headprobe::report::sanitize::{escape, escape_into};
+use headprobe::report::sanitize::{escape, escape_into, quote_peer};
 
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 pub type Check = fn(&[u8]);
@@ -476,4 +477,270 @@ pub fn check_socks_messages(data: &[u8]) {
             check_socks_parser(name, parse, longest, input);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP/2 frame reader
+// ---------------------------------------------------------------------------------------
+
+/// Everything a caller can observe of an HTTP/2 `Reader` (and the `HeadParser` it writes
+/// into) after a conversation.
+#[derive(Debug, PartialEq)]
+pub struct H2Snapshot {
+    pub result: Result<Progress, H2Error>,
+    pub head: Snapshot,
+    pub saw_settings: bool,
+    pub acked: bool,
+    pub goaway: Option<ErrorCode>,
+    /// Everything `outgoing` handed over, in order.
+    pub outgoing: Vec<u8>,
+}
+
+/// Chunk lengths for an `h2_reader` input without a control byte: cuts inside frame
+/// headers (1, 8, 2) and at their end (9), and the probe's own 4096-byte reads.
+pub const H2_LENS: &[usize] = &[1, 8, 2, 9, 13, 3, 64, 1, 4096, 5];
+
+/// What the `Reader` answers the server must be frames of nine-byte headers whose
+/// lengths match: a SETTINGS acknowledgement (empty) or a PING acknowledgement (eight
+/// bytes), on stream 0. Returns how many SETTINGS acknowledgements there are.
+pub fn check_h2_outgoing(out: &[u8]) -> usize {
+    let mut rest = out;
+    let mut settings_acks = 0;
+    while !rest.is_empty() {
+        assert!(rest.len() >= 9, "a cut frame header in {out:?}");
+        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        let (kind, flags) = (rest[3], rest[4]);
+        let stream = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]);
+        assert!(rest.len() >= 9 + len, "a frame longer than its bytes in {out:?}");
+        match (kind, len) {
+            (0x4, 0) => settings_acks += 1,
+            (0x6, 8) => {}
+            _ => panic!("the client answers with a frame of type {kind:#x}, {len} bytes"),
+        }
+        assert_eq!(flags, 0x1, "an answer without ACK");
+        assert_eq!(stream, 0, "an answer on stream {stream}");
+        rest = &rest[9 + len..];
+    }
+    settings_acks
+}
+
+/// Whether text a `Debug` rendering shows holds a control character. `Debug` of a `str`
+/// writes those as escapes (`\n`, `\0`, `\u{1b}`, `\u{85}`), and any other backslash
+/// as `\\` (a quote as `\"`): so this holds of an error whatever shape its payloads take.
+pub fn debug_shows_control(text: &str) -> bool {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c.is_control() {
+            return true;
+        }
+        if c == '\\' && !matches!(chars.next(), Some('\\' | '"' | '\'')) {
+            return true;
+        }
+    }
+    false
+}
+
+/// An error's words hold no control character, and what it keeps of peer bytes is
+/// bounded and, quoted as the messages quote it, printable.
+pub fn check_h2_error(e: &H2Error) {
+    let debug = format!("{e:?}");
+    assert!(
+        !debug_shows_control(&debug),
+        "a control character in the error {debug}"
+    );
+    let printable =
+        |s: &str| !s.chars().any(|c| c.is_control() || ('\u{80}'..='\u{9f}').contains(&c));
+    match e {
+        H2Error::Http1(line) => {
+            assert!(line.starts_with(b"HTTP/"), "{debug}");
+            assert!(line.len() <= 80, "{debug}");
+            assert!(!line.contains(&b'\r') && !line.contains(&b'\n'), "{debug}");
+            assert!(printable(&quote_peer(line, 80)), "{debug}");
+        }
+        H2Error::GoAway {
+            code,
+            last_stream,
+            debug: data,
+        } => {
+            assert!(data.len() <= DEBUG_MAX, "{debug}");
+            assert!(*last_stream <= 0x7fff_ffff, "{debug}");
+            assert!(
+                *last_stream == 0 || *code != ErrorCode::NO_ERROR,
+                "a graceful GOAWAY covering stream 1 is an error: {debug}"
+            );
+            assert!(printable(&quote_peer(data, 120)), "{debug}");
+            assert!(printable(&code.to_string()), "{debug}");
+        }
+        H2Error::Reset(code) => assert!(printable(&code.to_string()), "{debug}"),
+        _ => {}
+    }
+}
+
+/// The header-list size of what reached the head, counted as RFC 9113 does (name +
+/// value + 32 per field, `:status` included), from the lines the reader wrote.
+pub fn h2_list_size(p: &HeadParser) -> usize {
+    p.lines()
+        .map(|line| match line.strip_prefix(b"HTTP/2 ") {
+            Some(code) => b":status".len() + code.len() + 32,
+            None => line.len() - b": ".len() + 32,
+        })
+        .sum()
+}
+
+/// Feeds `data` to a `Reader` (capping the header list at `max`) in one `feed` call when
+/// `lens` is empty, otherwise in chunks whose lengths cycle through `lens` (0 counts as
+/// 1), until it answers something other than `Partial`, as the probe does; then checks
+/// what holds of any reader state.
+pub fn read_h2(data: &[u8], lens: &[usize], max: usize) -> H2Snapshot {
+    let mut reader = Reader::new(max);
+    let mut head = HeadParser::new(max);
+    let mut outgoing = Vec::new();
+    let mut result = Ok(Progress::Partial);
+    if lens.is_empty() {
+        result = reader.feed(data, &mut head);
+        outgoing.extend(reader.outgoing());
+    } else {
+        let mut rest = data;
+        for len in lens.iter().cycle() {
+            if rest.is_empty() || result != Ok(Progress::Partial) {
+                break;
+            }
+            let (chunk, more) = rest.split_at((*len).max(1).min(rest.len()));
+            rest = more;
+            result = reader.feed(chunk, &mut head);
+            outgoing.extend(reader.outgoing());
+        }
+    }
+    assert!(reader.outgoing().is_empty(), "outgoing() hands answers twice");
+
+    let settings_acks = check_h2_outgoing(&outgoing);
+    assert_eq!(
+        reader.saw_settings(),
+        settings_acks > 0,
+        "SETTINGS seen ({}) but {settings_acks} acknowledged",
+        reader.saw_settings()
+    );
+    if let Some(code) = reader.goaway() {
+        assert_eq!(code, ErrorCode::NO_ERROR, "a GOAWAY with an error is graceful");
+    }
+    if let Err(e) = &result {
+        check_h2_error(e);
+        if matches!(e, H2Error::Http1(..)) {
+            assert!(!reader.saw_settings() && head.is_empty());
+        }
+    }
+
+    // The head: as `HeadParser::feed` would have left it, complete exactly when the
+    // reader says so, every line `HTTP/2 NNN` or `name: value` of an HTTP/2 name.
+    let progress = match result {
+        Ok(Progress::Complete) => Ok(Progress::Complete),
+        _ => Ok(Progress::Partial),
+    };
+    let snap = snapshot(&head, progress);
+    for (b, (code, reason, headers)) in snap.blocks.iter().zip(&snap.heads) {
+        assert!(b.status.is_h2() && b.complete, "{b:?}");
+        assert!(
+            headprobe::proto::http::STATUS_RANGE.contains(code) && *code != 101,
+            "status {code}"
+        );
+        assert!(reason.is_empty(), "an HTTP/2 status line with a reason {reason:?}");
+        for (name, _) in headers {
+            assert!(
+                !name.is_empty()
+                    && name.iter().all(|&c| {
+                        c.is_ascii_lowercase()
+                            || c.is_ascii_digit()
+                            || b"!#$%&'*+-.^_`|~".contains(&c)
+                    }),
+                "the field name {name:?}"
+            );
+        }
+    }
+    for line in &snap.lines {
+        let status_line = line.len() == 10
+            && line.starts_with(b"HTTP/2 ")
+            && line[7..].iter().all(u8::is_ascii_digit);
+        assert!(
+            status_line || line.windows(2).any(|w| w == b": "),
+            "the line {line:?}"
+        );
+        assert!(!line.iter().any(|&c| matches!(c, 0 | b'\r')), "{line:?}");
+    }
+    // The decoded list never passes the cap: HTTP/2 counts it exactly (the 4 x cap slack
+    // is on the compressed block only, which never reaches the head).
+    let size = h2_list_size(&head);
+    assert!(size <= max, "a header list of {size} bytes passed the cap {max}");
+
+    H2Snapshot {
+        result,
+        head: snap,
+        saw_settings: reader.saw_settings(),
+        acked: reader.acked(),
+        goaway: reader.goaway(),
+        outgoing,
+    }
+    .sticky(&mut reader, &mut head)
+}
+
+impl H2Snapshot {
+    /// A finished head stays finished: more frames (another head for stream 1, a
+    /// SETTINGS that would be answered, HTTP/1 text) change nothing and are not answered.
+    /// After an error, more bytes must at least not panic.
+    fn sticky(self, reader: &mut Reader, head: &mut HeadParser) -> H2Snapshot {
+        let mut more = vec![0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+        more.extend_from_slice(&[0, 0, 1, 0x1, 0x5, 0, 0, 0, 1, 0x8d]); // :status 404
+        more.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+        let again = reader.feed(&more, head);
+        if self.result == Ok(Progress::Complete) {
+            assert_eq!(again, Ok(Progress::Complete), "a finished reader went on");
+            assert!(reader.outgoing().is_empty(), "a finished reader answers");
+            let progress = Ok(Progress::Complete);
+            assert_eq!(snapshot(head, progress), self.head, "a finished head changed");
+        } else {
+            let _ = reader.outgoing();
+        }
+        self
+    }
+}
+
+/// Whole and chunked reads agree, apart from the line an `Http1` error quotes: it is
+/// what had arrived when `HTTP/` showed, so either may be the shorter, but both are the
+/// start of the same line.
+pub fn check_h2_split(data: &[u8], lens: &[usize], max: usize) -> H2Snapshot {
+    let whole = read_h2(data, &[], max);
+    let mut chunked = read_h2(data, lens, max);
+    if let (Err(H2Error::Http1(a)), Err(H2Error::Http1(b))) = (&whole.result, &chunked.result)
+    {
+        assert!(
+            a.starts_with(b) || b.starts_with(a),
+            "HTTP/1 lines {:?} and {:?} are not the start of one line",
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b)
+        );
+        chunked.result.clone_from(&whole.result);
+    }
+    assert_eq!(chunked, whole, "chunks {lens:?}, max {max}");
+    whole
+}
+
+/// The `h2_reader` fuzz input: when the first byte is 0xf0 or more (a frame length no
+/// reader accepts, so no loss), its low 3 bits are how many chunk-length bytes follow
+/// (none: byte by byte), and bit 3 says one more byte sets a small cap (16 + 8·b); the
+/// rest is the server's bytes. Otherwise the whole input is the server's bytes, fed in
+/// `H2_LENS` chunks, capped at 65536 (the default `--max-header-bytes`).
+pub fn check_h2_reader(data: &[u8]) {
+    let (lens, max, server): (Vec<usize>, usize, &[u8]) = match data.split_first() {
+        Some((&ctl, rest)) if ctl >= 0xf0 => {
+            let k = usize::from(ctl & 7).min(rest.len());
+            let (lens, rest) = rest.split_at(k);
+            let (max, rest) = match rest.split_first() {
+                Some((&cap, rest)) if ctl & 8 != 0 => (16 + 8 * usize::from(cap), rest),
+                _ => (65536, rest),
+            };
+            let lens: Vec<usize> = lens.iter().map(|&b| usize::from(b)).collect();
+            (if lens.is_empty() { vec![1] } else { lens }, max, rest)
+        }
+        _ => (H2_LENS.to_vec(), 65536, data),
+    };
+    check_h2_split(server, &lens, max);
 }
