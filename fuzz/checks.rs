@@ -511,7 +511,10 @@ pub fn check_h2_outgoing(out: &[u8]) -> usize {
         let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
         let (kind, flags) = (rest[3], rest[4]);
         let stream = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]);
-        assert!(rest.len() >= 9 + len, "a frame longer than its bytes in {out:?}");
+        assert!(
+            rest.len() >= 9 + len,
+            "a frame longer than its bytes in {out:?}"
+        );
         match (kind, len) {
             (0x4, 0) => settings_acks += 1,
             (0x6, 8) => {}
@@ -548,8 +551,18 @@ pub fn check_h2_error(e: &H2Error) {
         !debug_shows_control(&debug),
         "a control character in the error {debug}"
     );
-    let printable =
-        |s: &str| !s.chars().any(|c| c.is_control() || ('\u{80}'..='\u{9f}').contains(&c));
+    // What any variant keeps of peer bytes is cut (GOAWAY debug data to DEBUG_MAX, a
+    // quoted name or value to a few dozen bytes, an HTTP/1 line to 80), whatever shape
+    // its payload has: `Debug` shows a byte in at most 5 characters.
+    assert!(
+        debug.len() <= 5 * DEBUG_MAX + 512,
+        "an error keeps {} characters of text: {debug}",
+        debug.len()
+    );
+    let printable = |s: &str| {
+        !s.chars()
+            .any(|c| c.is_control() || ('\u{80}'..='\u{9f}').contains(&c))
+    };
     match e {
         H2Error::Http1(line) => {
             assert!(line.starts_with(b"HTTP/"), "{debug}");
@@ -611,7 +624,10 @@ pub fn read_h2(data: &[u8], lens: &[usize], max: usize) -> H2Snapshot {
             outgoing.extend(reader.outgoing());
         }
     }
-    assert!(reader.outgoing().is_empty(), "outgoing() hands answers twice");
+    assert!(
+        reader.outgoing().is_empty(),
+        "outgoing() hands answers twice"
+    );
 
     let settings_acks = check_h2_outgoing(&outgoing);
     assert_eq!(
@@ -621,7 +637,11 @@ pub fn read_h2(data: &[u8], lens: &[usize], max: usize) -> H2Snapshot {
         reader.saw_settings()
     );
     if let Some(code) = reader.goaway() {
-        assert_eq!(code, ErrorCode::NO_ERROR, "a GOAWAY with an error is graceful");
+        assert_eq!(
+            code,
+            ErrorCode::NO_ERROR,
+            "a GOAWAY with an error is graceful"
+        );
     }
     if let Err(e) = &result {
         check_h2_error(e);
@@ -643,7 +663,10 @@ pub fn read_h2(data: &[u8], lens: &[usize], max: usize) -> H2Snapshot {
             headprobe::proto::http::STATUS_RANGE.contains(code) && *code != 101,
             "status {code}"
         );
-        assert!(reason.is_empty(), "an HTTP/2 status line with a reason {reason:?}");
+        assert!(
+            reason.is_empty(),
+            "an HTTP/2 status line with a reason {reason:?}"
+        );
         for (name, _) in headers {
             assert!(
                 !name.is_empty()
@@ -669,7 +692,10 @@ pub fn read_h2(data: &[u8], lens: &[usize], max: usize) -> H2Snapshot {
     // The decoded list never passes the cap: HTTP/2 counts it exactly (the 4 x cap slack
     // is on the compressed block only, which never reaches the head).
     let size = h2_list_size(&head);
-    assert!(size <= max, "a header list of {size} bytes passed the cap {max}");
+    assert!(
+        size <= max,
+        "a header list of {size} bytes passed the cap {max}"
+    );
 
     H2Snapshot {
         result,
@@ -695,7 +721,11 @@ impl H2Snapshot {
             assert_eq!(again, Ok(Progress::Complete), "a finished reader went on");
             assert!(reader.outgoing().is_empty(), "a finished reader answers");
             let progress = Ok(Progress::Complete);
-            assert_eq!(snapshot(head, progress), self.head, "a finished head changed");
+            assert_eq!(
+                snapshot(head, progress),
+                self.head,
+                "a finished head changed"
+            );
         } else {
             let _ = reader.outgoing();
         }
@@ -709,8 +739,7 @@ impl H2Snapshot {
 pub fn check_h2_split(data: &[u8], lens: &[usize], max: usize) -> H2Snapshot {
     let whole = read_h2(data, &[], max);
     let mut chunked = read_h2(data, lens, max);
-    if let (Err(H2Error::Http1(a)), Err(H2Error::Http1(b))) = (&whole.result, &chunked.result)
-    {
+    if let (Err(H2Error::Http1(a)), Err(H2Error::Http1(b))) = (&whole.result, &chunked.result) {
         assert!(
             a.starts_with(b) || b.starts_with(a),
             "HTTP/1 lines {:?} and {:?} are not the start of one line",
