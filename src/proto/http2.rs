@@ -300,6 +300,8 @@ pub struct Reader {
     size: usize,
     max: usize,
     done: bool,
+    /// The error that ended the reading: it is the answer from then on.
+    failed: Option<H2Error>,
 }
 
 /// A frame's nine-byte header.
@@ -329,6 +331,7 @@ impl Reader {
             size: 0,
             max,
             done: false,
+            failed: None,
         }
     }
 
@@ -358,6 +361,9 @@ impl Reader {
         if self.done {
             return Ok(Progress::Complete);
         }
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         // Frames are read where they lie: in `bytes` when nothing was left over (reads
         // usually end on a frame's end), else behind what was.
         let mut buf = std::mem::take(&mut self.buf);
@@ -373,8 +379,10 @@ impl Reader {
         };
         buf.drain(..taken);
         self.buf = buf;
-        if result == Ok(Progress::Complete) {
-            self.done = true;
+        match &result {
+            Ok(Progress::Complete) => self.done = true,
+            Err(e) => self.failed = Some(e.clone()),
+            Ok(_) => {}
         }
         result
     }
@@ -473,8 +481,8 @@ impl Reader {
         let sized = |what: &str, want: usize| -> Result<(), H2Error> {
             if payload.len() != want {
                 return Err(H2Error::Frame(format!(
-                    "a {what} frame of {} bytes (it has {want}; FRAME_SIZE_ERROR)",
-                    payload.len()
+                    "a {what} frame of {} (it has {want}; FRAME_SIZE_ERROR)",
+                    bytes(payload.len())
                 )));
             }
             Ok(())
@@ -533,8 +541,8 @@ impl Reader {
                 on_connection("GOAWAY")?;
                 if payload.len() < 8 {
                     return Err(H2Error::Frame(format!(
-                        "a GOAWAY frame of {} bytes (it has at least 8; FRAME_SIZE_ERROR)",
-                        payload.len()
+                        "a GOAWAY frame of {} (it has at least 8; FRAME_SIZE_ERROR)",
+                        bytes(payload.len())
                     )));
                 }
                 let last_stream = be32(payload) & 0x7fff_ffff;
@@ -786,7 +794,16 @@ fn kind_name(kind: u8) -> String {
         GOAWAY => "GOAWAY".into(),
         WINDOW_UPDATE => "WINDOW_UPDATE".into(),
         CONTINUATION => "CONTINUATION".into(),
-        other => format!("a frame of type 0x{other:x}"),
+        other => format!("type-0x{other:x}"),
+    }
+}
+
+/// `1 byte`, `5 bytes`.
+fn bytes(n: usize) -> String {
+    if n == 1 {
+        "1 byte".into()
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -983,6 +1000,42 @@ mod tests {
             &block(&[(b":status", b"200")]),
         ));
         assert_eq!(read(&bytes, 65536).0, Ok(Progress::Complete));
+    }
+
+    #[test]
+    fn an_error_stays_the_answer() {
+        // Found by the h2_reader fuzzer: DATA before the head, then a head in the next
+        // read, was a complete 200.
+        let mut head = HeadParser::new(65536);
+        let mut reader = Reader::new(65536);
+        let mut first = opened();
+        first.extend(server_frame(DATA, 0, 1, &[]));
+        let e = Err(H2Error::Malformed(Malformed::BodyFirst));
+        assert_eq!(reader.feed(&first, &mut head), e);
+        let later = server_frame(HEADERS, END_HEADERS | END_STREAM, 1, &[0x88]);
+        assert_eq!(reader.feed(&later, &mut head), e);
+        assert!(head.is_empty());
+    }
+
+    #[test]
+    fn unknown_frame_types_and_sizes_read_as_words() {
+        // Found by the h2_reader fuzzer: "a a frame of type 0xa frame of 16385 bytes".
+        let mut big = opened();
+        big.extend([0x00, 0x40, 0x01, 0x0a, 0, 0, 0, 0, 0]);
+        let Err(H2Error::Frame(m)) = read(&big, 65536).0 else {
+            panic!("not a frame error")
+        };
+        assert_eq!(
+            m,
+            "a type-0xa frame of 16385 bytes, over the 16384 the client allows \
+             (FRAME_SIZE_ERROR)"
+        );
+        let mut short = opened();
+        short.extend(server_frame(WINDOW_UPDATE, 0, 0, &[1]));
+        let Err(H2Error::Frame(m)) = read(&short, 65536).0 else {
+            panic!("not a frame error")
+        };
+        assert!(m.contains("frame of 1 byte (it has 4;"), "{m}");
     }
 
     #[test]
