@@ -7,7 +7,7 @@
 //! Each test skips, saying why, when its server or curl is not installed (`.ci/run`
 //! installs them).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,26 +15,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::util::pki::pki;
-use crate::util::{headprobe, WAIT, WATCHDOG};
+use crate::util::{free_port, headprobe, tool, WAIT, WATCHDOG};
 
 /// A (status, [(name, value)]) head, with `date` values blanked.
 type Head = (u16, Vec<(String, String)>);
-
-/// The tool's path, or None after printing why the test skips.
-fn tool(path: &str, package: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(path);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {path} is not installed (apt-get install {package})");
-        None
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
 
 /// A fresh directory for one server's files.
 fn scratch(name: &str) -> PathBuf {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,17 +140,6 @@ fn the_exposition_parser_reads_escapes_and_rejects_garbage() {
 // Tools and the processes they run as
 // ---------------------------------------------------------------------------------------
 
-/// The tool's path, or None after printing why the test skips.
-fn tool(path: &str, package: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(path);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {path} is not installed (apt-get install {package})");
-        None
-    }
-}
-
 /// Whether the binary has `--format prometheus` and `-o`; if not, says the test skips.
 fn prometheus_wired() -> bool {
     let help = headprobe().arg("--help").run().out();
@@ -159,11 +148,6 @@ fn prometheus_wired() -> bool {
         eprintln!("skipped: needs --format prometheus and -o, which --help does not show yet");
     }
     wired
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
 }
 
 /// A daemon started by a test, killed and reaped on drop; its stderr lines are kept.

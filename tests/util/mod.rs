@@ -951,5 +951,22 @@ pub fn temp_file(name: &str, content: &[u8]) -> std::path::PathBuf {
     path
 }
 
+/// The path of a real tool a test runs, or None after printing why the test skips.
+pub fn tool(path: &str, package: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::PathBuf::from(path);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {path} is not installed (apt-get install {package})");
+        None
+    }
+}
+
+/// A loopback port that was free a moment ago, for a server the test starts itself.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
 /// The version the binary should report, from the manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
