@@ -1,7 +1,7 @@
 //! HTTP/2 for one request without IO (RFC 9113): the bytes that open a connection and
 //! send stream 1, and a reader that takes the server's frames until the response head
-//! of stream 1 has ended. HPACK decoding is `loona-hpack`'s; the request is encoded here
-//! (literals, no Huffman, no dynamic table), as it is a few fields.
+//! of stream 1 has ended. HPACK decoding is `hpack`'s (beside this module); the request
+//! is encoded here (literals, no Huffman, no dynamic table), as it is a few fields.
 //!
 //! The head is written into a `HeadParser` as the lines curl prints (`HTTP/2 200`,
 //! `name: value`), so everything after the conversation (printers, checks, redirects)
@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::proto::hpack::{self, HpackError};
 use crate::proto::http::{HeadParser, Progress};
 
 /// What a client sends first (RFC 9113, section 3.4).
@@ -285,7 +286,7 @@ struct OpenBlock {
 pub struct Reader {
     /// Bytes of a frame not whole yet.
     buf: Vec<u8>,
-    decoder: loona_hpack::Decoder<'static>,
+    decoder: hpack::Decoder,
     /// The fragments of the block being received.
     block: Vec<u8>,
     open: Option<OpenBlock>,
@@ -316,12 +317,10 @@ struct FrameHeader {
 impl Reader {
     /// `max`: the cap on the decoded header list (`--max-header-bytes`).
     pub fn new(max: usize) -> Reader {
-        let mut decoder = loona_hpack::Decoder::new();
-        // The client never raised SETTINGS_HEADER_TABLE_SIZE from its 4,096.
-        decoder.set_max_allowed_table_size(4096);
         Reader {
             buf: Vec::new(),
-            decoder,
+            // The client never raised SETTINGS_HEADER_TABLE_SIZE from its 4,096.
+            decoder: hpack::Decoder::new(4096),
             block: Vec::new(),
             open: None,
             out: Vec::new(),
@@ -609,9 +608,9 @@ impl Reader {
             max: self.max,
         };
         // Every block is decoded, to keep the compression state in step.
-        let decoded = self.decoder.decode_with_cb(block, |name, value| {
+        let decoded = self.decoder.decode(block, |name, value| {
             if mine {
-                fields.take(&name, &value);
+                fields.take(name, value);
             }
         });
         if let Err(e) = decoded {
@@ -808,18 +807,17 @@ fn bytes(n: usize) -> String {
 }
 
 /// The decoder's error as lower-case words.
-fn hpack_text(e: &loona_hpack::decoder::DecoderError) -> String {
-    use loona_hpack::decoder::DecoderError as E;
+fn hpack_text(e: &HpackError) -> String {
     match e {
-        E::HeaderIndexOutOfBounds => "it refers to a table entry that does not exist".into(),
-        E::IntegerDecodingError(_) => "an integer in it is malformed or too large".into(),
-        E::StringDecodingError(_) => "a string in it is cut short or badly Huffman-coded".into(),
-        E::InvalidMaxDynamicSize => {
-            "it sets the dynamic table larger than the 4096 bytes allowed".into()
-        }
-        E::SizeUpdateAtEnd => "it ends with a table size update".into(),
-        _ => "it cannot be decoded".into(),
+        HpackError::Index => "it refers to a table entry that does not exist",
+        HpackError::Integer => "an integer in it is malformed or too large",
+        HpackError::Truncated => "a string in it is cut short",
+        HpackError::Huffman => "a string in it is badly Huffman-coded",
+        HpackError::TableSize => "it sets the dynamic table larger than the 4096 bytes allowed",
+        HpackError::LateSizeUpdate => "it updates the table size after a field",
+        HpackError::SizeUpdateAtEnd => "it ends with a table size update",
     }
+    .into()
 }
 
 #[cfg(test)]

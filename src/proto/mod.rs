@@ -2,6 +2,7 @@
 //! no clock, no runtime; driven by unit tests, property tests, benches and fuzzers.
 
 pub mod dns;
+pub mod hpack;
 pub mod http;
 pub mod http2;
 pub mod location;
