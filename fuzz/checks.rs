@@ -773,3 +773,41 @@ pub fn check_h2_reader(data: &[u8]) {
     };
     check_h2_split(server, &lens, max);
 }
+
+/// HPACK: `headprobe`'s decoder against `loona-hpack`'s, block by block, on one
+/// connection's state. The first byte sets the table size the client allowed (times 32,
+/// at most 4096); then each block is a length byte and that many bytes. Both decoders
+/// give the same fields in order, or both refuse the block (where `loona-hpack` lets a
+/// size update follow a field and this decoder does not, the fields are not compared);
+/// nothing panics. A refused block ends the connection, as it does in HTTP/2.
+pub fn check_hpack(data: &[u8]) {
+    use headprobe::proto::hpack::{Decoder, HpackError};
+    let Some((&size, mut rest)) = data.split_first() else {
+        return;
+    };
+    let limit = (usize::from(size) * 32).min(4096);
+    let mut ours = Decoder::new(limit);
+    let mut theirs = loona_hpack::Decoder::new();
+    theirs.set_max_allowed_table_size(limit);
+    theirs.set_max_table_size(limit);
+    while let Some((&len, more)) = rest.split_first() {
+        let (block, after) = more.split_at(usize::from(len).min(more.len()));
+        rest = after;
+        let mut a: Pairs = Vec::new();
+        let got = ours.decode(block, |n, v| a.push((n.to_vec(), v.to_vec())));
+        let mut b: Pairs = Vec::new();
+        let want = theirs.decode_with_cb(block, |n, v| b.push((n.to_vec(), v.to_vec())));
+        if got == Err(HpackError::LateSizeUpdate) {
+            return;
+        }
+        assert_eq!(
+            got.is_ok(),
+            want.is_ok(),
+            "{block:02x?}: ours {got:?}, loona-hpack {want:?}"
+        );
+        assert_eq!(a, b, "{block:02x?}");
+        if got.is_err() {
+            return;
+        }
+    }
+}
