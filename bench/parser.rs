@@ -1,4 +1,6 @@
-//! Micro-benchmark of the response-head parser: bytes per second, whole and in chunks.
+//! Micro-benchmarks of the response-head parser (bytes per second, whole and in chunks)
+//! and of HPACK decoding, headprobe's decoder beside loona-hpack's, on a fresh
+//! connection's state as each probe has.
 //!
 //! `cargo bench --bench parser`. CI only compiles it (`cargo bench --no-run`).
 
@@ -48,5 +50,42 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// RFC 7541 C.6.1: a response head of four Huffman-coded fields, two indexed.
+const HPACK_RESPONSE: &str = "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 \
+    0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3";
+
+fn unhex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
+fn bench_hpack(c: &mut Criterion) {
+    let block = unhex(HPACK_RESPONSE);
+    let mut group = c.benchmark_group("hpack");
+    group.throughput(Throughput::Bytes(block.len() as u64));
+    group.bench_function("headprobe", |b| {
+        b.iter(|| {
+            let mut d = headprobe::proto::hpack::Decoder::new(4096);
+            let mut n = 0;
+            d.decode(&block, |name, value| n += name.len() + value.len())
+                .unwrap();
+            std::hint::black_box(n)
+        })
+    });
+    group.bench_function("loona_hpack", |b| {
+        b.iter(|| {
+            let mut d = loona_hpack::Decoder::new();
+            let mut n = 0;
+            d.decode_with_cb(&block, |name, value| n += name.len() + value.len())
+                .unwrap();
+            std::hint::black_box(n)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_hpack);
 criterion_main!(benches);
