@@ -1,17 +1,22 @@
 //! The runtime, named once: blocking on a future with the reactor, timers, the
-//! deadlines of probes, and their TCP connections. Moving from async-std/async-io to another runtime starts here.
+//! deadlines of probes, and their TCP connections. Moving from async-std/async-io to
+//! another runtime starts here.
+//!
+//! A thread that blocks here runs its own epoll (`reactor`) for its probes' TCP
+//! connections, registered once and edge-triggered; everything else (timers, the
+//! resolver's sockets, channels) stays on async-io's reactor, driven by its own thread.
 //!
 //! Deadlines (`timeout`) do not take a reactor timer each. async-io wakes the thread in
 //! the reactor (an eventfd write and read, another epoll wait) for every timer inserted,
 //! which is twice per probe. Instead each thread that blocks here keeps its deadlines in
-//! a queue served by one timer, armed at the earliest. Probes' deadlines come later and
-//! later, so inserting one rarely moves the timer; one that ends early just leaves the
-//! queue, and the timer, when it fires, moves on to the earliest left.
+//! a queue, and the earliest is the timeout of its next epoll wait. (On a thread where
+//! the own reactor cannot run, one async-io timer serves the queue, armed at the
+//! earliest.)
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
@@ -21,12 +26,18 @@ use std::time::{Duration, Instant};
 use async_io::{Async, Timer};
 use futures_lite::{AsyncRead, AsyncWrite};
 
-/// Runs `future` to completion on this thread, driving the I/O reactor while idle and
-/// serving this thread's deadlines.
+mod reactor;
+
+/// Runs `future` to completion on this thread: with a reactor of its own for the
+/// thread's TCP connections (`reactor`), whose waits are timed by the thread's deadlines;
+/// on async-io's reactor if that cannot be (nested, or no epoll).
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
     // Served from the start: the deadlines of the future's first poll queue too.
     let _served = Served::new();
-    async_io::block_on(futures_lite::future::or(future, serve_deadlines()))
+    match reactor::block_on(future, serve_due) {
+        Ok(out) => out,
+        Err(future) => async_io::block_on(futures_lite::future::or(future, serve_deadlines())),
+    }
 }
 
 /// Waits `duration`.
@@ -34,29 +45,81 @@ pub async fn sleep(duration: Duration) {
     Timer::after(duration).await;
 }
 
-/// A probe's TCP connection (async-io's), which reads only once the socket is readable
-/// after it has written: an answer cannot be there the moment the request (or a TLS
-/// hello) is sent, and the read that would find nothing costs a system call.
+/// A probe's TCP connection: registered with the thread's reactor where `block_on` runs
+/// one, otherwise async-io's.
 pub struct TcpStream {
-    io: Async<std::net::TcpStream>,
-    /// Written since the last read found the socket readable.
-    sent: bool,
+    io: Io,
+}
+
+enum Io {
+    Own {
+        stream: std::net::TcpStream,
+        registration: reactor::Registration,
+    },
+    /// async-io's, which reads only once the socket is readable after it has written:
+    /// an answer cannot be there the moment the request (or a TLS hello) is sent, and
+    /// the read that would find nothing costs a system call.
+    Async {
+        io: Async<std::net::TcpStream>,
+        /// Written since the last read found the socket readable.
+        sent: bool,
+    },
 }
 
 impl TcpStream {
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        let io = Async::<std::net::TcpStream>::connect(addr).await?;
-        Ok(TcpStream { io, sent: false })
+        use rustix::net::{AddressFamily, SocketFlags, SocketType};
+        if !reactor::here() {
+            let io = Async::<std::net::TcpStream>::connect(addr).await?;
+            return Ok(TcpStream {
+                io: Io::Async { io, sent: false },
+            });
+        }
+        let family = match addr {
+            SocketAddr::V4(_) => AddressFamily::INET,
+            SocketAddr::V6(_) => AddressFamily::INET6,
+        };
+        let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+        let fd = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
+        // Registered once connecting: an unconnected socket reads as hung up.
+        match rustix::net::connect(&fd, &addr) {
+            Ok(()) | Err(rustix::io::Errno::INPROGRESS) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let registration = match reactor::Registration::new(&fd) {
+            Some(registration) => registration?,
+            None => return Err(io::Error::other("no reactor on this thread")),
+        };
+        let stream = std::net::TcpStream::from(fd);
+        futures_lite::future::poll_fn(|cx| registration.poll_writable(cx)).await?;
+        // Only a failed connection needs its error read (SO_ERROR).
+        if registration.failed() {
+            if let Some(e) = stream.take_error()? {
+                return Err(e);
+            }
+        }
+        Ok(TcpStream {
+            io: Io::Own {
+                stream,
+                registration,
+            },
+        })
     }
 
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.io.get_ref().set_nodelay(on)
+        match &self.io {
+            Io::Own { stream, .. } => stream.set_nodelay(on),
+            Io::Async { io, .. } => io.get_ref().set_nodelay(on),
+        }
     }
 }
 
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.as_fd()
+        match &self.io {
+            Io::Own { stream, .. } => stream.as_fd(),
+            Io::Async { io, .. } => io.as_fd(),
+        }
     }
 }
 
@@ -66,11 +129,28 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if self.sent {
-            futures_lite::ready!(self.io.poll_readable(cx))?;
-            self.sent = false;
+        match &mut self.io {
+            Io::Own {
+                stream,
+                registration,
+            } => loop {
+                futures_lite::ready!(registration.poll_readable(cx))?;
+                match (&*stream).read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        futures_lite::ready!(registration.blocked_reading(cx))?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    done => return Poll::Ready(done),
+                }
+            },
+            Io::Async { io, sent } => {
+                if *sent {
+                    futures_lite::ready!(io.poll_readable(cx))?;
+                    *sent = false;
+                }
+                Pin::new(io).poll_read(cx, buf)
+            }
         }
-        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -80,17 +160,40 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let written = futures_lite::ready!(Pin::new(&mut self.io).poll_write(cx, buf))?;
-        self.sent = true;
-        Poll::Ready(Ok(written))
+        match &mut self.io {
+            Io::Own {
+                stream,
+                registration,
+            } => loop {
+                futures_lite::ready!(registration.poll_writable(cx))?;
+                match (&*stream).write(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        futures_lite::ready!(registration.blocked_writing(cx))?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    done => return Poll::Ready(done),
+                }
+            },
+            Io::Async { io, sent } => {
+                let written = futures_lite::ready!(Pin::new(io).poll_write(cx, buf))?;
+                *sent = true;
+                Poll::Ready(Ok(written))
+            }
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        match &mut self.io {
+            Io::Own { .. } => Poll::Ready(Ok(())),
+            Io::Async { io, .. } => Pin::new(io).poll_flush(cx),
+        }
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_close(cx)
+        match &mut self.io {
+            Io::Own { stream, .. } => Poll::Ready(stream.shutdown(std::net::Shutdown::Write)),
+            Io::Async { io, .. } => Pin::new(io).poll_close(cx),
+        }
     }
 }
 
@@ -219,7 +322,26 @@ fn leave(key: &mut Option<Key>) {
     }
 }
 
-/// Serves this thread's deadlines, forever: wakes those that passed and keeps one
+/// Wakes this thread's deadlines that passed by `now`; the earliest of the rest.
+fn serve_due(now: Instant) -> Option<Instant> {
+    let (due, earliest) = QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        let mut due = Vec::new();
+        while let Some(entry) = q.waiting.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            due.push(entry.remove());
+        }
+        (due, q.waiting.first_key_value().map(|(k, _)| k.0))
+    });
+    for waker in due {
+        waker.wake();
+    }
+    earliest
+}
+
+/// Serves this thread's deadlines on async-io's reactor, forever: wakes those that passed and keeps one
 /// timer at the earliest of the rest.
 async fn serve_deadlines<T>() -> T {
     let mut timer = Timer::never();
@@ -341,5 +463,101 @@ mod tests {
             sleep(Duration::from_secs(5)),
         ));
         assert_eq!(out, Err(Elapsed));
+    }
+
+    /// A peer on 127.0.0.1 that runs `serve` on the one connection it accepts.
+    fn peer(serve: impl FnOnce(std::net::TcpStream) + Send + 'static) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((stream, _)) = listener.accept() {
+                serve(stream);
+            }
+        });
+        addr
+    }
+
+    /// Within 10 s on this thread's own deadlines, which need nothing from another
+    /// thread: a lost wake-up fails the test rather than hanging it.
+    fn soon<T>(future: impl Future<Output = T>) -> T {
+        block_on(timeout(Duration::from_secs(10), future)).expect("finished within 10 s")
+    }
+
+    #[test]
+    fn a_connection_reads_every_byte_one_at_a_time_on_the_own_reactor() {
+        use futures_lite::AsyncReadExt;
+        let addr = peer(|mut s| {
+            // Two writes: the second edge comes while the first bytes are unread.
+            s.write_all(&[7; 100]).unwrap();
+            s.write_all(&[8; 100]).unwrap();
+        });
+        let got = soon(async {
+            assert!(reactor::here(), "block_on runs the thread's own reactor");
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            assert!(matches!(stream.io, Io::Own { .. }));
+            let mut got = Vec::new();
+            let mut byte = [0u8; 1];
+            // Edge-triggered: a read that leaves bytes behind must not wait for an edge.
+            while stream.read(&mut byte).await.unwrap() == 1 {
+                got.push(byte[0]);
+            }
+            got
+        });
+        assert_eq!(got.len(), 200);
+        assert!(got[..100].iter().all(|&b| b == 7) && got[100..].iter().all(|&b| b == 8));
+    }
+
+    #[test]
+    fn a_write_larger_than_the_socket_buffers_waits_for_room() {
+        use futures_lite::AsyncWriteExt;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let addr = peer(move |mut s| {
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).unwrap();
+            tx.send(all.len()).unwrap();
+        });
+        const LEN: usize = 16 << 20;
+        soon(async {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream.write_all(&vec![1u8; LEN]).await.unwrap();
+            stream.close().await.unwrap();
+        });
+        assert_eq!(rx.recv().unwrap(), LEN);
+    }
+
+    #[test]
+    fn a_refused_connection_says_so() {
+        // A port just closed: nothing listens there.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let e = soon(TcpStream::connect(addr)).err().expect("refused");
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn a_wake_from_another_thread_ends_the_wait() {
+        let (tx, rx) = async_channel::bounded::<u32>(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let sender = std::thread::spawn(move || {
+            // Sent once the receiver is about to wait (it may be in epoll_wait, or not
+            // yet: both must work).
+            ready_rx.recv().unwrap();
+            tx.send_blocking(5).unwrap();
+        });
+        let got = soon(async {
+            ready_tx.send(()).unwrap();
+            rx.recv().await.unwrap()
+        });
+        assert_eq!(got, 5);
+        sender.join().unwrap();
+    }
+
+    #[test]
+    fn outside_block_on_a_connection_uses_async_io() {
+        let addr = peer(|_| {});
+        let stream = async_io::block_on(TcpStream::connect(addr)).unwrap();
+        assert!(matches!(stream.io, Io::Async { .. }));
     }
 }
