@@ -12,6 +12,7 @@ use async_channel::{Receiver, Sender};
 use async_lock::{Semaphore, SemaphoreGuardArc};
 
 use super::cancel::Cancel;
+use super::dispatch::Dispatch;
 use super::event::{unstarted, Event};
 use super::input::Item;
 use super::pace::Pace;
@@ -39,7 +40,7 @@ pub async fn admit(
     cfg: &RunOptions,
     items: Receiver<Vec<Item>>,
     slots: Arc<Semaphore>,
-    jobs: Sender<Vec<Admitted>>,
+    jobs: Dispatch<Admitted>,
     events: Sender<Event>,
     cancel: &Cancel,
     pace: &Pace,
@@ -49,16 +50,16 @@ pub async fn admit(
     // Hands the batch on before any wait, so no admitted target waits on admission.
     // Once slots run short, batches are of one or two: the next one starts empty rather
     // than reserving room for a full batch each time.
-    async fn flush(batch: &mut Vec<Admitted>, jobs: &Sender<Vec<Admitted>>) {
+    fn flush(batch: &mut Vec<Admitted>, jobs: &Dispatch<Admitted>) {
         if !batch.is_empty() {
-            let _ = jobs.send(std::mem::take(batch)).await;
+            jobs.send(std::mem::take(batch));
         }
     }
     loop {
         let slot = match slots.try_acquire_arc() {
             Some(slot) => slot,
             None => {
-                flush(&mut batch, &jobs).await;
+                flush(&mut batch, &jobs);
                 match cancel.guard(slots.acquire_arc()).await {
                     Some(slot) => slot,
                     None => break,
@@ -66,7 +67,7 @@ pub async fn admit(
             }
         };
         if queue.is_empty() {
-            flush(&mut batch, &jobs).await;
+            flush(&mut batch, &jobs);
             match cancel.guard(items.recv()).await {
                 Some(Ok(more)) => queue.extend(more),
                 Some(Err(_)) | None => break,
@@ -91,7 +92,7 @@ pub async fn admit(
             }
         };
         if pace.is_paced() {
-            flush(&mut batch, &jobs).await;
+            flush(&mut batch, &jobs);
             if !pace.wait(cancel).await {
                 let rec = unstarted(cfg, seq, index, token, job);
                 let _ = events.try_send(Event::Done(Box::new(rec), Some(slot)));
@@ -106,10 +107,10 @@ pub async fn admit(
             slot,
         });
         if batch.len() == BATCH {
-            flush(&mut batch, &jobs).await;
+            flush(&mut batch, &jobs);
         }
     }
-    flush(&mut batch, &jobs).await;
+    flush(&mut batch, &jobs);
     drop(jobs);
 
     // Whatever was read but not admitted: reading stops, each gets its record.

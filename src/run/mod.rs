@@ -7,6 +7,7 @@
 
 mod admit;
 mod cancel;
+mod dispatch;
 mod event;
 pub mod input;
 mod lines;
@@ -23,7 +24,7 @@ pub mod verdict;
 use std::io::Write;
 use std::sync::Arc;
 
-use async_channel::{Receiver, Sender};
+use async_channel::Sender;
 use async_executor::LocalExecutor;
 use async_lock::Semaphore;
 
@@ -82,8 +83,7 @@ pub fn run<W: Write + Send + 'static>(
     } = terminal;
     let (items_tx, items_rx) = async_channel::bounded::<Vec<Item>>(4);
     let (chunks_tx, chunks_rx) = async_channel::bounded::<Vec<u8>>(16);
-    // Admitted targets hold slots, so at most `--concurrency` of them are ever queued.
-    let (jobs_tx, jobs_rx) = async_channel::unbounded::<Vec<Admitted>>();
+    let (dispatch, mut inboxes) = dispatch::dispatch(probe_threads(cfg.concurrency));
     let (events_tx, events_rx) = async_channel::unbounded::<Event>();
 
     let input_thread = std::thread::Builder::new()
@@ -118,9 +118,11 @@ pub fn run<W: Write + Send + 'static>(
         pace: Arc::clone(&pace),
         connections: (cfg.retry > 0).then(|| Arc::new(Semaphore::new(cfg.concurrency))),
     });
-    let helpers: Vec<_> = (1..probe_threads(cfg.concurrency))
-        .map(|i| {
-            let (ctx, jobs) = (Arc::clone(&ctx), jobs_rx.clone());
+    let own_inbox = inboxes.remove(0);
+    let helpers: Vec<_> = (inboxes.into_iter().enumerate())
+        .map(|(i, jobs)| {
+            let ctx = Arc::clone(&ctx);
+            let i = i + 1;
             std::thread::Builder::new()
                 .name(format!("headprobe-probes-{i}"))
                 .spawn(move || {
@@ -149,8 +151,8 @@ pub fn run<W: Write + Send + 'static>(
     };
     let slots = Arc::new(Semaphore::new(window));
     let tally = rt::block_on(executor.run(async {
-        let admitting = admit::admit(&cfg, items_rx, slots, jobs_tx, events_tx, &cancel, &pace);
-        futures_lite::future::zip(admitting, work(&executor, jobs_rx, ctx)).await;
+        let admitting = admit::admit(&cfg, items_rx, slots, dispatch, events_tx, &cancel, &pace);
+        futures_lite::future::zip(admitting, work(&executor, own_inbox, ctx)).await;
         printing.await
     }));
     for helper in helpers {
@@ -182,15 +184,17 @@ fn probe_threads(concurrency: usize) -> usize {
 
 /// A probe thread: starts every admitted target it is handed, at once, and returns when
 /// admission is over and its last probe is done. It never takes a slot or queues work.
-async fn work(executor: &LocalExecutor<'_>, jobs: Receiver<Vec<Admitted>>, ctx: Arc<Ctx>) {
+async fn work(executor: &LocalExecutor<'_>, jobs: dispatch::Inbox<Admitted>, ctx: Arc<Ctx>) {
+    let jobs = std::rc::Rc::new(jobs);
     // Each probe holds a clone; `recv` fails once the last one is dropped.
     let (running, all_done) = async_channel::bounded::<()>(1);
-    while let Ok(batch) = jobs.recv().await {
+    while let Some(batch) = jobs.recv().await {
         for job in batch {
-            let (ctx, running) = (Arc::clone(&ctx), running.clone());
+            let (ctx, running, inbox) = (Arc::clone(&ctx), running.clone(), jobs.clone());
             executor
                 .spawn(async move {
                     run_one(&ctx, job).await;
+                    inbox.done();
                     drop(running);
                 })
                 .detach();
