@@ -90,6 +90,25 @@ fn ctrl_c_keeps_the_old_file_and_the_json_so_far_as_partial() {
         .spawn();
     held.next_request();
     quick.next_request();
+    // The quick record is written (to the temporary file) before the interrupt: the
+    // server having the request does not mean the probe has read the answer.
+    let written = std::time::Instant::now();
+    loop {
+        let temp_lines = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+            .map(|p| fs::read_to_string(p).unwrap_or_default())
+            .any(|text| text.ends_with('\n'));
+        if temp_lines {
+            break;
+        }
+        assert!(
+            written.elapsed() < std::time::Duration::from_secs(10),
+            "the quick record was never written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     run.interrupt();
     let out = run.finish();
     out.expect_code(130);
