@@ -18,18 +18,19 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
-use async_io::{Async, Timer};
+use async_io::Timer;
 use futures_lite::future;
 
 use super::answer::Answer;
 use super::exchange::{is_stray_response, over_tcp, Exchange, Next};
+use crate::net::rt;
 use crate::proto::dns::message::QType;
 
 /// Big enough for any UDP reply to a query without EDNS (512 bytes by RFC 1035) and for
@@ -126,7 +127,7 @@ struct Request {
 
 struct Socket {
     server: SocketAddr,
-    io: Async<UdpSocket>,
+    io: rt::UdpSocket,
 }
 
 struct State {
@@ -308,7 +309,7 @@ impl State {
             true => Ipv4Addr::UNSPECIFIED.into(),
             false => Ipv6Addr::UNSPECIFIED.into(),
         };
-        let io = Async::<UdpSocket>::bind(SocketAddr::new(any, 0))?;
+        let io = rt::UdpSocket::bind(SocketAddr::new(any, 0))?;
         // Connected, as glibc's resolver does: the kernel then reports a closed port
         // (ICMP port unreachable) as an error instead of leaving the lookup to time
         // out, keeps datagrams from any other address away, and skips a route lookup
@@ -437,7 +438,7 @@ impl State {
     fn drain(&mut self, i: usize, now: Instant) {
         // Bounded: a flood of datagrams still lets other work run between reads.
         for _ in 0..256 {
-            match self.sockets[i].io.get_ref().recv(&mut self.buf) {
+            match self.sockets[i].io.recv(&mut self.buf) {
                 Ok(len) => self.datagram(i, len, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
@@ -549,6 +550,7 @@ fn split_mix(state: &mut u64) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::UdpSocket;
     use std::sync::mpsc;
     use std::time::Duration;
 

@@ -197,6 +197,55 @@ impl AsyncWrite for TcpStream {
     }
 }
 
+/// A UDP socket (the resolver's): watched by the thread's reactor where `block_on` runs
+/// one (registered on first use, and again under a later `block_on`), otherwise by
+/// async-io's.
+pub struct UdpSocket {
+    io: Async<std::net::UdpSocket>,
+    own: std::cell::RefCell<Option<reactor::Registration>>,
+}
+
+impl UdpSocket {
+    pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            io: Async::<std::net::UdpSocket>::bind(addr)?,
+            own: std::cell::RefCell::new(None),
+        })
+    }
+
+    pub fn get_ref(&self) -> &std::net::UdpSocket {
+        self.io.get_ref()
+    }
+
+    /// Ready when a datagram may be there; after `recv` found none, once one comes.
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if reactor::here() {
+            let mut own = self.own.borrow_mut();
+            if !own.as_ref().is_some_and(reactor::Registration::is_current) {
+                *own = None;
+                if let Some(Ok(registration)) = reactor::Registration::new(self.io.get_ref()) {
+                    *own = Some(registration);
+                }
+            }
+            if let Some(registration) = own.as_ref() {
+                return registration.poll_readable(cx);
+            }
+        }
+        self.io.poll_readable(cx)
+    }
+
+    /// Reads one datagram (connected socket); `WouldBlock` when none is there.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.io.get_ref().recv(buf);
+        if matches!(&read, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            if let Some(registration) = self.own.borrow().as_ref() {
+                registration.clear_readable();
+            }
+        }
+        read
+    }
+}
+
 /// A deadline passed before the future finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed;
@@ -559,5 +608,53 @@ mod tests {
         let addr = peer(|_| {});
         let stream = async_io::block_on(TcpStream::connect(addr)).unwrap();
         assert!(matches!(stream.io, Io::Async { .. }));
+    }
+
+    /// Waits for a datagram on `socket` and reads it.
+    async fn next_datagram(socket: &UdpSocket) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        futures_lite::future::poll_fn(|cx| loop {
+            futures_lite::ready!(socket.poll_readable(cx)).unwrap();
+            match socket.recv(&mut buf) {
+                Ok(n) => return Poll::Ready(buf[..n].to_vec()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        })
+        .await
+    }
+
+    #[test]
+    fn a_udp_socket_is_read_on_the_own_reactor_and_again_under_a_later_block_on() {
+        let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .get_ref()
+            .connect(peer.local_addr().unwrap())
+            .unwrap();
+        peer.connect(socket.get_ref().local_addr().unwrap())
+            .unwrap();
+        let sender = peer.try_clone().unwrap();
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let feeder = std::thread::spawn(move || {
+            for i in 1..=3u8 {
+                wait.recv().unwrap();
+                sender.send(&[i]).unwrap();
+            }
+        });
+        soon(async {
+            go.send(()).unwrap();
+            assert_eq!(next_datagram(&socket).await, [1]);
+            assert!(socket.own.borrow().is_some(), "watched by the own reactor");
+            // Nothing more there: the next read waits for the next datagram's edge.
+            go.send(()).unwrap();
+            assert_eq!(next_datagram(&socket).await, [2]);
+        });
+        // A later block_on on this thread has a new reactor: the socket registers again.
+        soon(async {
+            go.send(()).unwrap();
+            assert_eq!(next_datagram(&socket).await, [3]);
+        });
+        feeder.join().unwrap();
     }
 }

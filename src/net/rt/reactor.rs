@@ -33,6 +33,9 @@ thread_local! {
 }
 
 struct Reactor {
+    /// Which reactor this is: a registration made on an earlier one (a socket that
+    /// outlived its `block_on`) must not touch this one's slots.
+    id: u64,
     epoll: OwnedFd,
     notifier: Arc<Notifier>,
     slots: Vec<Slot>,
@@ -164,7 +167,9 @@ impl Reactor {
             epoll::EventData::new_u64(NOTIFY),
             epoll::EventFlags::IN | epoll::EventFlags::ET,
         )?;
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Reactor {
+            id: IDS.fetch_add(1, SeqCst),
             epoll,
             notifier: Arc::new(Notifier {
                 woken: AtomicBool::new(false),
@@ -222,6 +227,7 @@ impl Reactor {
 /// A socket registered with this thread's reactor, for as long as it lives.
 pub(super) struct Registration {
     key: u64,
+    reactor: u64,
 }
 
 /// The reactor is gone (the socket outlived the `block_on` it was made in).
@@ -252,9 +258,12 @@ impl Registration {
                 E::IN | E::OUT | E::RDHUP | E::ET,
             );
             Some(match added {
-                Ok(()) => Ok(Registration { key }),
+                Ok(()) => Ok(Registration {
+                    key,
+                    reactor: reactor.id,
+                }),
                 Err(e) => {
-                    release(reactor, key);
+                    release(reactor, reactor.id, key);
                     Err(e.into())
                 }
             })
@@ -301,12 +310,25 @@ impl Registration {
         })
     }
 
+    /// Whether it is registered with the reactor running on this thread now.
+    pub(super) fn is_current(&self) -> bool {
+        REACTOR.with(|r| r.borrow().as_ref().is_some_and(|r| r.id == self.reactor))
+    }
+
+    /// A read found nothing: the next `poll_readable` waits for an edge.
+    pub(super) fn clear_readable(&self) {
+        let _ = self.with(|ready| {
+            ready.readable = false;
+            true
+        });
+    }
+
     /// Whether an EPOLLERR or EPOLLHUP came for it.
     pub(super) fn failed(&self) -> bool {
         REACTOR.with(|r| {
             r.borrow_mut()
                 .as_mut()
-                .and_then(|reactor| slot_of(reactor, self.key))
+                .and_then(|reactor| slot_of(reactor, self.reactor, self.key))
                 .is_none_or(|slot| slot.ready.failed)
         })
     }
@@ -314,7 +336,10 @@ impl Registration {
     fn with(&self, f: impl FnOnce(&mut Ready) -> bool) -> Poll<io::Result<()>> {
         REACTOR.with(|r| {
             let mut r = r.borrow_mut();
-            let Some(slot) = r.as_mut().and_then(|reactor| slot_of(reactor, self.key)) else {
+            let found = r
+                .as_mut()
+                .and_then(|reactor| slot_of(reactor, self.reactor, self.key));
+            let Some(slot) = found else {
                 return Poll::Ready(Err(no_reactor()));
             };
             if f(&mut slot.ready) {
@@ -330,21 +355,24 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let _ = REACTOR.try_with(|r| {
             if let Some(reactor) = r.borrow_mut().as_mut() {
-                release(reactor, self.key);
+                release(reactor, self.reactor, self.key);
             }
         });
     }
 }
 
-fn slot_of(reactor: &mut Reactor, key: u64) -> Option<&mut Slot> {
+fn slot_of(reactor: &mut Reactor, id: u64, key: u64) -> Option<&mut Slot> {
+    if reactor.id != id {
+        return None;
+    }
     let slot = reactor.slots.get_mut(key as u32 as usize)?;
     (slot.generation == (key >> 32) as u32).then_some(slot)
 }
 
 /// Frees a slot: a new generation, so late events for the old socket are ignored. No
 /// `epoll_ctl(DEL)`: closing the socket takes it out of the epoll set.
-fn release(reactor: &mut Reactor, key: u64) {
-    if let Some(slot) = slot_of(reactor, key) {
+fn release(reactor: &mut Reactor, id: u64, key: u64) {
+    if let Some(slot) = slot_of(reactor, id, key) {
         slot.generation = slot.generation.wrapping_add(1);
         slot.ready = Ready::default();
         reactor.free.push(key as u32);
