@@ -71,6 +71,10 @@ nginx_start() {
     mkdir -p "$HPBENCH_PREFIX"
     cp "$SHARED_BENCH/nginx.conf" "$HPBENCH_PREFIX/nginx.conf"
     chmod u+w "$HPBENCH_PREFIX/nginx.conf"
+    # NGINX_LISTEN_EXTRA (e.g. "http2": cleartext HTTP/2 only) joins the listen line.
+    if [[ -n ${NGINX_LISTEN_EXTRA:-} ]]; then
+        sed -i "s/listen $NGINX_PORT /listen $NGINX_PORT $NGINX_LISTEN_EXTRA /" "$HPBENCH_PREFIX/nginx.conf"
+    fi
     : >"$HPBENCH_PREFIX/error.log"
     log "starting nginx (prefix $HPBENCH_PREFIX, port $NGINX_PORT)"
     nginx -p "$HPBENCH_PREFIX/" -e "$HPBENCH_PREFIX/error.log" \
