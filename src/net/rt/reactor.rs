@@ -125,7 +125,9 @@ struct Uninstall;
 
 impl Drop for Uninstall {
     fn drop(&mut self) {
-        let _ = REACTOR.try_with(|r| r.borrow_mut().take());
+        // Dropped outside the borrow: the wakers it holds may be the last of theirs.
+        let reactor = REACTOR.try_with(|r| r.borrow_mut().take());
+        drop(reactor);
     }
 }
 
@@ -263,7 +265,8 @@ impl Registration {
                     reactor: reactor.id,
                 }),
                 Err(e) => {
-                    release(reactor, reactor.id, key);
+                    // A fresh slot: nothing in it to drop.
+                    let _ = release(reactor, reactor.id, key);
                     Err(e.into())
                 }
             })
@@ -353,11 +356,11 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let _ = REACTOR.try_with(|r| {
-            if let Some(reactor) = r.borrow_mut().as_mut() {
-                release(reactor, self.reactor, self.key);
-            }
+        let old = REACTOR.try_with(|r| {
+            let mut r = r.borrow_mut();
+            release(r.as_mut()?, self.reactor, self.key)
         });
+        drop(old);
     }
 }
 
@@ -371,12 +374,14 @@ fn slot_of(reactor: &mut Reactor, id: u64, key: u64) -> Option<&mut Slot> {
 
 /// Frees a slot: a new generation, so late events for the old socket are ignored. No
 /// `epoll_ctl(DEL)`: closing the socket takes it out of the epoll set.
-fn release(reactor: &mut Reactor, id: u64, key: u64) {
-    if let Some(slot) = slot_of(reactor, id, key) {
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.ready = Ready::default();
-        reactor.free.push(key as u32);
-    }
+/// The old state comes back to be dropped once the reactor is no longer borrowed: the
+/// wakers in it may be the last of theirs.
+fn release(reactor: &mut Reactor, id: u64, key: u64) -> Option<Ready> {
+    let slot = slot_of(reactor, id, key)?;
+    slot.generation = slot.generation.wrapping_add(1);
+    let old = std::mem::take(&mut slot.ready);
+    reactor.free.push(key as u32);
+    Some(old)
 }
 
 fn store(slot: &mut Option<Waker>, cx: &mut Context<'_>) {
