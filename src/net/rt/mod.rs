@@ -28,6 +28,8 @@ use futures_lite::{AsyncRead, AsyncWrite};
 
 mod reactor;
 
+use reactor::Way;
+
 /// Runs `future` to completion on this thread: with a reactor of its own for the
 /// thread's TCP connections (`reactor`), whose waits are timed by the thread's deadlines;
 /// on async-io's reactor if that cannot be (nested, or no epoll).
@@ -91,7 +93,7 @@ impl TcpStream {
             None => return Err(io::Error::other("no reactor on this thread")),
         };
         let stream = std::net::TcpStream::from(fd);
-        futures_lite::future::poll_fn(|cx| registration.poll_writable(cx)).await?;
+        futures_lite::future::poll_fn(|cx| registration.poll_ready(Way::Write, cx)).await?;
         // Only a failed connection needs its error read (SO_ERROR).
         if registration.failed() {
             if let Some(e) = stream.take_error()? {
@@ -133,16 +135,7 @@ impl AsyncRead for TcpStream {
             Io::Own {
                 stream,
                 registration,
-            } => loop {
-                futures_lite::ready!(registration.poll_readable(cx))?;
-                match (&*stream).read(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        futures_lite::ready!(registration.blocked_reading(cx))?;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    done => return Poll::Ready(done),
-                }
-            },
+            } => registration.poll_io(Way::Read, cx, || (&*stream).read(buf)),
             Io::Async { io, sent } => {
                 if *sent {
                     futures_lite::ready!(io.poll_readable(cx))?;
@@ -164,16 +157,7 @@ impl AsyncWrite for TcpStream {
             Io::Own {
                 stream,
                 registration,
-            } => loop {
-                futures_lite::ready!(registration.poll_writable(cx))?;
-                match (&*stream).write(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        futures_lite::ready!(registration.blocked_writing(cx))?;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    done => return Poll::Ready(done),
-                }
-            },
+            } => registration.poll_io(Way::Write, cx, || (&*stream).write(buf)),
             Io::Async { io, sent } => {
                 let written = futures_lite::ready!(Pin::new(io).poll_write(cx, buf))?;
                 *sent = true;
@@ -228,7 +212,7 @@ impl UdpSocket {
                 }
             }
             if let Some(registration) = own.as_ref() {
-                return registration.poll_readable(cx);
+                return registration.poll_ready(Way::Read, cx);
             }
         }
         self.io.poll_readable(cx)
@@ -239,7 +223,7 @@ impl UdpSocket {
         let read = self.io.get_ref().recv(buf);
         if matches!(&read, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             if let Some(registration) = self.own.borrow().as_ref() {
-                registration.clear_readable();
+                registration.blocked(Way::Read);
             }
         }
         read

@@ -60,6 +60,22 @@ struct Ready {
     writer: Option<Waker>,
 }
 
+/// Reading or writing.
+#[derive(Clone, Copy)]
+pub(super) enum Way {
+    Read,
+    Write,
+}
+
+impl Ready {
+    fn way(&mut self, way: Way) -> (&mut bool, &mut Option<Waker>) {
+        match way {
+            Way::Read => (&mut self.readable, &mut self.reader),
+            Way::Write => (&mut self.writable, &mut self.writer),
+        }
+    }
+}
+
 /// The waker of the future `block_on` runs: wakes from this thread only set a flag;
 /// from another, while the thread waits, they also write the eventfd.
 struct Notifier {
@@ -106,6 +122,8 @@ pub(super) fn block_on<F: std::future::Future>(
     };
     let _uninstall = Uninstall;
     let waker = Waker::from(Arc::clone(&notifier));
+    // The wakers of each wait, kept for the next.
+    let mut woken = Vec::new();
     let mut cx = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
     loop {
@@ -115,7 +133,7 @@ pub(super) fn block_on<F: std::future::Future>(
         }
         // `due` wakes the deadlines that passed and says when the next one is.
         let next = due(Instant::now());
-        turn(&notifier, next);
+        turn(&notifier, next, &mut woken);
     }
 }
 
@@ -133,7 +151,7 @@ impl Drop for Uninstall {
 
 /// One wait (none when the future was woken meanwhile), then the wakers of the sockets
 /// that became ready.
-fn turn(notifier: &Notifier, next_deadline: Option<Instant>) {
+fn turn(notifier: &Notifier, next_deadline: Option<Instant>, woken: &mut Vec<Waker>) {
     let mut timeout = next_deadline.map(|at| {
         // Whole milliseconds, rounded up: a wait that ends early only comes back.
         let left = at.saturating_duration_since(Instant::now());
@@ -147,14 +165,13 @@ fn turn(notifier: &Notifier, next_deadline: Option<Instant>) {
     if notifier.woken.load(SeqCst) {
         timeout = Some(Duration::ZERO);
     }
-    let mut woken = Vec::new();
     REACTOR.with(|r| {
         let mut r = r.borrow_mut();
         let Some(reactor) = r.as_mut() else { return };
-        reactor.wait(timeout, &mut woken);
+        reactor.wait(timeout, woken);
     });
     notifier.waiting.store(false, SeqCst);
-    for waker in woken {
+    for waker in woken.drain(..) {
         waker.wake();
     }
 }
@@ -273,57 +290,47 @@ impl Registration {
         })
     }
 
-    /// Ready once an edge said readable (or failed) since the last `blocked_reading`.
-    pub(super) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Ready once an edge said the socket is ready for `way` (or failed) since an
+    /// operation that way last found it blocked.
+    pub(super) fn poll_ready(&self, way: Way, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.with(|ready| {
-            if ready.readable {
-                return true;
+            let (flag, waiter) = ready.way(way);
+            if !*flag {
+                store(waiter, cx);
             }
-            store(&mut ready.reader, cx);
-            false
+            *flag
         })
     }
 
-    /// As `poll_readable`, for writing.
-    pub(super) fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.with(|ready| {
-            if ready.writable {
-                return true;
+    /// An operation `way` would block: the next `poll_ready` waits for an edge.
+    pub(super) fn blocked(&self, way: Way) {
+        let _ = self.with(|ready| {
+            *ready.way(way).0 = false;
+            true
+        });
+    }
+
+    /// `op` (a read or a write on the socket), once the socket is ready for it, until
+    /// it does not block.
+    pub(super) fn poll_io<T>(
+        &self,
+        way: Way,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            futures_lite::ready!(self.poll_ready(way, cx))?;
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.blocked(way),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                done => return Poll::Ready(done),
             }
-            store(&mut ready.writer, cx);
-            false
-        })
-    }
-
-    /// A read would block: wait for the next edge.
-    pub(super) fn blocked_reading(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.with(|ready| {
-            ready.readable = false;
-            store(&mut ready.reader, cx);
-            false
-        })
-    }
-
-    /// A write would block: wait for the next edge.
-    pub(super) fn blocked_writing(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.with(|ready| {
-            ready.writable = false;
-            store(&mut ready.writer, cx);
-            false
-        })
+        }
     }
 
     /// Whether it is registered with the reactor running on this thread now.
     pub(super) fn is_current(&self) -> bool {
         REACTOR.with(|r| r.borrow().as_ref().is_some_and(|r| r.id == self.reactor))
-    }
-
-    /// A read found nothing: the next `poll_readable` waits for an edge.
-    pub(super) fn clear_readable(&self) {
-        let _ = self.with(|ready| {
-            ready.readable = false;
-            true
-        });
     }
 
     /// Whether an EPOLLERR or EPOLLHUP came for it.
