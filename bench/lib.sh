@@ -216,6 +216,9 @@ measure() {
     if [[ $RC == 124 || $RC == 137 ]]; then log "$name: TIMED OUT after ${tmo}s"; fi
 }
 
+# median VALUE... -> the median (the mean of the middle two for an even count)
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
 # cpu_fields NAME -> "busy_s nginx_s" (or "- -")
 cpu_fields() {
     local f="$OUT/$1.cpu"
