@@ -175,19 +175,7 @@ pub const DEFAULT_LENS: &[usize] = &[1, 7, 2, 13, 3, 64, 1, 1, 5];
 /// sets a small cap (16 + 4·b); the rest is the response. Otherwise the whole input is
 /// the response, fed in `DEFAULT_LENS` chunks, capped at 65536 (the default).
 pub fn check_head_parser(data: &[u8]) {
-    let (lens, max, response): (Vec<usize>, usize, &[u8]) = match data.split_first() {
-        Some((&ctl, rest)) if ctl < 0x10 => {
-            let k = usize::from(ctl & 7).min(rest.len());
-            let (lens, rest) = rest.split_at(k);
-            let (max, rest) = match rest.split_first() {
-                Some((&cap, rest)) if ctl & 8 != 0 => (16 + 4 * usize::from(cap), rest),
-                _ => (65536, rest),
-            };
-            let lens: Vec<usize> = lens.iter().map(|&b| usize::from(b)).collect();
-            (if lens.is_empty() { vec![1] } else { lens }, max, rest)
-        }
-        _ => (DEFAULT_LENS.to_vec(), 65536, data),
-    };
+    let (lens, max, response) = chunk_plan(data, |ctl| ctl < 0x10, 4, DEFAULT_LENS);
     check_split(response, &lens, max);
 }
 
@@ -758,20 +746,34 @@ pub fn check_h2_split(data: &[u8], lens: &[usize], max: usize) -> H2Snapshot {
 /// rest is the server's bytes. Otherwise the whole input is the server's bytes, fed in
 /// `H2_LENS` chunks, capped at 65536 (the default `--max-header-bytes`).
 pub fn check_h2_reader(data: &[u8]) {
-    let (lens, max, server): (Vec<usize>, usize, &[u8]) = match data.split_first() {
-        Some((&ctl, rest)) if ctl >= 0xf0 => {
+    let (lens, max, server) = chunk_plan(data, |ctl| ctl >= 0xf0, 8, H2_LENS);
+    check_h2_split(server, &lens, max);
+}
+
+/// The chunked input of `head_parser` and `h2_reader`: when the first byte is a control
+/// byte (`is_control`), its low 3 bits are how many chunk-length bytes follow (none:
+/// byte by byte) and bit 3 says one more byte sets a small cap (16 + `cap_step`·b);
+/// otherwise the whole input is fed in `default` chunks, capped at 65536. Returns the
+/// chunk lengths, the cap and the bytes to feed.
+fn chunk_plan<'a>(
+    data: &'a [u8],
+    is_control: impl Fn(u8) -> bool,
+    cap_step: usize,
+    default: &[usize],
+) -> (Vec<usize>, usize, &'a [u8]) {
+    match data.split_first() {
+        Some((&ctl, rest)) if is_control(ctl) => {
             let k = usize::from(ctl & 7).min(rest.len());
             let (lens, rest) = rest.split_at(k);
             let (max, rest) = match rest.split_first() {
-                Some((&cap, rest)) if ctl & 8 != 0 => (16 + 8 * usize::from(cap), rest),
+                Some((&cap, rest)) if ctl & 8 != 0 => (16 + cap_step * usize::from(cap), rest),
                 _ => (65536, rest),
             };
             let lens: Vec<usize> = lens.iter().map(|&b| usize::from(b)).collect();
             (if lens.is_empty() { vec![1] } else { lens }, max, rest)
         }
-        _ => (H2_LENS.to_vec(), 65536, data),
-    };
-    check_h2_split(server, &lens, max);
+        _ => (default.to_vec(), 65536, data),
+    }
 }
 
 /// HPACK: `headprobe`'s decoder against `loona-hpack`'s, block by block, on one
