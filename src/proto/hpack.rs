@@ -97,7 +97,7 @@ impl Decoder {
                 // Indexed field (section 6.1).
                 let (index, used) = integer(&block[at..], 7)?;
                 at += used;
-                let (name, value) = self.get(index)?;
+                let (name, value) = lookup(&self.table, index)?;
                 field(name, value);
                 fields = true;
             } else if first & 0xe0 == 0x20 {
@@ -149,10 +149,6 @@ impl Decoder {
             return Err(HpackError::SizeUpdateAtEnd);
         }
         Ok(())
-    }
-
-    fn get(&self, index: usize) -> Result<(&[u8], &[u8]), HpackError> {
-        lookup(&self.table, index)
     }
 
     /// Adds an entry, evicting the oldest to make room (section 4.4); one larger than
