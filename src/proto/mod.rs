@@ -5,6 +5,7 @@ pub mod dns;
 pub mod hpack;
 pub mod http;
 pub mod http2;
+pub mod httpdate;
 pub mod location;
 pub mod proxy;
 pub mod request;

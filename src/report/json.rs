@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::proto::http::{Block, HeadParser};
 use crate::proto::proxy::{Detection, Proxy};
-use crate::report::record::Record;
+use crate::report::record::{Record, TlsVersion};
 
 #[derive(Serialize)]
 struct JsonRecord<'a> {
@@ -47,20 +47,30 @@ struct JsonHop<'a> {
 
 #[derive(Serialize)]
 struct JsonTls<'a> {
-    version: &'a str,
+    version: String,
     cipher: &'a str,
     verified: bool,
     /// The protocol the server chose in ALPN, or null.
     alpn: Option<&'a str>,
     cert: Option<JsonCert<'a>>,
+    /// Every certificate the server sent, leaf first.
+    chain: Vec<JsonChainCert<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonChainCert<'a> {
+    subject: &'a str,
+    issuer: &'a str,
+    not_after: String,
+    sha256: &'a str,
 }
 
 #[derive(Serialize)]
 struct JsonCert<'a> {
     subject: &'a str,
     issuer: &'a str,
-    not_before: &'a str,
-    not_after: &'a str,
+    not_before: String,
+    not_after: String,
     san: &'a [String],
     sha256: &'a str,
     days_left: i64,
@@ -145,19 +155,29 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
             message: &e.message,
         }),
         tls: rec.tls.as_ref().map(|t| JsonTls {
-            version: &t.version,
-            cipher: &t.cipher,
+            version: t.version.map_or_else(|| "-".into(), TlsVersion::name),
+            cipher: t.cipher.as_deref().unwrap_or("-"),
             verified: t.verified,
             alpn: t.alpn.as_deref(),
             cert: t.cert.as_ref().map(|c| JsonCert {
                 subject: &c.subject,
                 issuer: &c.issuer,
-                not_before: &c.not_before,
-                not_after: &c.not_after,
+                not_before: rfc3339(c.not_before),
+                not_after: rfc3339(c.not_after),
                 san: &c.san,
                 sha256: &c.sha256,
                 days_left: c.days_left,
             }),
+            chain: t
+                .chain
+                .iter()
+                .map(|c| JsonChainCert {
+                    subject: &c.subject,
+                    issuer: &c.issuer,
+                    not_after: rfc3339(c.not_after),
+                    sha256: &c.sha256,
+                })
+                .collect(),
         }),
         proxy: via.and_then(|v| known(&v.proxy)).map(|p| p.to_string()),
         // Only a pool check detects; with --proxy the protocol is always given.
@@ -216,6 +236,24 @@ fn lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
 }
 
 /// Milliseconds to one decimal place.
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC): how JSON and messages write certificate
+/// times. Times a certificate can carry outside years 0-9999 are clamped to them.
+pub fn rfc3339(secs: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) if (0..=9999).contains(&t.year()) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        _ if secs < 0 => "0000-01-01T00:00:00Z".into(),
+        _ => "9999-12-31T23:59:59Z".into(),
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
@@ -223,6 +261,17 @@ fn ms(d: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_utc_seconds_and_clamped() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(4_102_444_800), "2100-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-86_400), "1969-12-31T00:00:00Z");
+        assert_eq!(rfc3339(3_787_009_445), "2090-01-02T03:04:05Z");
+        assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(i64::MIN), "0000-01-01T00:00:00Z");
+    }
     use crate::proto::target;
     use crate::report::error::{ErrorKind, ProbeError};
     use crate::report::record::Timing;

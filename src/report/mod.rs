@@ -3,7 +3,7 @@
 
 pub mod duration;
 pub mod error;
-mod json;
+pub mod json;
 pub mod printer;
 pub mod progress;
 pub mod prometheus;

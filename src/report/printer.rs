@@ -124,6 +124,14 @@ impl<W: Write> Printer<W> {
         self.shown.remove(&seq);
     }
 
+    /// A record that is not printed (`--only-failed`) still counts in the run-wide
+    /// totals of formats that have them (`prometheus`).
+    pub fn count_hidden(&mut self, rec: &Record) {
+        if let Some(metrics) = &mut self.metrics {
+            metrics.count_hidden(rec);
+        }
+    }
+
     /// A finished probe: in `text`, the head lines not yet streamed and the error line.
     pub fn record(&mut self, rec: &Record) -> io::Result<()> {
         self.line.clear();

@@ -28,19 +28,36 @@
 //!   over the hops; the phases' total is the same).
 //! - `probe_http_version`: blackbox's `major.minor` read as a number, so 1.0 is `1`,
 //!   1.1 is `1.1`, HTTP/2 is `2`; 0 without a status line.
-//! - `probe_http_ssl`, `probe_ssl_earliest_cert_expiry` and `probe_tls_version_info`
-//!   describe the final response, as blackbox's do: they exist only when a status line
-//!   came over TLS. The expiry is the leaf certificate's notAfter (headprobe keeps only
-//!   the leaf); blackbox takes the earliest over the chain the server sent, which is the
-//!   same unless an intermediate expires first.
+//! - `probe_http_ssl` and the `probe_ssl_*` and `probe_tls_*` families describe the final
+//!   response, as blackbox's do: they exist only when a status line came over TLS.
+//!   `probe_ssl_earliest_cert_expiry` is the earliest notAfter over the certificates the
+//!   server sent (an intermediate that expires before the leaf shows). blackbox's
+//!   `probe_ssl_last_chain_expiry_timestamp_seconds` is the same over its verified
+//!   chains, which end in the trusted root: headprobe knows only what was sent, so it is
+//!   the earliest over those, and is written only when they verified (blackbox writes
+//!   year 1 for an unverified connection). `probe_ssl_last_chain_info` is the leaf's
+//!   labels as blackbox writes them: the SHA-256 of its DER in lower-case hex, subject
+//!   and issuer as Go prints a name (`CN=leaf,O=Org`), its DNS names joined with `,`,
+//!   the serial number's bytes in hex.
+//! - `probe_http_content_length`: the final response's Content-Length, -1 without one,
+//!   0 without a response (blackbox's empty response). headprobe reads no body, so
+//!   blackbox's body-derived `probe_http_uncompressed_body_length` has no counterpart.
+//! - `probe_http_last_modified_timestamp_seconds`: only when the final response's
+//!   Last-Modified reads as an HTTP date (`proto::httpdate`), as in blackbox.
+//! - `probe_ip_addr_hash`: blackbox's FNV-1a (32 bit) of the address probed, over its
+//!   4 bytes (IPv4, IPv4-mapped IPv6 included) or 16 bytes (IPv6); 0 without one.
+//! - `probe_timeout_seconds`: the probe's `--timeout`.
+//! - Run-wide counts (`headprobe_targets`, `headprobe_target_errors`) count every
+//!   record, whether or not `--only-failed` wrote its samples (`Metrics::count_hidden`).
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::error::ErrorKind;
-use super::record::Record;
+use super::record::{Record, TlsInfo, TlsVersion};
 use super::sanitize;
+use crate::proto::httpdate;
 
 /// What the run knows at its end, for `headprobe_run_duration_seconds` and
 /// `headprobe_last_run_timestamp_seconds`.
@@ -48,9 +65,11 @@ use super::sanitize;
 pub struct RunFacts {
     pub duration: Duration,
     pub finished_at: SystemTime,
+    /// `--timeout`, for `probe_timeout_seconds`.
+    pub probe_timeout: Duration,
 }
 
-/// One target's numbers. Kept small: 100,000 of them are a few MiB.
+/// One target's numbers. Kept small: 100,000 of them are under 10 MiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
     /// The record's position among all targets read (input order).
@@ -72,29 +91,59 @@ struct Entry {
     ip_protocol: u8,
     /// The final response came over TLS: 1 + position in `TLS_VERSIONS`; 0 when not.
     tls: u8,
-    /// The leaf's notAfter in Unix seconds; `NO_EXPIRY` when unknown or not over TLS.
+    /// The earliest notAfter over the chain sent, Unix seconds; `NO_EXPIRY` when
+    /// unknown or not over TLS.
     cert_expiry: i64,
+    /// The final response's Content-Length; -1 without one, 0 without a response.
+    content_length: i64,
+    /// The final response's Last-Modified, Unix seconds; `NO_EXPIRY` when absent or not
+    /// an HTTP date.
+    last_modified: i64,
+    /// FNV-1a of the address probed; 0 without one.
+    ip_hash: u32,
+    /// The final response's TLS details: its position in `Metrics::tls`, or `NO_TLS`.
+    tls_detail: u32,
 }
 
 const NO_EXPIRY: i64 = i64::MIN;
+const NO_TLS: u32 = u32::MAX;
+
+/// Where a label value is in `Metrics::labels`: (start, length).
+type Span = (u64, u32);
+
+/// What a target answered over TLS says, beyond the version: kept aside, since most
+/// runs have few https targets or none.
+#[derive(Debug, Clone, Copy)]
+struct TlsDetail {
+    cipher: Span,
+    /// `NO_EXPIRY` unless the chain verified.
+    last_chain_expiry: i64,
+    /// fingerprint_sha256, subject, issuer, subjectalternative, serialnumber.
+    leaf: Option<[Span; 5]>,
+}
 
 const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
 
-/// headprobe's names (`TlsInfo::version`) and blackbox's label values (Go's names).
-const TLS_VERSIONS: [(&str, &str); 5] = [
-    ("TLSv1.3", "TLS 1.3"),
-    ("TLSv1.2", "TLS 1.2"),
-    ("TLSv1.1", "TLS 1.1"),
-    ("TLSv1.0", "TLS 1.0"),
-    ("", "unknown"),
+/// The versions blackbox names, with its label values (Go's names); any other is
+/// `unknown`.
+const TLS_VERSIONS: [(Option<TlsVersion>, &str); 5] = [
+    (Some(TlsVersion::Tls13), "TLS 1.3"),
+    (Some(TlsVersion::Tls12), "TLS 1.2"),
+    (Some(TlsVersion::Tls11), "TLS 1.1"),
+    (Some(TlsVersion::Tls10), "TLS 1.0"),
+    (None, "unknown"),
 ];
 
 /// The accumulator: `add` each record as it comes, `render` once at the end.
 #[derive(Debug, Default)]
 pub struct Metrics {
     entries: Vec<Entry>,
-    /// Every target's escaped label value, end to end.
+    /// Every target's escaped label value, end to end (and the TLS details' values).
     labels: Vec<u8>,
+    tls: Vec<TlsDetail>,
+    /// Records counted but not written (`--only-failed`'s ok ones), by kind as
+    /// `Entry::kind`.
+    hidden: [u64; ErrorKind::ALL.len() + 1],
 }
 
 impl Metrics {
@@ -111,6 +160,50 @@ impl Metrics {
         self.entries.is_empty()
     }
 
+    /// Counts a record in the run-wide families without writing its samples
+    /// (`--only-failed` leaves out the ok ones; the counts still cover every target).
+    pub fn count_hidden(&mut self, rec: &Record) {
+        self.hidden[usize::from(kind_index(rec))] += 1;
+    }
+
+    /// Appends a label value (escaped) to `labels`.
+    fn push_label(&mut self, value: &[u8]) -> Span {
+        let at = self.labels.len() as u64;
+        escape_label(&mut self.labels, value);
+        (
+            at,
+            u32::try_from(self.labels.len() as u64 - at).unwrap_or(u32::MAX),
+        )
+    }
+
+    fn add_tls(&mut self, t: &TlsInfo) -> u32 {
+        let cipher = self.push_label(t.cipher.as_deref().unwrap_or("unknown").as_bytes());
+        let leaf = t.cert.as_ref().map(|c| {
+            // blackbox's `subjectalternative`: the DNS names (Go's `DNSNames`), not the
+            // addresses.
+            let dns: Vec<&str> = c
+                .san
+                .iter()
+                .filter(|n| n.parse::<std::net::IpAddr>().is_err())
+                .map(String::as_str)
+                .collect();
+            [
+                self.push_label(c.sha256.as_bytes()),
+                self.push_label(c.subject_rfc2253.as_bytes()),
+                self.push_label(c.issuer_rfc2253.as_bytes()),
+                self.push_label(dns.join(",").as_bytes()),
+                self.push_label(c.serial.as_bytes()),
+            ]
+        });
+        let earliest = t.earliest_expiry();
+        self.tls.push(TlsDetail {
+            cipher,
+            last_chain_expiry: earliest.filter(|_| t.verified).unwrap_or(NO_EXPIRY),
+            leaf,
+        });
+        u32::try_from(self.tls.len() - 1).unwrap_or(NO_TLS)
+    }
+
     /// Folds one finished record in; records may come in any order.
     pub fn add(&mut self, rec: &Record) {
         let label_at = self.labels.len() as u64;
@@ -120,10 +213,26 @@ impl Metrics {
         let last = head.and_then(|h| h.final_block());
         let over_tls = last.is_some() && rec.tls.is_some();
         let tls = rec.tls.as_deref().filter(|_| over_tls);
-        let kind = rec
-            .error_kind()
-            .and_then(|k| ErrorKind::ALL.iter().position(|&a| a == k))
-            .map_or(0, |i| i as u8 + 1);
+        let kind = kind_index(rec);
+        let header = |name: &str| {
+            let (head, block) = (head?, last?);
+            head.headers(block)
+                .into_iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|(_, v)| v)
+        };
+        let content_length = match (last, header("content-length")) {
+            (None, _) => 0,
+            (Some(_), Some(v)) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(-1),
+            (Some(_), None) => -1,
+        };
+        let last_modified = header("last-modified")
+            .and_then(|v| httpdate::parse(&v))
+            .unwrap_or(NO_EXPIRY);
+        let tls_detail = tls.map_or(NO_TLS, |t| self.add_tls(t));
         self.entries.push(Entry {
             index: rec.index,
             label_at,
@@ -147,14 +256,15 @@ impl Metrics {
             tls: tls.map_or(0, |t| {
                 let i = TLS_VERSIONS
                     .iter()
-                    .position(|(ours, _)| *ours == t.version)
+                    .position(|(v, _)| v.is_some() && *v == t.version)
                     .unwrap_or(TLS_VERSIONS.len() - 1);
                 i as u8 + 1
             }),
-            cert_expiry: tls
-                .and_then(|t| t.cert.as_ref())
-                .and_then(|c| unix_of_rfc3339(&c.not_after))
-                .unwrap_or(NO_EXPIRY),
+            cert_expiry: tls.and_then(TlsInfo::earliest_expiry).unwrap_or(NO_EXPIRY),
+            content_length,
+            last_modified,
+            ip_hash: rec.addr.map_or(0, |a| ip_hash(a.ip())),
+            tls_detail,
         });
     }
 
@@ -163,10 +273,12 @@ impl Metrics {
     pub fn render<W: Write>(&self, out: &mut W, run: &RunFacts) -> io::Result<()> {
         let (order, duplicates) = self.order();
         let shown = || order.iter().map(|&i| &self.entries[i as usize]);
-        let mut w = Families {
-            out,
-            labels: &self.labels,
+        let labels = &self.labels[..];
+        let mut w = Families { out, labels };
+        let text = |(at, len): Span| {
+            std::str::from_utf8(&labels[at as usize..][..len as usize]).unwrap_or_default()
         };
+        let detail = |e: &Entry| self.tls.get(e.tls_detail as usize);
         w.per_target(
             "probe_success",
             "Displays whether or not the probe was a success",
@@ -178,6 +290,12 @@ impl Metrics {
             "Returns how long the probe took to complete in seconds",
             shown(),
             |e, v| v.micros(e.total_us),
+        )?;
+        w.per_target(
+            "probe_timeout_seconds",
+            "Returns how long the probe timeout is in seconds",
+            shown(),
+            |_, v| v.seconds(run.probe_timeout.as_secs_f64()),
         )?;
         w.per_target(
             "probe_http_status_code",
@@ -203,6 +321,18 @@ impl Metrics {
             shown(),
             |e, v| v.int(i64::from(e.redirects)),
         )?;
+        w.per_target(
+            "probe_http_content_length",
+            "Length of http content response",
+            shown(),
+            |e, v| v.int(e.content_length),
+        )?;
+        w.per_target(
+            "probe_http_last_modified_timestamp_seconds",
+            "Returns the Last-Modified HTTP response header in unixtime",
+            shown().filter(|e| e.last_modified != NO_EXPIRY),
+            |e, v| v.int(e.last_modified),
+        )?;
         w.header(
             "probe_http_duration_seconds",
             "Duration of http request by phase, summed over all redirects",
@@ -226,11 +356,41 @@ impl Metrics {
             |e, v| v.int(i64::from(e.ip_protocol)),
         )?;
         w.per_target(
+            "probe_ip_addr_hash",
+            "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
+            shown(),
+            |e, v| v.int(i64::from(e.ip_hash)),
+        )?;
+        w.per_target(
             "probe_ssl_earliest_cert_expiry",
             "Returns last SSL chain expiry in unixtime",
             shown().filter(|e| e.cert_expiry != NO_EXPIRY),
             |e, v| v.int(e.cert_expiry),
         )?;
+        w.per_target(
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            "Returns last SSL chain expiry in timestamp",
+            shown().filter(|e| detail(e).is_some_and(|d| d.last_chain_expiry != NO_EXPIRY)),
+            |e, v| v.int(detail(e).map_or(0, |d| d.last_chain_expiry)),
+        )?;
+        let with_leaf = shown().filter_map(|e| Some((e, detail(e)?.leaf?)));
+        if with_leaf.clone().next().is_some() {
+            w.header(
+                "probe_ssl_last_chain_info",
+                "Contains SSL leaf certificate information",
+            )?;
+            for (e, leaf) in with_leaf {
+                let names = [
+                    "fingerprint_sha256",
+                    "subject",
+                    "issuer",
+                    "subjectalternative",
+                    "serialnumber",
+                ];
+                let pairs: Vec<(&str, &str)> = names.into_iter().zip(leaf.map(text)).collect();
+                w.sample("probe_ssl_last_chain_info", e, &pairs)?.int(1)?;
+            }
+        }
         let with_tls = shown().filter(|e| e.tls != 0);
         if with_tls.clone().next().is_some() {
             w.header(
@@ -240,6 +400,17 @@ impl Metrics {
             for e in with_tls {
                 let version = TLS_VERSIONS[usize::from(e.tls - 1)].1;
                 w.sample("probe_tls_version_info", e, &[("version", version)])?
+                    .int(1)?;
+            }
+        }
+        let with_cipher = shown().filter_map(|e| Some((e, detail(e)?)));
+        if with_cipher.clone().next().is_some() {
+            w.header(
+                "probe_tls_cipher_info",
+                "Returns the TLS cipher negotiated during handshake",
+            )?;
+            for (e, d) in with_cipher {
+                w.sample("probe_tls_cipher_info", e, &[("cipher", text(d.cipher))])?
                     .int(1)?;
             }
         }
@@ -262,8 +433,8 @@ impl Metrics {
             }
         }
 
-        // Run-wide counts cover every record, duplicates included.
-        let mut by_kind = [0u64; ErrorKind::ALL.len() + 1];
+        // Run-wide counts cover every record, duplicates and hidden ones included.
+        let mut by_kind = self.hidden;
         for e in &self.entries {
             by_kind[usize::from(e.kind)] += 1;
         }
@@ -379,35 +550,28 @@ fn escape_label(out: &mut Vec<u8>, token: &[u8]) {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (what `CertInfo::not_after` holds) to Unix seconds.
-fn unix_of_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
+/// `0` ok, else 1 + the kind's position in `ErrorKind::ALL` (`Entry::kind`).
+fn kind_index(rec: &Record) -> u8 {
+    rec.error_kind()
+        .and_then(|k| ErrorKind::ALL.iter().position(|&a| a == k))
+        .map_or(0, |i| i as u8 + 1)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// blackbox_exporter's `ipHash`: 32-bit FNV-1a over the address's bytes, 4 of them for
+/// IPv4 (an IPv4-mapped IPv6 address too, as Go's `To4` reads it), else 16.
+fn ip_hash(ip: std::net::IpAddr) -> u32 {
+    let v4 = match ip {
+        std::net::IpAddr::V4(v4) => Some(v4),
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    let bytes = match (v4, ip) {
+        (Some(v4), _) => v4.octets().to_vec(),
+        (None, std::net::IpAddr::V6(v6)) => v6.octets().to_vec(),
+        (None, std::net::IpAddr::V4(v4)) => v4.octets().to_vec(),
+    };
+    bytes.iter().fold(0x811c_9dc5_u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Writes family headers and samples.
@@ -505,7 +669,7 @@ mod tests {
     use super::*;
     use crate::proto::http::HeadParser;
     use crate::report::error::ProbeError;
-    use crate::report::record::{CertInfo, Hop, Timing, TlsInfo};
+    use crate::report::record::{CertInfo, ChainCert, Hop, Timing, TlsInfo};
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -549,22 +713,34 @@ mod tests {
         rec
     }
 
-    fn tls(version: &str, not_after: &str) -> Box<TlsInfo> {
+    /// 2090-01-02T03:04:05Z
+    const Y2090: i64 = 3_787_009_445;
+
+    fn tls(version: TlsVersion, not_after: i64) -> Box<TlsInfo> {
         Box::new(TlsInfo {
-            version: version.into(),
-            cipher: "TLS13_AES_128_GCM_SHA256".into(),
+            version: Some(version),
+            cipher: Some("TLS_AES_128_GCM_SHA256".into()),
             verified: true,
             alpn: None,
             cert: Some(CertInfo {
                 subject: "CN=probe.test".into(),
                 issuer: "CN=headprobe test CA".into(),
-                not_before: "2021-03-04T05:06:07Z".into(),
-                not_after: not_after.into(),
-                san: vec!["probe.test".into()],
-                sha256: "00".into(),
+                not_before: 1_614_834_367,
+                not_after,
+                san: vec!["probe.test".into(), "127.0.0.1".into(), "b.test".into()],
+                sha256: "00ff".into(),
                 days_left: 1000,
                 expired: false,
+                serial: "0a1b".into(),
+                subject_rfc2253: "CN=probe.test,O=Q\\,\"uote".into(),
+                issuer_rfc2253: "CN=headprobe test CA".into(),
             }),
+            chain: vec![ChainCert {
+                subject: "CN=probe.test".into(),
+                issuer: "CN=headprobe test CA".into(),
+                not_after,
+                sha256: "00ff".into(),
+            }],
         })
     }
 
@@ -573,6 +749,7 @@ mod tests {
         let run = RunFacts {
             duration: Duration::from_millis(1500),
             finished_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_250),
+            probe_timeout: Duration::from_millis(2500),
         };
         m.render(&mut out, &run).unwrap();
         String::from_utf8(out).unwrap()
@@ -593,7 +770,7 @@ mod tests {
     #[test]
     fn the_entry_stays_small() {
         assert!(
-            std::mem::size_of::<Entry>() <= 64,
+            std::mem::size_of::<Entry>() <= 96,
             "{} bytes per target",
             std::mem::size_of::<Entry>()
         );
@@ -614,25 +791,6 @@ mod tests {
             let mut out = Vec::new();
             escape_label(&mut out, token);
             assert_eq!(String::from_utf8(out).unwrap(), *want, "{token:?}");
-        }
-    }
-
-    #[test]
-    fn rfc3339_to_unix() {
-        let cases = [
-            ("1970-01-01T00:00:00Z", Some(0)),
-            ("1969-12-31T23:59:59Z", Some(-1)),
-            ("2000-02-29T00:00:00Z", Some(951_782_400)),
-            ("2090-01-02T03:04:05Z", Some(3_787_009_445)),
-            ("9999-12-31T23:59:59Z", Some(253_402_300_799)),
-            ("2090-13-02T03:04:05Z", None),
-            ("2090-01-02 03:04:05Z", None),
-            ("2090-01-02T03:04:05", None),
-            ("+090-01-02T03:04:05Z", None),
-            ("", None),
-        ];
-        for (text, want) in cases {
-            assert_eq!(unix_of_rfc3339(text), want, "{text}");
         }
     }
 
@@ -664,13 +822,16 @@ mod tests {
             [
                 "probe_success",
                 "probe_duration_seconds",
+                "probe_timeout_seconds",
                 "probe_http_status_code",
                 "probe_http_version",
                 "probe_http_ssl",
                 "probe_http_redirects",
+                "probe_http_content_length",
                 "probe_http_duration_seconds",
                 "probe_dns_lookup_time_seconds",
                 "probe_ip_protocol",
+                "probe_ip_addr_hash",
                 "probe_failed_due_to_regex",
                 "headprobe_probe_error",
                 "headprobe_targets",
@@ -698,7 +859,7 @@ mod tests {
         );
         timeout.timing = timing([None, Some(2), None, Some(4), None], 1000);
         let mut https = record(4, b"https", Some(b"HTTP/1.1 200 OK\r\n\r\n"), None);
-        https.tls = Some(tls("TLSv1.3", "2090-01-02T03:04:05Z"));
+        https.tls = Some(tls(TlsVersion::Tls13, Y2090));
         https.addr = Some("[::1]:443".parse().unwrap());
         https.timing = timing([Some(1), Some(2), Some(5), Some(9), Some(10)], 11);
         let mut redirected = record(5, b"redirect", Some(b"HTTP/1.1 204 No\r\n\r\n"), None);
@@ -715,7 +876,7 @@ mod tests {
             Some(ErrorKind::HeaderMismatch),
         );
         let mut tls_failed = record(7, b"tls_failed", None, Some(ErrorKind::Tls));
-        tls_failed.tls = Some(tls("TLSv1.2", "2000-01-01T00:00:00Z"));
+        tls_failed.tls = Some(tls(TlsVersion::Tls12, 946_684_800));
         let mut invalid = record(8, b"bad token", None, Some(ErrorKind::InvalidTarget));
         invalid.addr = None;
         invalid.timing = Timing::default();
@@ -812,6 +973,137 @@ mod tests {
     }
 
     #[test]
+    fn tls_chain_header_and_address_families() {
+        // An intermediate that expires before the leaf: the earliest is the chain's.
+        let mut chained = record(0, b"chained", Some(b"HTTP/1.1 200 OK\r\n\r\n"), None);
+        let mut t = tls(TlsVersion::Tls12, Y2090);
+        t.cipher = Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into());
+        t.chain.push(ChainCert {
+            subject: "CN=intermediate".into(),
+            issuer: "CN=root".into(),
+            not_after: 2_000_000_000,
+            sha256: "11".into(),
+        });
+        chained.tls = Some(t);
+        chained.addr = Some("[::1]:443".parse().unwrap());
+        // -k: no verified chain, so no last-chain expiry (blackbox writes year 1).
+        let mut unverified = record(
+            1,
+            b"unverified",
+            Some(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"),
+            None,
+        );
+        let mut t = tls(TlsVersion::Tls13, Y2090);
+        t.verified = false;
+        unverified.tls = Some(t);
+        let plain = record(
+            2,
+            b"plain",
+            Some(b"HTTP/1.1 200 OK\r\nlast-modified: yesterday\r\ncontent-length: 0\r\n\r\n"),
+            None,
+        );
+        let mut mapped = record(3, b"mapped", None, Some(ErrorKind::Refused));
+        mapped.addr = Some("[::ffff:127.0.0.1]:80".parse().unwrap());
+        let text = render_all(&[chained, unverified, plain, mapped]);
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                r#"probe_ssl_earliest_cert_expiry{target="chained"}"#,
+                Some("2000000000"),
+            ),
+            (
+                r#"probe_ssl_last_chain_expiry_timestamp_seconds{target="chained"}"#,
+                Some("2000000000"),
+            ),
+            (
+                r#"probe_ssl_earliest_cert_expiry{target="unverified"}"#,
+                Some("3787009445"),
+            ),
+            (
+                r#"probe_ssl_last_chain_expiry_timestamp_seconds{target="unverified"}"#,
+                None,
+            ),
+            (
+                r#"probe_tls_cipher_info{target="chained",cipher="TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}"#,
+                Some("1"),
+            ),
+            (
+                r#"probe_tls_cipher_info{target="unverified",cipher="TLS_AES_128_GCM_SHA256"}"#,
+                Some("1"),
+            ),
+            (
+                r#"probe_ssl_last_chain_info{target="chained",fingerprint_sha256="00ff",subject="CN=probe.test,O=Q\\,\"uote",issuer="CN=headprobe test CA",subjectalternative="probe.test,b.test",serialnumber="0a1b"}"#,
+                Some("1"),
+            ),
+            (r#"probe_http_content_length{target="chained"}"#, Some("-1")),
+            (
+                r#"probe_http_content_length{target="unverified"}"#,
+                Some("1234"),
+            ),
+            (r#"probe_http_content_length{target="plain"}"#, Some("0")),
+            // No response at all: blackbox's empty response.
+            (r#"probe_http_content_length{target="mapped"}"#, Some("0")),
+            (
+                r#"probe_http_last_modified_timestamp_seconds{target="unverified"}"#,
+                Some("784111777"),
+            ),
+            (
+                r#"probe_http_last_modified_timestamp_seconds{target="plain"}"#,
+                None,
+            ),
+            (
+                r#"probe_http_last_modified_timestamp_seconds{target="chained"}"#,
+                None,
+            ),
+            // FNV-1a over 127.0.0.1's 4 bytes, ::1's 16; a mapped address is IPv4.
+            (r#"probe_ip_addr_hash{target="plain"}"#, Some("3668918509")),
+            (r#"probe_ip_addr_hash{target="mapped"}"#, Some("3668918509")),
+            (
+                r#"probe_ip_addr_hash{target="chained"}"#,
+                Some("1751717746"),
+            ),
+            (r#"probe_timeout_seconds{target="plain"}"#, Some("2.5")),
+        ];
+        for (series, want) in cases {
+            assert_eq!(value(&text, series), *want, "{series}\n{text}");
+        }
+        assert_eq!(
+            text.matches("probe_ssl_last_chain_info{").count(),
+            2,
+            "{text}"
+        );
+    }
+
+    /// `--only-failed`: ok records are not written, but the run-wide counts have them.
+    #[test]
+    fn hidden_records_count_but_are_not_written() {
+        let mut m = Metrics::new();
+        for i in 0..5 {
+            let token = format!("t{i}");
+            let rec = if i < 2 {
+                record(i, token.as_bytes(), Some(b"HTTP/1.1 200 OK\r\n\r\n"), None)
+            } else {
+                record(i, token.as_bytes(), None, Some(ErrorKind::Refused))
+            };
+            if rec.ok() {
+                m.count_hidden(&rec);
+            } else {
+                m.add(&rec);
+            }
+        }
+        let text = render(&m);
+        assert_eq!(text.matches("probe_success{").count(), 3, "{text}");
+        assert_eq!(value(&text, r#"headprobe_targets{result="ok"}"#), Some("2"));
+        assert_eq!(
+            value(&text, r#"headprobe_targets{result="failed"}"#),
+            Some("3")
+        );
+        assert_eq!(
+            value(&text, r#"headprobe_target_errors{kind="refused"}"#),
+            Some("3")
+        );
+    }
+
+    #[test]
     fn phases_follow_blackbox_definitions() {
         let phase = |text: &str, target: &str, p: &str| {
             let series =
@@ -819,7 +1111,7 @@ mod tests {
             value(text, &series).map(str::to_string)
         };
         let mut https = record(0, b"https", Some(b"HTTP/1.1 200 OK\r\n\r\n"), None);
-        https.tls = Some(tls("TLSv1.3", "2090-01-02T03:04:05Z"));
+        https.tls = Some(tls(TlsVersion::Tls13, Y2090));
         https.timing = timing([Some(1), Some(3), Some(6), Some(10), Some(15)], 16);
         let plain = record(1, b"plain", Some(b"HTTP/1.1 200 OK\r\n\r\n"), None);
         let mut literal = record(2, b"literal", Some(b"HTTP/1.1 200 OK\r\n\r\n"), None);

@@ -11,16 +11,21 @@ use crate::report::error::{ErrorKind, ProbeError};
 /// What a TLS handshake established, for the `tls` JSON object and the text `tls >` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsInfo {
-    pub version: String,
-    pub cipher: String,
+    /// `None` when the handshake failed before a version was chosen.
+    pub version: Option<TlsVersion>,
+    /// The IANA name of the negotiated suite (`TLS_AES_128_GCM_SHA256`), as blackbox,
+    /// curl and openssl print it; `None` when none was chosen.
+    pub cipher: Option<String>,
     pub verified: bool,
     /// The protocol the server chose in ALPN (`h2`, `http/1.1`), if it chose one.
     pub alpn: Option<String>,
     pub cert: Option<CertInfo>,
+    /// Every certificate the server sent, leaf first (empty when none was seen).
+    pub chain: Vec<ChainCert>,
 }
 
 impl TlsInfo {
-    /// `TLSv1.3 TLS13_AES_128_GCM_SHA256 CN=example.com (verified)`, then ` ALPN h2`
+    /// `TLSv1.3 TLS_AES_128_GCM_SHA256 CN=example.com (verified)`, then ` ALPN h2`
     /// when the server chose a protocol.
     pub fn summary(&self) -> String {
         let subject = self.cert.as_ref().map_or("-", |c| c.subject.as_str());
@@ -29,12 +34,59 @@ impl TlsInfo {
         } else {
             "unverified"
         };
-        let mut line = format!("{} {} {subject} ({verified})", self.version, self.cipher);
+        let version = self.version.map_or_else(|| "-".into(), TlsVersion::name);
+        let cipher = self.cipher.as_deref().unwrap_or("-");
+        let mut line = format!("{version} {cipher} {subject} ({verified})");
         if let Some(alpn) = &self.alpn {
             line.push_str(" ALPN ");
             line.push_str(alpn);
         }
         line
+    }
+
+    /// The earliest notAfter over the certificates the server sent (blackbox_exporter's
+    /// `probe_ssl_earliest_cert_expiry`); the leaf's when the chain is unknown.
+    pub fn earliest_expiry(&self) -> Option<i64> {
+        let chain = self.chain.iter().map(|c| c.not_after).min();
+        chain.or(self.cert.as_ref().map(|c| c.not_after))
+    }
+}
+
+/// A TLS protocol version, as negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Ssl3,
+    Tls10,
+    Tls11,
+    Tls12,
+    Tls13,
+    /// A version number this list does not name.
+    Other(u16),
+}
+
+impl TlsVersion {
+    /// From the version's number on the wire (`0x0304` is TLS 1.3).
+    pub fn from_wire(v: u16) -> TlsVersion {
+        match v {
+            0x0300 => TlsVersion::Ssl3,
+            0x0301 => TlsVersion::Tls10,
+            0x0302 => TlsVersion::Tls11,
+            0x0303 => TlsVersion::Tls12,
+            0x0304 => TlsVersion::Tls13,
+            v => TlsVersion::Other(v),
+        }
+    }
+
+    /// `TLSv1.3`, as openssl and curl write it (JSON and text); `0x0305` for others.
+    pub fn name(self) -> String {
+        match self {
+            TlsVersion::Ssl3 => "SSLv3".into(),
+            TlsVersion::Tls10 => "TLSv1.0".into(),
+            TlsVersion::Tls11 => "TLSv1.1".into(),
+            TlsVersion::Tls12 => "TLSv1.2".into(),
+            TlsVersion::Tls13 => "TLSv1.3".into(),
+            TlsVersion::Other(v) => format!("0x{v:04x}"),
+        }
     }
 }
 
@@ -43,8 +95,10 @@ impl TlsInfo {
 pub struct CertInfo {
     pub subject: String,
     pub issuer: String,
-    pub not_before: String,
-    pub not_after: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
     pub san: Vec<String>,
     pub sha256: String,
     /// Whole days from the handshake to `not_after`, counted toward zero: 25 hours
@@ -52,6 +106,24 @@ pub struct CertInfo {
     pub days_left: i64,
     /// `not_after` had passed at the handshake.
     pub expired: bool,
+    /// The serial number's magnitude in lower-case hex, no leading zero bytes (as
+    /// blackbox_exporter's `serialnumber` label writes it).
+    pub serial: String,
+    /// Subject and issuer as Go's `pkix.Name.String()` writes them (RFC 2253 order:
+    /// `CN=leaf,O=Org,C=US`): the labels of blackbox_exporter's `probe_ssl_last_chain_info`.
+    pub subject_rfc2253: String,
+    pub issuer_rfc2253: String,
+}
+
+/// One certificate the server sent (`tls.chain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCert {
+    pub subject: String,
+    pub issuer: String,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// Lower-case hex of the SHA-256 of the DER.
+    pub sha256: String,
 }
 
 /// What a probe hands on as it happens (text output streams it).

@@ -73,6 +73,7 @@ pub async fn print_events(
         let run = RunFacts {
             duration: started.elapsed(),
             finished_at: std::time::SystemTime::now(),
+            probe_timeout: cfg.probe.timeout,
         };
         // Every probe is done: nothing else runs on this thread, so blocking on the
         // writer's channel holds nothing up.
@@ -151,6 +152,8 @@ impl Sink<'_> {
             let _ = self.printer.record(rec);
         } else {
             self.printer.forget(rec.seq);
+            // Run-wide counts (prometheus) still cover it.
+            self.printer.count_hidden(rec);
         }
     }
 

@@ -8,6 +8,7 @@ use std::ops::RangeInclusive;
 use crate::proto::http;
 use crate::proto::http::HeadParser;
 use crate::report::error::{ErrorKind, ProbeError};
+use crate::report::json::rfc3339;
 use crate::report::record::Record;
 use crate::report::sanitize::escape;
 
@@ -45,7 +46,8 @@ pub fn judge(cfg: &Expectations, rec: &mut Record) {
     let cert = rec.tls.as_ref().and_then(|t| t.cert.as_ref());
     if let (Some(days), Some(cert)) = (cfg.cert_days, cert) {
         if cert.days_left < days {
-            let mut message = cert_expiring(&cert.not_after, cert.days_left, cert.expired, days);
+            let mut message =
+                cert_expiring(&rfc3339(cert.not_after), cert.days_left, cert.expired, days);
             // After -L the certificate is the last hop's: say whose.
             if let (false, Some(url)) = (rec.redirects.is_empty(), &rec.final_url) {
                 let host = host_of(url);

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use headprobe::proto::http::HeadParser;
 use headprobe::report::error::{ErrorKind, ProbeError};
 use headprobe::report::prometheus::{Metrics, RunFacts};
-use headprobe::report::record::{CertInfo, Hop, Record, Timing, TlsInfo};
+use headprobe::report::record::{CertInfo, ChainCert, Hop, Record, Timing, TlsInfo, TlsVersion};
 
 use crate::util::peer::{tls_handler, Peer};
 use crate::util::pki::{cacert, pki, server_config};
@@ -452,20 +452,30 @@ fn mixed_records() -> Vec<Record> {
     let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     let mut tls = rec(4, b"https://probe.test:8443/", Some(ok), None);
     tls.tls = Some(Box::new(TlsInfo {
-        version: "TLSv1.3".into(),
-        cipher: "TLS13_AES_128_GCM_SHA256".into(),
+        version: Some(TlsVersion::Tls13),
+        cipher: Some("TLS_AES_128_GCM_SHA256".into()),
         verified: true,
         alpn: None,
         cert: Some(CertInfo {
             subject: "CN=probe.test".into(),
             issuer: "CN=headprobe test CA".into(),
-            not_before: "2021-03-04T05:06:07Z".into(),
-            not_after: "2090-01-02T03:04:05Z".into(),
+            not_before: 1_614_834_367,
+            not_after: 3_787_009_445,
             san: vec!["probe.test".into()],
             sha256: "00".into(),
             days_left: 23_000,
             expired: false,
+            serial: "01".into(),
+            // Label escaping: a quote and a backslash in a name.
+            subject_rfc2253: "CN=probe.test,O=\\\"q\\\"".into(),
+            issuer_rfc2253: "CN=headprobe test CA".into(),
         }),
+        chain: vec![ChainCert {
+            subject: "CN=probe.test".into(),
+            issuer: "CN=headprobe test CA".into(),
+            not_after: 3_787_009_445,
+            sha256: "00".into(),
+        }],
     }));
     let mut redirect = rec(5, b"http://127.0.0.1:8080/old", Some(ok), None);
     redirect.redirects = vec![Hop {
@@ -512,6 +522,7 @@ fn render(records: &[Record]) -> Vec<u8> {
     let run = RunFacts {
         duration: Duration::from_millis(1234),
         finished_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        probe_timeout: Duration::from_secs(10),
     };
     m.render(&mut out, &run).unwrap();
     out

@@ -97,10 +97,11 @@ fn is_utc_seconds(s: &str) -> bool {
         })
 }
 
+/// TLS 1.3's suites by their IANA names (rustls spells them `TLS13_...`).
 const TLS13_SUITES: [&str; 3] = [
-    "TLS13_AES_256_GCM_SHA384",
-    "TLS13_AES_128_GCM_SHA256",
-    "TLS13_CHACHA20_POLY1305_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_CHACHA20_POLY1305_SHA256",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ fn json_tls_object_has_the_contract_keys_in_order() {
         .unwrap_or_else(|| panic!("no tls key: {line}"));
     assert_eq!(
         tls.1,
-        ["version", "cipher", "verified", "alpn", "cert"],
+        ["version", "cipher", "verified", "alpn", "cert", "chain"],
         "{line}"
     );
     let timing = &keys.iter().find(|(k, _)| k == "timing_ms").unwrap().1;
@@ -366,10 +367,11 @@ fn failure_in_text_and_status_formats() {
     // The rejected certificate is still shown, as unverified, before the error.
     let lines = out.lines();
     assert_eq!(lines.len(), 2, "{out:?}");
-    assert!(
-        lines[0].starts_with(&format!("{t} tls > TLSv1.3 TLS13_")),
-        "{out:?}"
-    );
+    let suite = lines[0]
+        .strip_prefix(&format!("{t} tls > TLSv1.3 "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_default();
+    assert!(TLS13_SUITES.contains(&suite), "{out:?}");
     assert!(lines[0].ends_with(" CN=probe.test (unverified)"), "{out:?}");
     assert_eq!(lines[1], format!("{t} error > tls: certificate expired"));
     let _ = peer.seen();
@@ -571,7 +573,7 @@ fn tls12_and_tls13_peers() {
     let ca = cacert();
     for (version, name, prefix) in [
         (&rustls::version::TLS12, "TLSv1.2", "TLS_ECDHE_"),
-        (&rustls::version::TLS13, "TLSv1.3", "TLS13_"),
+        (&rustls::version::TLS13, "TLSv1.3", "TLS_"),
     ] {
         let peer = Peer::start(tls_handler(
             server_config(&pki.good, &[version]),
@@ -584,6 +586,9 @@ fn tls12_and_tls13_peers() {
         assert_eq!(r["tls"]["verified"], true, "{r}");
         let cipher = r["tls"]["cipher"].as_str().unwrap_or_default();
         assert!(cipher.starts_with(prefix), "{name} cipher {cipher:?}: {r}");
+        if name == "TLSv1.3" {
+            assert!(TLS13_SUITES.contains(&cipher), "IANA name: {r}");
+        }
         let seen = peer.seen();
         assert_eq!(seen.version, Some(version.version), "{seen:?}");
     }
@@ -852,6 +857,67 @@ fn chain_through_an_intermediate() {
     let alone = pki.via_intermediate.alone();
     let ca = cacert();
     cert_failure(&alone, "probe.test", &["--cacert", &ca], "unknown issuer");
+}
+
+/// SHA-256 of DER bytes, lower-case hex.
+fn sha256_hex(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `tls.chain`: every certificate the server sent, leaf first, each with its own
+/// subject, issuer, notAfter and fingerprint; an intermediate that expires before the
+/// leaf shows there. Verified or not, and with -k too.
+#[test]
+fn the_chain_lists_every_certificate_sent_leaf_first() {
+    let pki = pki();
+    let leaf = &pki.early_intermediate;
+    let mid = &leaf.chain[0];
+    let check = |r: &Value| {
+        let chain = r["tls"]["chain"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no tls.chain array: {r}"));
+        assert_eq!(chain.len(), 2, "{r}");
+        let keys: Vec<&str> = chain[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        // (serde_json's map sorts them.)
+        assert_eq!(keys, ["issuer", "not_after", "sha256", "subject"], "{r}");
+        assert_eq!(chain[0]["sha256"], leaf.sha256().as_str(), "{r}");
+        assert_eq!(chain[0]["subject"], r["tls"]["cert"]["subject"], "{r}");
+        assert_eq!(chain[0]["issuer"], format!("CN={EARLY_CN}").as_str(), "{r}");
+        assert_eq!(chain[0]["not_after"], "2090-01-02T03:04:05Z", "{r}");
+        assert_eq!(chain[1]["sha256"], sha256_hex(mid.as_ref()).as_str(), "{r}");
+        assert_eq!(
+            chain[1]["subject"],
+            format!("CN={EARLY_CN}").as_str(),
+            "{r}"
+        );
+        assert_eq!(chain[1]["issuer"], format!("CN={CA_CN}").as_str(), "{r}");
+        assert_eq!(chain[1]["not_after"], "2080-06-01T00:00:00Z", "{r}");
+    };
+    check(&verified_with(leaf, &cacert()));
+    // Not verified (no --cacert): the chain is still what was sent.
+    let peer = tls_peer(leaf);
+    let r = failing(&probe_name(&peer, "probe.test", &[]), "tls");
+    check(&r);
+    let _ = peer.seen();
+    let peer = tls_peer(leaf);
+    let (out, r) = json_run(&probe_name(&peer, "probe.test", &["-k"]));
+    out.expect_code(0);
+    check(&r);
+    let _ = peer.seen();
+    // A leaf sent alone is a chain of one.
+    let r = verified_with(&pki.good, &cacert());
+    assert_eq!(r["tls"]["chain"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(
+        r["tls"]["chain"][0]["sha256"],
+        pki.good.sha256().as_str(),
+        "{r}"
+    );
 }
 
 #[test]

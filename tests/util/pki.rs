@@ -21,6 +21,11 @@ pub const LEAF_CN: &str = "probe.test";
 /// The names (DNS and IP SANs) of `good`, `expired` and `not_yet_valid`.
 pub const NAMES: [&str; 3] = ["localhost", "probe.test", "127.0.0.1"];
 
+/// The common name of `early_intermediate`'s issuer.
+pub const EARLY_CN: &str = "headprobe test intermediate (expires first)";
+/// When that intermediate expires: 2080-06-01T00:00:00Z.
+pub const EARLY_NOT_AFTER: i64 = 3_484_425_600;
+
 /// A certificate with its key, ready for a server.
 pub struct Leaf {
     pub der: CertificateDer<'static>,
@@ -92,6 +97,12 @@ pub struct Pki {
     /// Signed by an intermediate CA (itself signed by the CA), for `NAMES`; the server
     /// sends the intermediate after it.
     pub via_intermediate: Leaf,
+    /// Signed by `EARLY_CN`, an intermediate CA (signed by the CA) that expires at
+    /// `EARLY_NOT_AFTER`, before the leaf does (2090-01-02T03:04:05Z): the renewal gone
+    /// wrong that `probe_ssl_earliest_cert_expiry` is to show. Subject
+    /// `C=NL, O=Probe\, "Inc", CN=probe.test` (Go writes it `CN=probe.test,O=Probe\,
+    /// \"Inc\",C=NL`), for `NAMES`; the server sends the intermediate after it.
+    pub early_intermediate: Leaf,
     /// Signed by the CA, for `NAMES`, valid from a day ago to 5 days (minus a minute) from
     /// when the tests started.
     pub five_days: Leaf,
@@ -204,6 +215,21 @@ pub fn pki() -> &'static Pki {
         let mut via_intermediate = signed(params(LEAF_CN, &NAMES), &mid, &mid_key);
         via_intermediate.chain = vec![mid.der().clone()];
 
+        let mut p = ca_params(EARLY_CN);
+        p.not_after = date_time_ymd(2080, 6, 1);
+        let early_key = KeyPair::generate().expect("intermediate key pair");
+        let early = p
+            .signed_by(&early_key, &ca, &ca_key)
+            .expect("sign intermediate");
+        let mut p = params(LEAF_CN, &NAMES);
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CountryName, "NL");
+        dn.push(DnType::OrganizationName, "Probe, \"Inc\"");
+        dn.push(DnType::CommonName, LEAF_CN);
+        p.distinguished_name = dn;
+        let mut early_intermediate = signed(p, &early, &early_key);
+        early_intermediate.chain = vec![early.der().clone()];
+
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .expect("clock after 1970");
@@ -228,6 +254,7 @@ pub fn pki() -> &'static Pki {
             self_signed,
             self_signed_ca,
             via_intermediate,
+            early_intermediate,
             five_days,
             expired_yesterday,
             ca_der: ca.der().clone(),

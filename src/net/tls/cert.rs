@@ -1,10 +1,11 @@
-//! What a leaf certificate says: the fields of `tls.cert`, and how long it has left.
+//! What a certificate says: the fields of `tls.cert` and `tls.chain`, and how long the
+//! leaf has left.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use x509_parser::prelude::*;
 
-pub use crate::report::record::CertInfo;
+pub use crate::report::record::{CertInfo, ChainCert};
 
 const DAY: i64 = 86_400;
 
@@ -28,16 +29,129 @@ pub fn cert_info(der: &[u8], now: SystemTime) -> Option<CertInfo> {
         }
     }
     let not_after = cert.validity().not_after.timestamp();
+    // Go's `SerialNumber.Bytes()`: the magnitude, without the DER's leading zero bytes.
+    let serial = cert.raw_serial();
+    let serial = &serial[serial.iter().take_while(|&&b| b == 0).count()..];
     Some(CertInfo {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
-        not_before: rfc3339(cert.validity().not_before.timestamp()),
-        not_after: rfc3339(not_after),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after,
         san,
         sha256: hex(super::provider::sha256(der).as_ref()),
         days_left: days_left(not_after, unix(now)),
         expired: not_after < unix(now),
+        serial: hex(serial),
+        subject_rfc2253: rfc2253(cert.subject()),
+        issuer_rfc2253: rfc2253(cert.issuer()),
     })
+}
+
+/// One certificate of the chain the server sent; `None` if it does not parse.
+pub fn chain_cert(der: &[u8]) -> Option<ChainCert> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(ChainCert {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        not_after: cert.validity().not_after.timestamp(),
+        sha256: hex(super::provider::sha256(der).as_ref()),
+    })
+}
+
+/// The attribute types Go's `pkix.Name` parses into fields, in the order
+/// `ToRDNSequence` writes them, with the short names `RDNSequence.String` gives them.
+const GO_NAME_FIELDS: [(&str, &str); 9] = [
+    ("2.5.4.6", "C"),
+    ("2.5.4.8", "ST"),
+    ("2.5.4.7", "L"),
+    ("2.5.4.9", "STREET"),
+    ("2.5.4.17", "POSTALCODE"),
+    ("2.5.4.10", "O"),
+    ("2.5.4.11", "OU"),
+    ("2.5.4.3", "CN"),
+    ("2.5.4.5", "SERIALNUMBER"),
+];
+
+/// A name as Go's `pkix.Name.String()` writes it, which is what blackbox_exporter puts in
+/// its `subject` and `issuer` labels: the known attributes regrouped in Go's order (all
+/// values of one type in one `+`-joined RDN; one CN, one serial number), any other
+/// attribute before them as `OID=#hex-of-DER`, the whole read backwards and joined with
+/// `,` (`CN=leaf,O=Org,C=US`), values escaped as RFC 2253 says.
+fn rfc2253(name: &X509Name<'_>) -> String {
+    let attrs: Vec<_> = name.iter_attributes().collect();
+    let mut rdns: Vec<Vec<String>> = Vec::new();
+    for a in &attrs {
+        let oid = a.attr_type().to_id_string();
+        if !GO_NAME_FIELDS.iter().any(|(o, _)| *o == oid) {
+            let value = a.attr_value();
+            let mut der = Vec::new();
+            // Tag and definite length, then the content: the value's DER as Go marshals it.
+            match value.header.raw_tag() {
+                Some(tag) => der.extend_from_slice(tag),
+                None => der.push(
+                    (value.header.class() as u8) << 6
+                        | u8::from(value.header.constructed()) << 5
+                        | (value.header.tag().0 as u8 & 0x1f),
+                ),
+            }
+            let len = value.data.len();
+            if len < 0x80 {
+                der.push(len as u8);
+            } else {
+                let bytes = len.to_be_bytes();
+                let skip = bytes.iter().take_while(|&&b| b == 0).count();
+                der.push(0x80 | (bytes.len() - skip) as u8);
+                der.extend_from_slice(&bytes[skip..]);
+            }
+            der.extend_from_slice(value.data);
+            rdns.push(vec![format!("{oid}=#{}", hex(&der))]);
+        }
+    }
+    for (oid, short) in GO_NAME_FIELDS {
+        let mut values: Vec<String> = attrs
+            .iter()
+            .filter(|a| a.attr_type().to_id_string() == oid)
+            .map(|a| {
+                let text = a
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(a.as_slice()).into_owned());
+                format!("{short}={}", escape_rdn(&text))
+            })
+            .collect();
+        // Go keeps one CommonName and one SerialNumber: the last one read.
+        if matches!(short, "CN" | "SERIALNUMBER") && values.len() > 1 {
+            values.drain(..values.len() - 1);
+        }
+        if !values.is_empty() {
+            rdns.push(values);
+        }
+    }
+    rdns.iter()
+        .rev()
+        .map(|rdn| rdn.join("+"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// RFC 2253 value escaping as Go does it: `,+"\<>;` anywhere, a space first or last,
+/// `#` first.
+fn escape_rdn(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.len().saturating_sub(1);
+    for (i, c) in value.char_indices() {
+        let escape = match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' => true,
+            ' ' => i == 0 || i == last,
+            '#' => i == 0,
+            _ => false,
+        };
+        if escape {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Whether `now` lies outside the certificate's validity: `Some(true)` expired,
@@ -86,26 +200,6 @@ fn unix(t: SystemTime) -> i64 {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, for any time a certificate can carry (before 1970 too).
-fn rfc3339(secs: i64) -> String {
-    match ASN1Time::from_timestamp(secs) {
-        Ok(t) => {
-            let d = t.to_datetime();
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                d.year(),
-                u8::from(d.month()),
-                d.day(),
-                d.hour(),
-                d.minute(),
-                d.second()
-            )
-        }
-        Err(_) if secs < 0 => "0000-01-01T00:00:00Z".into(),
-        Err(_) => "9999-12-31T23:59:59Z".into(),
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -131,15 +225,6 @@ mod tests {
         assert_eq!(at(-DAY - 3600), -1);
         assert_eq!(at(-2 * DAY), -2);
         assert_eq!(days_left(i64::MIN, i64::MAX), i64::MIN / DAY);
-    }
-
-    #[test]
-    fn dates_are_utc_seconds_and_clamped() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(4_102_444_800), "2100-01-01T00:00:00Z");
-        assert_eq!(rfc3339(-86_400), "1969-12-31T00:00:00Z");
-        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
-        assert_eq!(rfc3339(i64::MIN), "0000-01-01T00:00:00Z");
     }
 
     #[test]

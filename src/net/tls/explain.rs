@@ -8,6 +8,7 @@ use futures_rustls::rustls::{self, CertificateError};
 use super::sniff::{FirstBytes, ServerHello};
 use crate::proto::target::Host;
 use crate::report::error::{ErrorKind, ProbeError};
+use crate::report::record::TlsVersion;
 use crate::report::sanitize::quote_peer;
 
 /// Who the handshake was with, for the messages.
@@ -265,10 +266,10 @@ fn words(name: &str) -> String {
 }
 
 /// What the server had said before the failure, for the record's `tls` object.
-pub fn negotiated(hello: Option<ServerHello>) -> (String, String) {
+pub fn negotiated(hello: Option<ServerHello>) -> (Option<TlsVersion>, Option<String>) {
     match hello {
-        Some(h) => (h.version_name(), h.suite_name()),
-        None => ("-".into(), "-".into()),
+        Some(h) => (Some(h.version()), Some(h.suite_name())),
+        None => (None, None),
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_rustls::rustls::pki_types::{IpAddr as PkiIpAddr, ServerName};
-use futures_rustls::rustls::{self, ClientConfig, ProtocolVersion};
+use futures_rustls::rustls::{self, ClientConfig};
 use futures_rustls::TlsConnector;
 
 pub use cert::CertInfo;
@@ -30,6 +30,7 @@ use crate::report::error::{ErrorKind, ProbeError};
 
 // What a handshake establishes is report data: it lives with the record.
 pub use crate::report::record::TlsInfo;
+use crate::report::record::{ChainCert as CertChainEntry, TlsVersion};
 
 /// Client settings shared by every https probe of a run.
 #[derive(Clone)]
@@ -135,36 +136,43 @@ impl TlsSettings {
         let now = SystemTime::now();
         let leaf =
             |p: &Option<trust::Presented>| p.as_ref().and_then(|p| cert::cert_info(&p.der, now));
+        // Every certificate the server sent, leaf first, as the verifier saw them.
+        let chain = |p: &Option<trust::Presented>| -> Vec<CertChainEntry> {
+            p.iter()
+                .flat_map(|p| std::iter::once(&p.der).chain(&p.intermediates))
+                .filter_map(|der| cert::chain_cert(der))
+                .collect()
+        };
         match done {
             Ok(mut stream) => {
                 drop(stream.get_mut().0.finish());
                 let (_, conn) = stream.get_ref();
-                let cert = match &presented {
-                    Some(_) => leaf(&presented),
-                    None => conn
-                        .peer_certificates()
-                        .and_then(|chain| chain.first())
-                        .and_then(|der| cert::cert_info(der.as_ref(), now)),
+                let (cert, chain) = match &presented {
+                    Some(_) => (leaf(&presented), chain(&presented)),
+                    None => {
+                        let sent = conn.peer_certificates().unwrap_or_default();
+                        (
+                            sent.first()
+                                .and_then(|der| cert::cert_info(der.as_ref(), now)),
+                            sent.iter()
+                                .filter_map(|der| cert::chain_cert(der.as_ref()))
+                                .collect(),
+                        )
+                    }
                 };
                 let info = TlsInfo {
-                    version: match conn.protocol_version() {
-                        Some(ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
-                        Some(ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
-                        Some(v) => sniff::ServerHello {
-                            version: u16::from(v),
-                            suite: 0,
-                        }
-                        .version_name(),
-                        None => "-".into(),
-                    },
+                    version: conn
+                        .protocol_version()
+                        .map(|v| TlsVersion::from_wire(u16::from(v))),
                     cipher: conn
                         .negotiated_cipher_suite()
-                        .map_or_else(|| "-".into(), |s| format!("{:?}", s.suite())),
+                        .map(|s| sniff::cipher_name(u16::from(s.suite()))),
                     verified: self.verify,
                     alpn: conn
                         .alpn_protocol()
                         .map(|p| String::from_utf8_lossy(p).into_owned()),
                     cert,
+                    chain,
                 };
                 Ok((stream, info))
             }
@@ -180,6 +188,7 @@ impl TlsSettings {
                         verified: presented.as_ref().is_some_and(|p| p.verified),
                         alpn: None,
                         cert: leaf(&presented),
+                        chain: chain(&presented),
                     }
                 });
                 Err(Failed { error, info })

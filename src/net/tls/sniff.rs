@@ -8,6 +8,8 @@ use std::task::{Context, Poll};
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::rustls::CipherSuite;
 
+use crate::report::record::TlsVersion;
+
 /// How much of the server's first flight is kept: a ServerHello without post-quantum key
 /// shares fits, and a plain-HTTP answer's status line.
 const KEEP: usize = 512;
@@ -102,24 +104,27 @@ pub struct ServerHello {
 }
 
 impl ServerHello {
-    pub fn version_name(&self) -> String {
-        match self.version {
-            0x0304 => "TLSv1.3".into(),
-            0x0303 => "TLSv1.2".into(),
-            0x0302 => "TLSv1.1".into(),
-            0x0301 => "TLSv1.0".into(),
-            0x0300 => "SSLv3".into(),
-            v => format!("0x{v:04x}"),
-        }
+    pub fn version(&self) -> TlsVersion {
+        TlsVersion::from_wire(self.version)
     }
 
     pub fn suite_name(&self) -> String {
-        let name = format!("{:?}", CipherSuite::from(self.suite));
-        if name.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            format!("0x{:04x}", self.suite)
-        } else {
-            name
-        }
+        cipher_name(self.suite)
+    }
+}
+
+/// A cipher suite's IANA name (`TLS_AES_128_GCM_SHA256`,
+/// `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`), as blackbox_exporter (Go's
+/// `tls.CipherSuiteName`), curl and openssl print it; `0x1A2B` for a suite rustls does
+/// not name. The one place that names suites: rustls spells the TLS 1.3 ones `TLS13_`.
+pub fn cipher_name(suite: u16) -> String {
+    let name = format!("{:?}", CipherSuite::from(suite));
+    if name.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        format!("0x{suite:04X}")
+    } else if let Some(rest) = name.strip_prefix("TLS13_") {
+        format!("TLS_{rest}")
+    } else {
+        name
     }
 }
 
@@ -191,10 +196,10 @@ mod tests {
         // supported_versions = TLS 1.3 after a key_share.
         let exts = [0, 51, 0, 4, 0, 29, 0, 0, 0, 43, 0, 2, 3, 4];
         let h = server_hello(&hello(0x0303, 0x1301, &exts)).unwrap();
-        assert_eq!(h.version_name(), "TLSv1.3");
-        assert_eq!(h.suite_name(), "TLS13_AES_128_GCM_SHA256");
+        assert_eq!(h.version(), TlsVersion::Tls13);
+        assert_eq!(h.suite_name(), "TLS_AES_128_GCM_SHA256");
         let h = server_hello(&hello(0x0303, 0xc02b, &[])).unwrap();
-        assert_eq!(h.version_name(), "TLSv1.2");
+        assert_eq!(h.version(), TlsVersion::Tls12);
         assert_eq!(h.suite_name(), "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
         assert_eq!(
             server_hello(&hello(0x0303, 0x1234, &[]))

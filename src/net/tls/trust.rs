@@ -164,7 +164,7 @@ impl ServerCertVerifier for Verify {
                     other => other,
                 })
         };
-        presented(end_entity, verdict.is_ok());
+        presented(end_entity, intermediates, verdict.is_ok());
         verdict
     }
 
@@ -200,12 +200,12 @@ impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
+        intermediates: &[CertificateDer<'_>],
         _: &ServerName<'_>,
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        presented(end_entity, false);
+        presented(end_entity, intermediates, false);
         Ok(ServerCertVerified::assertion())
     }
 
@@ -242,10 +242,12 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
-/// The leaf a server presented, and whether it verified.
+/// The certificates a server presented (leaf first), and whether they verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presented {
     pub der: Vec<u8>,
+    /// The certificates sent after the leaf, in the order sent.
+    pub intermediates: Vec<Vec<u8>>,
     pub verified: bool,
 }
 
@@ -257,11 +259,12 @@ thread_local! {
     static SLOT: RefCell<Option<Option<Presented>>> = const { RefCell::new(None) };
 }
 
-fn presented(der: &CertificateDer<'_>, verified: bool) {
+fn presented(der: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], verified: bool) {
     SLOT.with(|slot| {
         if let Some(seen) = slot.borrow_mut().as_mut() {
             *seen = Some(Presented {
                 der: der.to_vec(),
+                intermediates: intermediates.iter().map(|c| c.to_vec()).collect(),
                 verified,
             });
         }
