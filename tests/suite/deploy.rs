@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use yaml_rust2::{Yaml, YamlLoader};
 
+use crate::metrics::{find, parse_exposition, promtool_check_metrics, run_tool, scratch_dir};
 use crate::util::*;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -300,4 +301,175 @@ fn the_cronjob_runs_every_interval_and_pushes_the_whole_file() {
             "{c:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Alerts that fire: the recipes' command line, as a user meets it
+// ---------------------------------------------------------------------------------------
+
+/// The unit's `ExecStart` words.
+fn exec_start() -> Vec<String> {
+    read("deploy/systemd/headprobe.service")
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart")
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// The unit's command line with this machine's paths: the binary under test, `-o` into
+/// `out`, `-f` reading `sites`; every other word as shipped.
+fn unit_command(out: &Path, sites: &Path) -> Vec<String> {
+    let mut words = exec_start();
+    assert_eq!(words[0], "/usr/local/bin/headprobe", "{words:?}");
+    let mut replaced = 0;
+    for i in 1..words.len() {
+        let path = match words[i - 1].as_str() {
+            "-o" | "--output" => out,
+            "-f" | "--file" => sites,
+            _ => continue,
+        };
+        words[i] = path.to_str().expect("UTF-8 path").to_string();
+        replaced += 1;
+    }
+    assert_eq!(replaced, 2, "ExecStart has one -o and one -f: {words:?}");
+    words.remove(0);
+    words
+}
+
+/// The recipes give probe_success blackbox_exporter's http_2xx meaning (redirects
+/// followed, a final 2xx), and both recipes say it the same way.
+#[test]
+fn the_recipes_probe_as_blackbox_http_2xx_does() {
+    let exec = exec_start().join(" ");
+    for flag in ["-L", "--expect-status 200-299", "--http-version 1.1"] {
+        assert!(
+            exec.contains(&format!(" {flag} ")),
+            "ExecStart lacks {flag}: {exec}"
+        );
+    }
+    let job = yaml("deploy/k8s-cronjob.yaml");
+    let script = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]
+        ["args"][0]
+        .as_str()
+        .expect("args[0]")
+        .to_string();
+    let flags = |line: &str| -> Vec<String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let mut kept = Vec::new();
+        let mut i = 1;
+        while i < words.len() && words[i] != "||" {
+            match words[i] {
+                "-o" | "-f" => i += 2,
+                w => {
+                    kept.push(w.to_string());
+                    i += 1;
+                }
+            }
+        }
+        kept
+    };
+    let line = script
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("headprobe "))
+        .expect("a headprobe line");
+    assert_eq!(
+        flags(line),
+        flags(&exec),
+        "the CronJob and the unit probe alike"
+    );
+}
+
+/// A site stuck on 503 pages: the unit's own command line against a loopback 503 site
+/// (next to one that is up and one that redirects to it), its file checked by promtool,
+/// its samples fed to `promtool test rules` with the shipped rules: SiteDown fires for
+/// the 503 site only, after two runs (7m), not after one.
+#[test]
+fn the_units_command_line_pages_for_a_site_answering_503() {
+    let Some(promtool) = tool("/usr/bin/promtool", "prometheus") else {
+        return;
+    };
+    let up = Server::start(Behaviour::Respond(response(
+        "HTTP/1.1 200 OK",
+        &["Content-Length: 2"],
+    )));
+    let down = Server::start(Behaviour::Respond(response(
+        "HTTP/1.1 503 Service Unavailable",
+        &["Content-Length: 0", "Retry-After: 60"],
+    )));
+    let moved = Server::start(Behaviour::Respond(response(
+        "HTTP/1.1 301 Moved Permanently",
+        &[
+            &format!("Location: http://{}/", up.addr()),
+            "Content-Length: 0",
+        ],
+    )));
+    let (up_url, down_url, moved_url) = (
+        format!("http://{}/", up.addr()),
+        format!("http://{}/", down.addr()),
+        format!("http://{}/", moved.addr()),
+    );
+    let dir = scratch_dir("unit");
+    let sites = dir.join("sites.txt");
+    std::fs::write(&sites, format!("{up_url}\n{down_url}\n{moved_url}\n")).unwrap();
+    let prom = dir.join("headprobe.prom");
+    let out = headprobe().args(unit_command(&prom, &sites)).run();
+    // SuccessExitStatus=1: a finished run with a target down.
+    out.expect_code(1);
+    let text = std::fs::read_to_string(&prom).expect("the unit's -o file");
+    let (ok, said) = promtool_check_metrics(&promtool, text.as_bytes());
+    assert!(
+        ok && said.trim().is_empty(),
+        "promtool check metrics:\n{said}\n{text}"
+    );
+    let samples = parse_exposition(&text);
+    let success = |url: &str| find(&samples, "probe_success", &[("target", url)]);
+    assert_eq!(success(&down_url), Some(0.0), "{text}");
+    assert_eq!(success(&up_url), Some(1.0), "{text}");
+    assert_eq!(success(&moved_url), Some(1.0), "{text}");
+
+    // What node_exporter would serve at each scrape for 30 minutes: the file's samples,
+    // with the scrape's labels, unchanged between runs.
+    let mut series = String::new();
+    for s in &samples {
+        let mut labels = vec![
+            "instance=\"host:9100\"".to_string(),
+            "job=\"node\"".to_string(),
+        ];
+        for (k, v) in &s.labels {
+            let v = v.replace('\\', "\\\\").replace('"', "\\\"");
+            labels.push(format!("{k}=\"{v}\""));
+        }
+        series.push_str(&format!(
+            "      - series: '{}{{{}}}'\n        values: \"{}x30\"\n",
+            s.name,
+            labels.join(","),
+            s.value
+        ));
+    }
+    let rules = Path::new(ROOT).join("deploy/prometheus/headprobe-rules.yml");
+    let test = format!(
+        "rule_files:\n  - {rules}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    \
+         input_series:\n{series}    alert_rule_test:\n      - eval_time: 6m\n        \
+         alertname: SiteDown\n        exp_alerts: []\n      - eval_time: 8m\n        \
+         alertname: SiteDown\n        exp_alerts:\n          - exp_labels:\n              \
+         severity: page\n              instance: host:9100\n              job: node\n              \
+         target: {down_url}\n            exp_annotations:\n              \
+         summary: \"{down_url} is down\"\n              description: \"{down_url} failed two \
+         headprobe runs in a row (see headprobe_probe_error for the kind).\"\n",
+        rules = rules.display()
+    );
+    let test_file = dir.join("site-down.test.yml");
+    std::fs::write(&test_file, &test).unwrap();
+    let (ok, said, err) = run_tool(
+        Command::new(&promtool)
+            .arg("test")
+            .arg("rules")
+            .arg(&test_file),
+        "promtool test rules",
+    );
+    assert!(ok, "promtool test rules:\n{said}{err}\n{test}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -109,7 +109,7 @@ fn parse_sample(line: &str) -> Option<Sample> {
 }
 
 /// The value of `name` whose labels include every one of `labels`.
-fn find(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn find(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .find(|s| {
@@ -248,7 +248,7 @@ fn node_exporter(binary: &Path, dir: &Path) -> Daemon {
 }
 
 /// `promtool check metrics` on `text`: its exit status and what it said.
-fn promtool_check_metrics(promtool: &Path, text: &[u8]) -> (bool, String) {
+pub(crate) fn promtool_check_metrics(promtool: &Path, text: &[u8]) -> (bool, String) {
     let mut child = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -288,7 +288,7 @@ fn wait_output(child: Child, what: &str) -> (bool, String, String) {
     )
 }
 
-fn run_tool(cmd: &mut Command, what: &str) -> (bool, String, String) {
+pub(crate) fn run_tool(cmd: &mut Command, what: &str) -> (bool, String, String) {
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -298,7 +298,7 @@ fn run_tool(cmd: &mut Command, what: &str) -> (bool, String, String) {
     wait_output(child, what)
 }
 
-fn scratch_dir(name: &str) -> PathBuf {
+pub(crate) fn scratch_dir(name: &str) -> PathBuf {
     let dir = temp_file(name, b"");
     std::fs::remove_file(&dir).unwrap();
     std::fs::create_dir(&dir).unwrap();
