@@ -24,7 +24,7 @@ use headprobe::report::prometheus::{Metrics, RunFacts};
 use headprobe::report::record::{CertInfo, ChainCert, Hop, Record, Timing, TlsInfo, TlsVersion};
 
 use crate::util::peer::{tls_handler, Peer};
-use crate::util::pki::{cacert, pki, server_config};
+use crate::util::pki::{cacert, pem_of, pki, server_config, EARLY_NOT_AFTER};
 use crate::util::*;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -168,7 +168,12 @@ impl Drop for Daemon {
 impl Daemon {
     /// Starts `cmd` (which listens on `port`) and waits, at most `WAIT`, for the log
     /// line saying it listens.
-    fn start(mut cmd: Command, port: u16, what: &str) -> Daemon {
+    fn start(cmd: Command, port: u16, what: &str) -> Daemon {
+        Daemon::start_until(cmd, port, what, "Listening on")
+    }
+
+    /// Starts `cmd` and waits, at most `WAIT`, for a log line containing `ready`.
+    fn start_until(mut cmd: Command, port: u16, what: &str, ready: &str) -> Daemon {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -196,7 +201,7 @@ impl Daemon {
             let left = deadline.saturating_duration_since(Instant::now());
             match daemon.lines.recv_timeout(left) {
                 Ok(line) => {
-                    let ready = line.contains("Listening on");
+                    let ready = line.contains(ready);
                     daemon.log.push(line);
                     if ready {
                         return daemon;
@@ -1119,4 +1124,362 @@ fn an_output_directory_that_does_not_exist_is_a_usage_error() {
         .next_request_within(Duration::from_millis(200))
         .is_none());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// The recipe's command line and blackbox_exporter's http_2xx, on nginx
+// ---------------------------------------------------------------------------------------
+
+/// The systemd unit's `ExecStart` as shipped, with this machine's paths: the binary under
+/// test, `-o` into `out`, `-f` reading `sites`, every other word as it is.
+fn recipe_args(out: &Path, sites: &Path) -> Vec<String> {
+    let service = std::fs::read_to_string(Path::new(ROOT).join("deploy/systemd/headprobe.service"))
+        .expect("the unit");
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let mut words: Vec<String> = exec.split_whitespace().map(String::from).collect();
+    for i in 1..words.len() {
+        match words[i - 1].as_str() {
+            "-o" => words[i] = out.display().to_string(),
+            "-f" => words[i] = sites.display().to_string(),
+            _ => {}
+        }
+    }
+    words.remove(0);
+    words
+}
+
+/// nginx's sites: plain http (`/` a file, `/moved` 301 to it, `/missing` 404, `/broken`
+/// 500, `/down` 503), and `/` over TLS 1.3 and over TLS 1.2, each suite pinned, serving
+/// pki's `early_intermediate` with its intermediate (which expires first).
+struct Nginx {
+    _daemon: Daemon,
+    dir: PathBuf,
+    http: u16,
+    tls13: u16,
+    tls12: u16,
+}
+
+const TLS13_SUITE: &str = "TLS_AES_128_GCM_SHA256";
+const TLS12_SUITE: &str = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256";
+
+fn nginx() -> Option<Nginx> {
+    let binary = tool("/usr/sbin/nginx", "nginx")?;
+    let dir = scratch_dir("nginx");
+    std::fs::create_dir(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/index.html"), "<p>index</p>\n").unwrap();
+    let leaf = &pki().early_intermediate;
+    let chain: String = leaf.full_chain().iter().map(|c| pem_of(c)).collect();
+    let cert = dir.join("chain.pem");
+    std::fs::write(&cert, chain).unwrap();
+    let (http, tls13, tls12) = (free_port(), free_port(), free_port());
+    let d = dir.display();
+    let tls = |port: u16, protocols: &str, suites: &str| {
+        format!(
+            " server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {cert};\n  \
+             ssl_certificate_key {key};\n  ssl_protocols {protocols};\n  {suites}\n  \
+             root {d}/www;\n }}\n",
+            cert = cert.display(),
+            key = leaf.key_pem_file(),
+        )
+    };
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+         error_log stderr notice;\nevents {{ worker_connections 64; }}\n\
+         http {{\n access_log off;\n client_body_temp_path {d}/body;\n\
+         proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n\
+         uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+         server {{\n  listen 127.0.0.1:{http};\n  root {d}/www;\n\
+         location = /moved {{ return 301 /; }}\n  location = /missing {{ return 404; }}\n\
+         location = /broken {{ return 500; }}\n  location = /down {{ return 503; }}\n }}\n\
+         {t13}{t12}}}\n",
+        t13 = tls(
+            tls13,
+            "TLSv1.3",
+            &format!("ssl_conf_command Ciphersuites {TLS13_SUITE};")
+        ),
+        t12 = tls(
+            tls12,
+            "TLSv1.2",
+            "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;"
+        ),
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let mut cmd = Command::new(binary);
+    cmd.arg("-p")
+        .arg(format!("{d}/"))
+        .arg("-e")
+        .arg("stderr")
+        .arg("-c")
+        .arg(dir.join("nginx.conf"));
+    // Logged once the listening sockets are open, when the event loop starts.
+    let daemon = Daemon::start_until(cmd, http, "nginx", "event method");
+    Some(Nginx {
+        _daemon: daemon,
+        dir,
+        http,
+        tls13,
+        tls12,
+    })
+}
+
+/// blackbox_exporter with module http_2xx at its defaults (`prober: http`, nothing else);
+/// the test CA is trusted through Go's `SSL_CERT_FILE`, as `--cacert` does for headprobe.
+fn blackbox_http_2xx(binary: &Path) -> Daemon {
+    let config = temp_file(
+        "blackbox-defaults.yml",
+        b"modules:\n  http_2xx:\n    prober: http\n",
+    );
+    let port = free_port();
+    let mut cmd = Command::new(binary);
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .env("SSL_CERT_FILE", cacert());
+    Daemon::start(cmd, port, "blackbox_exporter")
+}
+
+/// `openssl x509 -noout OPTIONS` on a PEM file: what follows the `=`.
+fn openssl_x509(pem: &Path, option: &str) -> Option<String> {
+    let openssl = tool("/usr/bin/openssl", "openssl")?;
+    let (ok, out, err) = run_tool(
+        Command::new(openssl)
+            .args(["x509", "-noout", "-nameopt", "RFC2253"])
+            .args(option.split(' '))
+            .arg("-in")
+            .arg(pem),
+        "openssl x509",
+    );
+    assert!(ok, "openssl x509 {option}: {err}");
+    Some(
+        out.trim()
+            .split_once('=')
+            .expect("NAME=value")
+            .1
+            .to_string(),
+    )
+}
+
+#[test]
+fn blackbox_exporter_and_the_recipes_command_line_agree_on_nginx() {
+    let (Some(blackbox), Some(promtool)) = (
+        tool(
+            "/usr/bin/prometheus-blackbox-exporter",
+            "prometheus-blackbox-exporter",
+        ),
+        tool("/usr/bin/promtool", "prometheus"),
+    ) else {
+        return;
+    };
+    let Some(nginx) = nginx() else {
+        return;
+    };
+    let http = |path: &str| format!("http://127.0.0.1:{}{path}", nginx.http);
+    let urls = [
+        http("/"),
+        http("/moved"),
+        http("/missing"),
+        http("/broken"),
+        http("/down"),
+        format!("https://127.0.0.1:{}/", nginx.tls13),
+        format!("https://127.0.0.1:{}/", nginx.tls12),
+    ];
+    let sites = temp_file("sites.txt", (urls.join("\n") + "\n").as_bytes());
+    let out_file = nginx.dir.join("headprobe.prom");
+    let out = headprobe()
+        .args(recipe_args(&out_file, &sites))
+        .args(["--cacert", &cacert()])
+        .run();
+    out.expect_code(1);
+    let text = std::fs::read_to_string(&out_file).expect("the -o file");
+    let (ok, said) = promtool_check_metrics(&promtool, text.as_bytes());
+    assert!(
+        ok && said.trim().is_empty(),
+        "promtool check metrics:\n{said}\n{text}"
+    );
+    let ours = parse_exposition(&text);
+
+    let exporter = blackbox_http_2xx(&blackbox);
+    let has_cipher_family = std::cell::Cell::new(false);
+    for url in &urls {
+        let path = format!("/probe?module=http_2xx&target={}", percent_encode(url));
+        let theirs = parse_exposition(&exporter.get(&path));
+        let mine: Vec<Sample> = ours
+            .iter()
+            .filter(|s| s.labels.get("target") == Some(url))
+            .map(|s| {
+                let mut s = s.clone();
+                s.labels.remove("target");
+                s
+            })
+            .collect();
+        // Families with one unlabelled sample: the values agree (absent in both too).
+        for name in [
+            "probe_success",
+            "probe_http_status_code",
+            "probe_http_redirects",
+            "probe_http_content_length",
+            "probe_http_ssl",
+            "probe_http_version",
+            "probe_http_last_modified_timestamp_seconds",
+            "probe_ssl_earliest_cert_expiry",
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            "probe_ip_addr_hash",
+        ] {
+            assert_eq!(
+                find(&mine, name, &[]),
+                find(&theirs, name, &[]),
+                "{name} for {url}\nheadprobe:\n{text}\nblackbox:\n{theirs:?}"
+            );
+        }
+        // Labelled families: the same label sets (blackbox 0.23 has no cipher family
+        // and no serialnumber label yet; where it has them they must agree).
+        for name in [
+            "probe_tls_version_info",
+            "probe_tls_cipher_info",
+            "probe_ssl_last_chain_info",
+        ] {
+            let labels = |samples: &[Sample]| -> Vec<BTreeMap<String, String>> {
+                samples
+                    .iter()
+                    .filter(|s| s.name == name)
+                    .map(|s| s.labels.clone())
+                    .collect()
+            };
+            let (mut m, t) = (labels(&mine), labels(&theirs));
+            if name == "probe_tls_cipher_info" && t.is_empty() {
+                continue;
+            }
+            if name == "probe_tls_cipher_info" {
+                has_cipher_family.set(true);
+            }
+            if let Some(theirs) = t.first() {
+                for l in &mut m {
+                    l.retain(|k, _| theirs.contains_key(k));
+                }
+            }
+            assert_eq!(m, t, "{name} for {url}\nheadprobe:\n{text}");
+        }
+    }
+    if !has_cipher_family.get() {
+        eprintln!("note: this blackbox_exporter has no probe_tls_cipher_info; checked against nginx's pinned suites");
+    }
+
+    // What each site is, so the agreement above is about something.
+    let at = |url: &str, name: &str| find(&ours, name, &[("target", url)]);
+    let expect: [(&str, f64, f64, f64); 5] = [
+        ("/", 1.0, 200.0, 0.0),
+        ("/moved", 1.0, 200.0, 1.0),
+        ("/missing", 0.0, 404.0, 0.0),
+        ("/broken", 0.0, 500.0, 0.0),
+        ("/down", 0.0, 503.0, 0.0),
+    ];
+    for (path, success, status, redirects) in expect {
+        let url = http(path);
+        assert_eq!(at(&url, "probe_success"), Some(success), "{url}\n{text}");
+        assert_eq!(
+            at(&url, "probe_http_status_code"),
+            Some(status),
+            "{url}\n{text}"
+        );
+        assert_eq!(
+            at(&url, "probe_http_redirects"),
+            Some(redirects),
+            "{url}\n{text}"
+        );
+    }
+    let index_len = "<p>index</p>\n".len() as f64;
+    assert_eq!(at(&http("/"), "probe_http_content_length"), Some(index_len));
+    assert!(at(&http("/"), "probe_http_last_modified_timestamp_seconds").is_some());
+    // The intermediate expires first (2080-06-01): that is the earliest expiry.
+    for (url, suite, version) in [
+        (&urls[5], TLS13_SUITE, "TLS 1.3"),
+        (&urls[6], TLS12_SUITE, "TLS 1.2"),
+    ] {
+        assert_eq!(
+            at(url, "probe_ssl_earliest_cert_expiry"),
+            Some(EARLY_NOT_AFTER as f64),
+            "{url}\n{text}"
+        );
+        assert_eq!(at(url, "probe_success"), Some(1.0), "{url}\n{text}");
+        let cipher = [("target", url.as_str()), ("cipher", suite)];
+        assert_eq!(
+            find(&ours, "probe_tls_cipher_info", &cipher),
+            Some(1.0),
+            "{text}"
+        );
+        let v = [("target", url.as_str()), ("version", version)];
+        assert_eq!(
+            find(&ours, "probe_tls_version_info", &v),
+            Some(1.0),
+            "{text}"
+        );
+    }
+
+    // The leaf's labels as openssl reads the certificate.
+    let leaf_pem = temp_file("leaf.pem", pem_of(&pki().early_intermediate.der).as_bytes());
+    let Some(fingerprint) = openssl_x509(&leaf_pem, "-fingerprint -sha256") else {
+        return;
+    };
+    let fingerprint = fingerprint.replace(':', "").to_lowercase();
+    let serial = openssl_x509(&leaf_pem, "-serial").unwrap().to_lowercase();
+    let subject = openssl_x509(&leaf_pem, "-subject").unwrap();
+    let issuer = openssl_x509(&leaf_pem, "-issuer").unwrap();
+    for url in &urls[5..] {
+        let info = [
+            ("target", url.as_str()),
+            ("fingerprint_sha256", fingerprint.as_str()),
+            ("serialnumber", serial.as_str()),
+            ("subject", subject.as_str()),
+            ("issuer", issuer.as_str()),
+            ("subjectalternative", "localhost,probe.test"),
+        ];
+        assert_eq!(
+            find(&ours, "probe_ssl_last_chain_info", &info),
+            Some(1.0),
+            "{info:?}\n{text}"
+        );
+    }
+}
+
+/// `--only-failed` leaves out the samples of ok targets, not their counts: the run-wide
+/// families cover every target (two of five ok read `result="ok"` 0 before).
+#[test]
+fn only_failed_writes_failed_targets_and_counts_every_one() {
+    let ok = Server::start(Behaviour::Respond(ok_11()));
+    let mut urls = vec![
+        format!("http://{}/a", ok.addr()),
+        format!("http://{}/b", ok.addr()),
+    ];
+    urls.extend((0..3).map(|i| format!("http://{}/{i}", refused_addr())));
+    let out = headprobe()
+        .args(["--format", "prometheus", "--only-failed"])
+        .args(&urls)
+        .run();
+    out.expect_code(1);
+    let text = out.out();
+    let samples = parse_exposition(&text);
+    let count = |name: &str, labels: &[(&str, &str)]| find(&samples, name, labels);
+    assert_eq!(
+        count("headprobe_targets", &[("result", "ok")]),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        count("headprobe_targets", &[("result", "failed")]),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        count("headprobe_target_errors", &[("kind", "refused")]),
+        Some(3.0),
+        "{text}"
+    );
+    let written: Vec<&str> = samples
+        .iter()
+        .filter(|s| s.name == "probe_success")
+        .map(|s| s.labels["target"].as_str())
+        .collect();
+    assert_eq!(written, &urls[2..], "{text}");
 }
