@@ -83,28 +83,7 @@ fn rfc2253(name: &X509Name<'_>) -> String {
     for a in &attrs {
         let oid = a.attr_type().to_id_string();
         if !GO_NAME_FIELDS.iter().any(|(o, _)| *o == oid) {
-            let value = a.attr_value();
-            let mut der = Vec::new();
-            // Tag and definite length, then the content: the value's DER as Go marshals it.
-            match value.header.raw_tag() {
-                Some(tag) => der.extend_from_slice(tag),
-                None => der.push(
-                    (value.header.class() as u8) << 6
-                        | u8::from(value.header.constructed()) << 5
-                        | (value.header.tag().0 as u8 & 0x1f),
-                ),
-            }
-            let len = value.data.len();
-            if len < 0x80 {
-                der.push(len as u8);
-            } else {
-                let bytes = len.to_be_bytes();
-                let skip = bytes.iter().take_while(|&&b| b == 0).count();
-                der.push(0x80 | (bytes.len() - skip) as u8);
-                der.extend_from_slice(&bytes[skip..]);
-            }
-            der.extend_from_slice(value.data);
-            rdns.push(vec![format!("{oid}=#{}", hex(&der))]);
+            rdns.push(vec![format!("{oid}=#{}", hex(&go_marshal(a)))]);
         }
     }
     for (oid, short) in GO_NAME_FIELDS {
@@ -132,6 +111,44 @@ fn rfc2253(name: &X509Name<'_>) -> String {
         .map(|rdn| rdn.join("+"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// An attribute's value as Go's `asn1.Marshal` writes it back after parsing: a string
+/// becomes a PrintableString when every character allows it, else a UTF8String; any
+/// other value keeps its own DER.
+fn go_marshal(a: &AttributeTypeAndValue<'_>) -> Vec<u8> {
+    let value = a.attr_value();
+    let (tag, content): (Vec<u8>, &[u8]) = match a.as_str() {
+        Ok(text) => {
+            let printable = text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
+            (vec![if printable { 0x13 } else { 0x0c }], text.as_bytes())
+        }
+        Err(_) => match value.header.raw_tag() {
+            Some(tag) => (tag.to_vec(), value.data),
+            None => (
+                vec![
+                    (value.header.class() as u8) << 6
+                        | u8::from(value.header.constructed()) << 5
+                        | (value.header.tag().0 as u8 & 0x1f),
+                ],
+                value.data,
+            ),
+        },
+    };
+    let mut der = tag;
+    let len = content.len();
+    if len < 0x80 {
+        der.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        der.push(0x80 | (bytes.len() - skip) as u8);
+        der.extend_from_slice(&bytes[skip..]);
+    }
+    der.extend_from_slice(content);
+    der
 }
 
 /// RFC 2253 value escaping as Go does it: `,+"\<>;` anywhere, a space first or last,
@@ -225,6 +242,51 @@ mod tests {
         assert_eq!(at(-DAY - 3600), -1);
         assert_eq!(at(-2 * DAY), -2);
         assert_eq!(days_left(i64::MIN, i64::MAX), i64::MIN / DAY);
+    }
+
+    #[test]
+    fn rdn_values_are_escaped_as_go_escapes_them() {
+        let cases = [
+            ("plain", "plain"),
+            ("a,b+c", "a\\,b\\+c"),
+            ("q\"<>;\\", "q\\\"\\<\\>\\;\\\\"),
+            (" lead and trail ", "\\ lead and trail\\ "),
+            ("#first #not", "\\#first #not"),
+            ("caf\u{e9}", "caf\u{e9}"),
+            ("", ""),
+        ];
+        for (value, want) in cases {
+            assert_eq!(escape_rdn(value), want, "{value:?}");
+        }
+    }
+
+    /// Go's order (C, ST, L, STREET, POSTALCODE, O, OU, CN, SERIALNUMBER) read backwards,
+    /// whatever order the certificate has them in; one RDN per type; any other type
+    /// first in the sequence, so last in the text, as `OID=#DER`.
+    #[test]
+    fn names_read_as_go_writes_them() {
+        use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "leaf");
+        dn.push(DnType::OrganizationalUnitName, "ops");
+        dn.push(DnType::OrganizationName, "Probe, Inc.");
+        dn.push(DnType::CountryName, "NL");
+        dn.push(
+            DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]),
+            "example",
+        );
+        let mut p = CertificateParams::new(vec!["a.test".to_string()]).unwrap();
+        p.distinguished_name = dn;
+        p.serial_number = Some(vec![0x00, 0x0a, 0xff].into());
+        let cert = p.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let info = cert_info(cert.der(), SystemTime::now()).unwrap();
+        assert_eq!(
+            info.subject_rfc2253,
+            "CN=leaf,OU=ops,O=Probe\\, Inc.,C=NL,0.9.2342.19200300.100.1.25=#13076578616d706c65"
+        );
+        assert_eq!(info.issuer_rfc2253, info.subject_rfc2253);
+        // Go's `%x` of `SerialNumber.Bytes()`: no leading zero byte, lower case.
+        assert_eq!(info.serial, "0aff");
     }
 
     #[test]
