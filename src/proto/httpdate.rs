@@ -79,10 +79,11 @@ fn asctime(s: &str) -> Option<i64> {
     unix(digits(y, 4)?, m, d, clock(t)?)
 }
 
-/// `HH:MM:SS`.
+/// `HH:MM:SS` (Go takes a one-digit hour too).
 fn clock(s: &str) -> Option<(u32, u32, u32)> {
     let mut parts = s.split(':');
-    let h = digits(parts.next()?, 2)?;
+    let h = parts.next()?;
+    let h = digits(h, h.len().clamp(1, 2))?;
     let m = digits(parts.next()?, 2)?;
     let sec = digits(parts.next()?, 2)?;
     parts.next().is_none().then_some((h, m, sec))
@@ -94,9 +95,12 @@ fn digits(s: &str, n: usize) -> Option<u32> {
         .flatten()
 }
 
-/// The 1-based position of `s` in `names`.
+/// The 1-based position of `s` in `names`, ignoring ASCII case (as Go does).
 fn one_of(names: &[&str], s: &str) -> Option<u32> {
-    names.iter().position(|n| *n == s).map(|i| i as u32 + 1)
+    names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(s))
+        .map(|i| i as u32 + 1)
 }
 
 fn unix(y: u32, m: u32, d: u32, (h, min, s): (u32, u32, u32)) -> Option<i64> {
@@ -128,7 +132,9 @@ mod tests {
             ("Thursday, 01-Jan-70 00:00:00 GMT", Some(0)),
             // The weekday is a name, not checked against the date (as Go).
             ("Mon, 06 Nov 1994 08:49:37 GMT", Some(784_111_777)),
+            ("sun, 06 NOV 1994 8:49:37 GMT", Some(784_111_777)),
             ("Xyz, 06 Nov 1994 08:49:37 GMT", None),
+            ("Sun, 06 Nov 1994 123:49:37 GMT", None),
             ("Sun, 06 Nov 1994 08:49:37 UTC", None),
             ("Sun, 6 Nov 1994 08:49:37 GMT", None),
             ("Sun, 31 Nov 1994 08:49:37 GMT", None),
