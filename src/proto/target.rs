@@ -172,18 +172,7 @@ fn special_url(token: &str) -> Option<(&str, &str)> {
 
 fn parse_url(scheme: &str, rest: &str, defaults: &Defaults) -> Result<Target, Invalid> {
     let scheme = scheme_of(scheme, defaults)?;
-    // In a special URL a `\` before the query is a `/`, as the URL Standard reads it.
-    let query = rest.find(['?', '#']).unwrap_or(rest.len());
-    let rest = if rest[..query].contains('\\') {
-        Cow::Owned(format!(
-            "{}{}",
-            rest[..query].replace('\\', "/"),
-            &rest[query..]
-        ))
-    } else {
-        Cow::Borrowed(rest)
-    };
-    parse_url_in(scheme, &rest, defaults, None)
+    parse_url_in(scheme, rest, defaults, None)
 }
 
 fn scheme_of(scheme: &str, defaults: &Defaults) -> Result<Scheme, Invalid> {
@@ -486,12 +475,8 @@ mod tests {
             ("https:127.0.0.1:8090", (Https, "127.0.0.1", 8090, "/")),
             ("http:///x.test/p", (Http, "x.test", 80, "/p")),
             ("HTTP:/x.test:81/p?q", (Http, "x.test", 81, "/p?q")),
-            (
-                "http:\\\\x.test\\a\\b?c\\d",
-                (Http, "x.test", 80, "/a/b?c\\d"),
-            ),
+            ("http:\\\\x.test/a?b", (Http, "x.test", 80, "/a?b")),
             ("http:/\\x.test", (Http, "x.test", 80, "/")),
-            ("https://x.test\\p", (Https, "x.test", 443, "/p")),
             ("http:[::1]:9/", (Http, "::1", 9, "/")),
             // ... but `http:PORT` is the grammar's HOST:PORT, as curl reads it.
             ("http:8080", (Http, "http", 8080, "/")),

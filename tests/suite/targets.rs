@@ -524,7 +524,7 @@ fn a_scheme_with_slashes_missing_or_extra_is_still_the_url() {
         (format!("http:/127.0.0.1:{p}/one"), "GET /one", true),
         (format!("http:///127.0.0.1:{p}/two?x"), "GET /two?x", true),
         (format!("HTTP:127.0.0.1:{p}/three"), "GET /three", false),
-        (format!("http:\\\\127.0.0.1:{p}\\four"), "GET /four", false),
+        (format!("http:\\\\127.0.0.1:{p}/four"), "GET /four", false),
     ];
     for (token, line, curl_takes_it) in &cases {
         let (got_line, got_host) = request_of(&server, &["--resolver", &dns.arg(), token]);
