@@ -406,6 +406,7 @@ fn open_stdin() -> Result<Source, UsageError> {
     Ok(Source::Reader("-".into(), reader))
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 enum StdinKind {
     Directory,
     File,

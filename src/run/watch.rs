@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::cancel::{Cancel, StopReason};
+use super::cancel::Cancel;
 
 /// A running watcher; dropping it stops its thread.
 pub struct StdoutWatch {
@@ -41,7 +41,7 @@ mod unix {
 
     use rustix::event::{poll, PollFd, PollFlags};
 
-    use super::{Cancel, StopReason};
+    use crate::run::cancel::{Cancel, StopReason};
 
     pub(super) struct Watch {
         /// Written to (or dropped) to wake the thread and end it.
@@ -111,6 +111,7 @@ mod tests {
     use std::os::unix::net::UnixStream;
 
     use super::*;
+    use crate::run::cancel::StopReason;
 
     /// Runs the watcher on one end of a socket pair; `end` then closes the other end
     /// (the reader going away) or the watcher's stop socket.
