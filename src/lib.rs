@@ -86,6 +86,7 @@ pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
             .and_then(|p| p.screen())
             .filter(|_| stdout_tty),
         stdout_is_terminal: stdout_tty,
+        watch_stdout: output.is_none(),
         destination: match &output {
             Some(out) => format!("-o {}", out.path().display()),
             None => "standard output".into(),

@@ -8,15 +8,21 @@
 //! which skips SOCKS5); a dead port one connect (a connection failure ends the probe);
 //! every attempt shares the probe's connect deadline and `--timeout`. While detecting,
 //! each protocol left gets an equal share of what is left of the connect budget, so a
-//! port silent to HTTP is still greeted in SOCKS5 and SOCKS4; silent to all of them, it
-//! is a `timeout` whose message says what each attempt saw, naming no protocol. A proxy
+//! port silent to HTTP is still greeted in SOCKS5 and SOCKS4; silent to all of them (or
+//! to some, answering the others in no protocol), it is a `timeout` whose message says
+//! what each attempt saw, naming no protocol. The share only bounds the wait for the
+//! peer's first answer in the protocol (a SOCKS5 method choice, a tunnel opened): once
+//! it has answered, the protocol is decided, and a proxy slow to reach the check URL
+//! times out as that protocol on the connect budget and `--timeout`. A proxy
 //! given with its scheme that answers in another protocol is `proxy`, saying which and
 //! the scheme that would work.
 
+use std::cell::Cell;
+use std::future::{pending, Future};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::net::rt::timeout;
+use crate::net::rt::{timeout, Elapsed};
 
 use crate::net::connect::{self, open};
 use crate::net::conversation::converse;
@@ -71,17 +77,24 @@ pub(crate) async fn through(
             forget_attempt(got);
         }
         let attempt = proxy.as_kind(kind);
+        // Set once the peer has answered in this protocol: it is then decided.
+        let heard = Cell::new(false);
         let outcome = if kinds.len() == 1 {
-            attempt_as(visit, template, &attempt, &addrs, got).await
+            attempt_as(visit, template, &attempt, &addrs, got, &heard).await
         } else {
             // Detecting: each protocol left gets a share of what is left of the connect
             // budget (finding the protocol is part of connecting), so a port that stays
-            // silent to one cannot starve the others.
+            // silent to one cannot starve the others. Once the peer has answered in it,
+            // the protocol is decided and the share no longer applies: what follows has
+            // the connect budget and --timeout, as with its scheme given.
             let left = clock
                 .connect_deadline
                 .saturating_duration_since(Instant::now());
             let share = left / (kinds.len() - i) as u32;
-            match timeout(share, attempt_as(visit, template, &attempt, &addrs, got)).await {
+            let trying = attempt_as(visit, template, &attempt, &addrs, got, &heard);
+            match until_heard(share, &heard, trying).await {
+                // It answered, then failed or ran out of time: that is the outcome.
+                Ok(Attempt::Failed(e)) if heard.get() => Attempt::Spoken(Err(e)),
                 Ok(Attempt::Failed(e)) if e.kind == ErrorKind::Timeout && !spoke(got) => {
                     Attempt::Unspoken(e, Answer::Silent(share))
                 }
@@ -119,6 +132,23 @@ pub(crate) async fn through(
         }
     }
     Err(none_spoken(proxy, &unspoken))
+}
+
+/// `attempt`, or `Elapsed` once `share` has passed without the peer answering in the
+/// protocol (`heard`); after an answer only the attempt's own deadlines end it.
+async fn until_heard<T>(
+    share: Duration,
+    heard: &Cell<bool>,
+    attempt: impl Future<Output = T>,
+) -> Result<T, Elapsed> {
+    let silent = async {
+        let _ = timeout(share, pending::<()>()).await;
+        if heard.get() {
+            pending::<()>().await;
+        }
+        Err(Elapsed)
+    };
+    futures_lite::future::or(async { Ok(attempt.await) }, silent).await
 }
 
 /// Whether a peer answered an earlier attempt with a SOCKS4 reply (`\x00\x5b...`), as a
@@ -162,15 +192,23 @@ fn tried(unspoken: &[(ProxyKind, Answer)]) -> String {
 }
 
 /// Nothing was detected: what each attempt saw, naming no protocol as the proxy's. A
-/// port silent to every attempt is a `timeout`; one that answered otherwise is `proxy`.
+/// port silent to every attempt is a `timeout`; so is one silent to some (a proxy slow
+/// to reach the check URL is silent until it has): it may speak that protocol. Only a
+/// port that answered every attempt otherwise is `proxy`: it speaks none of them.
 fn none_spoken(proxy: &Proxy, unspoken: &[(ProxyKind, Answer)]) -> ProbeError {
     let all_silent = unspoken
         .iter()
         .all(|(_, a)| matches!(a, Answer::Silent(_) | Answer::NotSent(_)));
+    let some_silent = unspoken.iter().any(|(_, a)| matches!(a, Answer::Silent(_)));
     let (kind, what) = if all_silent {
         (
             ErrorKind::Timeout,
             "answered none of HTTP, SOCKS5 and SOCKS4",
+        )
+    } else if some_silent {
+        (
+            ErrorKind::Timeout,
+            "was not heard speaking HTTP, SOCKS5 or SOCKS4 in time",
         )
     } else {
         (ErrorKind::Proxy, "speaks none of HTTP, SOCKS5 and SOCKS4")
@@ -228,12 +266,15 @@ fn out_of_time(
 }
 
 /// One attempt: connect, open the tunnel `proxy.kind` needs, send the request, read.
+/// `heard` is set once the peer has answered in the protocol (a SOCKS5 method choice, a
+/// tunnel opened).
 async fn attempt_as(
     visit: Visit<'_>,
     template: &RequestTemplate,
     proxy: &Proxy,
     addrs: &[SocketAddr],
     got: &mut Gathered,
+    heard: &Cell<bool>,
 ) -> Attempt {
     let Visit {
         cfg, target, clock, ..
@@ -267,7 +308,7 @@ async fn attempt_as(
             )
             .await
             .map(|()| true),
-            (ProxyKind::Socks5, _) => socks5_connect(&mut stream, proxy, target)
+            (ProxyKind::Socks5, _) => socks5_connect(&mut stream, proxy, target, heard)
                 .await
                 .map(|()| true),
             (ProxyKind::Socks4 | ProxyKind::Socks4a, _) => {
@@ -279,6 +320,7 @@ async fn attempt_as(
     };
     let request = match timeout(left, tunnel).await {
         Ok(Ok(true)) => {
+            heard.set(true);
             got.timing.proxy = Some(clock.start.elapsed());
             template.render(target)
         }
@@ -292,13 +334,21 @@ async fn attempt_as(
         Ok(Err(TunnelError::Refused(e))) => return Attempt::Spoken(Err(e)),
         Ok(Err(TunnelError::Broken(e))) => return Attempt::Failed(e),
         Err(_) => {
+            // After its first answer the proxy is slow to reach the target, most likely.
+            let answered = if heard.get() {
+                format!("answered {}, then ", what_was_sent(proxy.kind))
+            } else {
+                String::new()
+            };
             return Attempt::Failed(ProbeError::new(
                 ErrorKind::Timeout,
                 format!(
-                    "proxy {proxy} did not open the tunnel within {}",
+                    "proxy {proxy} {answered}did not open the tunnel to {}:{} within {}",
+                    target.host.authority_form(),
+                    target.port,
                     clock.connect_limit
                 ),
-            ))
+            ));
         }
     };
 

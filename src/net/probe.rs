@@ -107,7 +107,9 @@ where
                 got.resolved = None;
             }
         }
-        let final_url = cfg.follow.then(|| match hop {
+        // With -L, where the chain ended; with --proxy-check, the URL asked for through
+        // the proxy (the last one after -L).
+        let final_url = (cfg.follow || cfg.proxy_check.is_some()).then(|| match hop {
             Some((_, url)) => url,
             None => url_of(&target),
         });

@@ -341,11 +341,13 @@ async fn send<S: AsyncWrite + Unpin>(
     })
 }
 
-/// Runs the SOCKS5 greeting, optional RFC 1929 authentication, and CONNECT.
+/// Runs the SOCKS5 greeting, optional RFC 1929 authentication, and CONNECT. `heard` is
+/// set once the greeting is answered: the peer speaks SOCKS5, whatever follows.
 pub async fn socks5_connect<S>(
     stream: &mut S,
     proxy: &Proxy,
     target: &Target,
+    heard: &std::cell::Cell<bool>,
 ) -> Result<(), TunnelError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -361,6 +363,7 @@ where
     let method = read_message(stream, parse_socks5_choice)
         .await
         .map_err(|end| first_reply_failed(end, proxy, "SOCKS5 greeting"))?;
+    heard.set(true);
     match (method, credentials) {
         (0, _) => {}
         (2, Some((user, pass))) => {

@@ -127,6 +127,9 @@ pub fn parse(token: &str, defaults: &Defaults) -> Result<Target, Invalid> {
         ));
     }
 
+    if let Some((scheme, rest)) = special_url(token) {
+        return parse_url(scheme, rest, defaults);
+    }
     match token.find("://") {
         Some(i) => parse_url(&token[..i], &token[i + 3..], defaults),
         // `//host/path`, and `host/path`, `host?query`, `host#x`: URLs without a scheme,
@@ -148,6 +151,23 @@ pub fn normalize_name(name: &str) -> Result<String, Invalid> {
         Host::Name(n) => Ok(n.trim_end_matches('.').to_ascii_lowercase()),
         Host::Ip(ip) => Ok(ip.to_string()),
     }
+}
+
+/// `http:` or `https:` and what follows the slashes, read as the WHATWG URL Standard
+/// reads a special scheme's URL (and curl, for one slash or three): any run of `/` and
+/// `\` after the colon is skipped ("special authority ignore slashes state"), so
+/// `https:/h:8090/`, `https:h:8090` and `http:\\h` all name host `h`. `http:8080` stays
+/// the grammar's `HOST:PORT` (a host named `http`), as curl reads it.
+fn special_url(token: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = token.split_once(':')?;
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return None;
+    }
+    let port = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((scheme, rest.trim_start_matches(['/', '\\'])))
 }
 
 fn parse_url(scheme: &str, rest: &str, defaults: &Defaults) -> Result<Target, Invalid> {
@@ -449,6 +469,18 @@ mod tests {
             ("bücher.test", (Http, "xn--bcher-kva.test", 80, "/")),
             ("http://BÜCHER.test/", (Http, "xn--bcher-kva.test", 80, "/")),
             ("bücher.test:81/x", (Http, "xn--bcher-kva.test", 81, "/x")),
+            // A special scheme's slashes, missing, extra or backward, are ignored
+            // (the URL Standard's "special authority ignore slashes state").
+            ("https:/127.0.0.1:8090/", (Https, "127.0.0.1", 8090, "/")),
+            ("https:127.0.0.1:8090", (Https, "127.0.0.1", 8090, "/")),
+            ("http:///x.test/p", (Http, "x.test", 80, "/p")),
+            ("HTTP:/x.test:81/p?q", (Http, "x.test", 81, "/p?q")),
+            ("http:\\\\x.test/a?b", (Http, "x.test", 80, "/a?b")),
+            ("http:/\\x.test", (Http, "x.test", 80, "/")),
+            ("http:[::1]:9/", (Http, "::1", 9, "/")),
+            // ... but `http:PORT` is the grammar's HOST:PORT, as curl reads it.
+            ("http:8080", (Http, "http", 8080, "/")),
+            ("https:8443/x", (Http, "https", 8443, "/x")),
         ];
         for (token, (scheme, host, port, path)) in cases {
             assert_eq!(
@@ -511,6 +543,9 @@ mod tests {
             ("http://256.1/", "not a valid IPv4"),
             ("http://08/", "not a valid IPv4"),
             ("u@x.test/p", "credentials"),
+            ("http:/", "empty host"),
+            ("https:///", "empty host"),
+            ("http:/u@x.test/", "credentials"),
         ];
         for (token, needle) in cases {
             let err = parse(token, &defaults()).expect_err(token);

@@ -352,7 +352,7 @@ impl Reading<'_> {
 
 fn open_reader(path: &str) -> Result<Source, UsageError> {
     let reader: Box<dyn Read + Send> = if path == "-" {
-        Box::new(io::stdin())
+        return open_stdin();
     } else {
         let file = File::open(path).map_err(|e| {
             UsageError(format!(
@@ -385,6 +385,52 @@ fn open_reader(path: &str) -> Result<Source, UsageError> {
         path.to_string(),
         BufReader::with_capacity(64 * 1024, reader),
     ))
+}
+
+/// Standard input as a source. Redirected from a directory (`-f - < /`) it is a usage
+/// error, as an unreadable `--file` is; redirected from a regular file its first read
+/// happens now, so that a read error is one too. A pipe or a terminal is not read
+/// before probing starts: its first read could wait for its writer.
+fn open_stdin() -> Result<Source, UsageError> {
+    let mut reader = BufReader::with_capacity(64 * 1024, Box::new(io::stdin()) as Box<_>);
+    let cannot = |why: String| UsageError(format!("cannot read standard input: {why}"));
+    match stdin_kind() {
+        Some(StdinKind::Directory) => return Err(cannot("it is a directory".into())),
+        Some(StdinKind::File) => {
+            if let Err(e) = reader.fill_buf() {
+                return Err(cannot(crate::report::error::os_text(&e)));
+            }
+        }
+        None => {}
+    }
+    Ok(Source::Reader("-".into(), reader))
+}
+
+#[cfg_attr(not(unix), allow(dead_code))]
+enum StdinKind {
+    Directory,
+    File,
+}
+
+/// What standard input was redirected from, when it is a directory or a regular file.
+#[cfg(unix)]
+fn stdin_kind() -> Option<StdinKind> {
+    use std::os::fd::AsFd;
+    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let meta = File::from(fd).metadata().ok()?;
+    if meta.is_dir() {
+        Some(StdinKind::Directory)
+    } else if meta.is_file() {
+        Some(StdinKind::File)
+    } else {
+        None
+    }
+}
+
+/// Elsewhere standard input is read as it comes (a read error ends the run's input).
+#[cfg(not(unix))]
+fn stdin_kind() -> Option<StdinKind> {
+    None
 }
 
 /// How a target argument that is not UTF-8 travels in `RunOptions::targets` (argh and

@@ -20,6 +20,7 @@ pub mod resume;
 mod retry;
 mod usage;
 pub mod verdict;
+mod watch;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -63,6 +64,9 @@ pub struct Terminal {
     pub screen: Option<Screen>,
     /// Results go to a terminal: after Ctrl-C they start on a fresh line.
     pub stdout_is_terminal: bool,
+    /// Results go to standard output: when it is a pipe or socket whose reader goes
+    /// away, the run ends then, not at its next write.
+    pub watch_stdout: bool,
     /// Where results go, for messages: `standard output`, `-o FILE`.
     pub destination: String,
 }
@@ -79,6 +83,7 @@ pub fn run<W: Write + Send + 'static>(
         counters,
         screen,
         stdout_is_terminal,
+        watch_stdout,
         destination,
     } = terminal;
     let (items_tx, items_rx) = async_channel::bounded::<Vec<Item>>(4);
@@ -106,6 +111,9 @@ pub fn run<W: Write + Send + 'static>(
             })
             .expect("spawning the output thread")
     };
+
+    // `| head -1`: a reader gone while nothing is written (silent targets) ends the run.
+    let stdout_watch = watch_stdout.then(|| watch::stdout(&cancel)).flatten();
 
     // Probes run on a few threads, each with its own executor driving the reactor while
     // idle: a probe never changes thread. This thread is one of them, and also runs
@@ -160,6 +168,7 @@ pub fn run<W: Write + Send + 'static>(
     }
 
     let output_problem = writer_thread.join().unwrap_or_default();
+    drop(stdout_watch);
     let mut outcome = Outcome {
         tally,
         stopped: cancel.reason(),

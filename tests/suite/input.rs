@@ -405,3 +405,30 @@ fn an_argument_that_is_not_utf8_is_invalid_and_never_probed() {
         "headprobe: invalid --path: '/caf\\xe9' is not valid UTF-8"
     );
 }
+
+/// Standard input redirected from a directory (`-f - < /`) cannot be read: a usage
+/// error (exit 2) before anything is probed, as an unreadable `-f FILE` is, whether it is
+/// named `-f -`, a positional `-`, or read for want of targets.
+#[test]
+fn standard_input_that_cannot_be_read_is_a_usage_error() {
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("stdin-is-a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = server.target();
+    let runs: [&[&str]; 3] = [&["-f", "-", &target], &["-", &target], &[]];
+    for args in runs {
+        let dir_in = std::fs::File::open(&dir).expect("open the directory");
+        let out = headprobe()
+            .args(args)
+            .stdin_from(std::process::Stdio::from(dir_in))
+            .run();
+        out.expect_code(2);
+        assert_eq!(
+            out.err().lines().next().unwrap_or(""),
+            "headprobe: cannot read standard input: it is a directory",
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+    }
+    assert_eq!(server.accepted(), 0, "a target was probed");
+}

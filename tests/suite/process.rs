@@ -567,3 +567,49 @@ mod option_values {
         }
     }
 }
+
+/// Issue 32: `| head -1` with silent targets: the run ends when the reader goes away,
+/// not when the next record is written (`-t 20s` later). The test reads one line, drops
+/// its end of the pipe, and allows the exit 10 s.
+#[test]
+fn a_reader_gone_ends_the_run_without_waiting_for_a_write() {
+    let good = Server::start(Behaviour::Respond(ok_response()));
+    let silent = Server::start(Behaviour::Silent);
+    let (g, s) = (good.target(), silent.target());
+    let mut cmd = headprobe()
+        .args(["--format", "status", "-t", "20s", &g, &s, &s, &s])
+        .command();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with(&format!("{g}\t")), "{first:?}");
+    // Every silent probe is waiting for its answer: nothing more will be written.
+    silent.requests(3);
+    drop(stdout);
+
+    let mut stderr = child.stderr.take().unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let status = child.wait();
+        let mut err = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut err);
+        let _ = tx.send((status, err));
+    });
+    let (status, err) = match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(done) => done,
+        Err(_) => {
+            // SAFETY: our own child, not reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("still running 10s after its reader went away (-t 20s)");
+        }
+    };
+    let status = status.unwrap();
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(status.code(), Some(0), "{status:?}, stderr: {err}");
+    assert!(err.is_empty(), "stderr: {err}");
+}

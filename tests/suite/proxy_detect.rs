@@ -447,3 +447,102 @@ fn token_for(kind: Kind, addr: SocketAddr) -> String {
         _ => addr.to_string(),
     }
 }
+
+/// A SOCKS5 peer that answers the greeting (no authentication), reads the CONNECT
+/// request and then waits, as a proxy slow to reach the check URL does. To anything but
+/// SOCKS5 it closes, as real ones do.
+fn socks5_slow_upstream() -> Peer {
+    Peer::start(Arc::new(|mut s: TcpStream, tx: &Sender<Seen>| {
+        use std::io::{Read, Write};
+        let mut seen = Seen::default();
+        let mut greeting = [0u8; 2];
+        let mut greeted = false;
+        if s.read_exact(&mut greeting).is_ok() && greeting[0] == 5 {
+            let mut methods = vec![0u8; usize::from(greeting[1])];
+            greeted = s.read_exact(&mut methods).is_ok() && s.write_all(&[5, 0]).is_ok();
+            seen.bytes = greeting.to_vec();
+            seen.bytes.extend_from_slice(&methods);
+        }
+        let _ = tx.send(seen);
+        if greeted {
+            // No reply to CONNECT: wait until the client goes.
+            close_and_drain_after_client(&mut s);
+        }
+    }))
+}
+
+/// A SOCKS4 peer that reads the request and then waits (its reply would come once it
+/// has reached the target); to anything but SOCKS4 it closes.
+fn socks4_slow_upstream() -> Peer {
+    Peer::start(Arc::new(|mut s: TcpStream, tx: &Sender<Seen>| {
+        use std::io::Read;
+        let mut version = [0u8; 1];
+        let socks4 = s.read_exact(&mut version).is_ok() && version[0] == 4;
+        let _ = tx.send(Seen::default());
+        if socks4 {
+            close_and_drain_after_client(&mut s);
+        }
+    }))
+}
+
+/// Reads until the client closes (or the peer's patience runs out), answering nothing.
+fn close_and_drain_after_client(s: &mut TcpStream) {
+    use std::io::Read;
+    let _ = s.set_read_timeout(Some(PEER_PATIENCE));
+    let mut buf = [0u8; 1024];
+    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// Issue 32: once a protocol has answered, it is decided: a SOCKS5 proxy that answered
+/// the greeting and is slow to reach the check URL is a SOCKS5 proxy that timed out
+/// (its message says the greeting was answered), and a SOCKS4 or SOCKS5 proxy whose
+/// tunnel is open but whose origin is slow times out on --timeout like any probe. A
+/// SOCKS4 proxy silent to its request is a timeout, never "speaks none".
+#[test]
+fn a_proxy_that_answered_is_decided_even_when_the_check_url_is_slow() {
+    let slow_origin = Server::start(Behaviour::Silent);
+    let socks5_greeted = socks5_slow_upstream();
+    let socks4_silent = socks4_slow_upstream();
+    let socks5_open = Socks5::default().start();
+    let socks4_open = Socks4::default().start();
+    let url = format!("http://127.0.0.1:{}/slow", slow_origin.port());
+    let tokens = [
+        socks5_greeted.hostport(),
+        socks4_silent.hostport(),
+        socks5_open.hostport(),
+        socks4_open.hostport(),
+    ];
+    let out = headprobe()
+        .args(["--format", "json", "--ordered", "--proxy-check", &url])
+        .args(["--connect-timeout", "1s", "-t", "3s"])
+        .args(&tokens)
+        .run();
+    out.expect_code(1);
+    let records = out.json();
+    assert_eq!(records.len(), tokens.len(), "{out:?}");
+
+    check_detected(
+        &records[0],
+        Some(socks5_greeted.url("socks5")),
+        Some("timeout"),
+    );
+    let m = message(&records[0]);
+    assert!(
+        m.contains("answered a SOCKS5 greeting") && m.contains("did not open the tunnel"),
+        "{m}"
+    );
+
+    check_detected(&records[1], None, Some("timeout"));
+    let m = message(&records[1]);
+    assert!(!m.contains("speaks none"), "{m}");
+    assert!(m.contains("to a SOCKS4 request it stayed silent"), "{m}");
+
+    for (r, proxy) in [
+        (&records[2], socks5_open.url("socks5")),
+        (&records[3], socks4_open.url("socks4")),
+    ] {
+        check_detected(r, Some(proxy), Some("timeout"));
+        let m = message(r);
+        assert!(m.contains("no response within 3s (--timeout)"), "{m}");
+    }
+}

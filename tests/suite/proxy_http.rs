@@ -504,3 +504,53 @@ fn tinyproxy_as_a_real_peer() {
     assert!(!s["timing_ms"]["proxy"].is_null(), "{s}");
     assert!(tls.seen().bytes.starts_with(b"GET / HTTP/1.0\r\n"));
 }
+
+/// `--http2-prior-knowledge` through an HTTP proxy: the proxy is asked in HTTP/1 (the
+/// absolute form), never sent the HTTP/2 preface, as curl does ("Ignoring HTTP/2 prior
+/// knowledge due to proxy"); curl's request is compared where curl is installed.
+#[test]
+fn http2_prior_knowledge_through_an_http_proxy_asks_the_proxy_in_http1() {
+    let origin = origin_server();
+    let proxy = HttpProxy::default().start();
+    let url = format!("http://127.0.0.1:{}/h2pk", origin.port());
+    let (out, r) = json_run(&[
+        "--http2-prior-knowledge",
+        "--proxy",
+        &proxy.url("http"),
+        &url,
+    ]);
+    out.expect_code(0);
+    let seen = proxy.seen();
+    assert_eq!(
+        seen.text(),
+        default_request(&url, &format!("127.0.0.1:{}", origin.port()), &[]),
+        "the proxy was sent the HTTP/1 absolute form"
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["version"], "HTTP/1.0", "{r}");
+
+    let curl = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "5",
+            "--http2-prior-knowledge",
+        ])
+        .args(["--proxy", &proxy.url("http"), &url])
+        .status();
+    match curl {
+        Ok(status) => {
+            assert!(status.success(), "curl through the test proxy: {status}");
+            let theirs = proxy.seen();
+            assert!(
+                theirs
+                    .text()
+                    .starts_with(&format!("GET {url} HTTP/1.1\r\n")),
+                "curl asked the proxy in HTTP/1 too: {theirs:?}"
+            );
+        }
+        Err(_) => eprintln!("curl not installed: not compared with curl"),
+    }
+}

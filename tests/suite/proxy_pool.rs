@@ -69,6 +69,7 @@ fn proxy_check_records_describe_the_proxy() {
         assert_eq!(r["port"], peer.port(), "{r}");
         assert_eq!(r["addr"], peer.hostport(), "{r}");
         assert_eq!(r["url"], url.as_str(), "{r}");
+        assert_eq!(r["final_url"], url.as_str(), "the URL requested: {r}");
         assert_eq!(r["proxy"], peer.url(scheme), "{r}");
         assert_eq!(r["tunnel"], Value::Null, "{r}");
         let path = if absolute { url.as_str() } else { "/check?q=1" };

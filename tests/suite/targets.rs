@@ -505,3 +505,38 @@ fn junk_hosts_are_invalid_before_any_lookup() {
     assert_eq!(out.status_rows().len(), 4);
     assert_eq!(dns.total(), 0, "questions were sent: {:?}", dns.log());
 }
+
+/// A special scheme's slashes, one short, one too many or backward, are skipped as the
+/// URL Standard and curl skip them: `http:/127.0.0.1:PORT/` is `http://127.0.0.1:PORT/`,
+/// not a host named `http` on port 80 (the test resolver would see that question).
+#[test]
+fn a_scheme_with_slashes_missing_or_extra_is_still_the_url() {
+    let dns = crate::util::dns::DnsServer::zone(&[]);
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let p = server.port();
+    let host = format!("127.0.0.1:{p}");
+    let curl = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok();
+    // (token, request line, whether curl takes the form)
+    let cases = [
+        (format!("http:/127.0.0.1:{p}/one"), "GET /one", true),
+        (format!("http:///127.0.0.1:{p}/two?x"), "GET /two?x", true),
+        (format!("HTTP:127.0.0.1:{p}/three"), "GET /three", false),
+        (format!("http:\\\\127.0.0.1:{p}/four"), "GET /four", false),
+    ];
+    for (token, line, curl_takes_it) in &cases {
+        let (got_line, got_host) = request_of(&server, &["--resolver", &dns.arg(), token]);
+        assert_eq!(
+            (got_line.as_str(), got_host.as_str()),
+            (*line, host.as_str()),
+            "{token}"
+        );
+        if curl && *curl_takes_it {
+            let theirs = curl_request(&server, token).unwrap_or_else(|| panic!("curl {token}"));
+            assert_eq!(theirs, (got_line.clone(), got_host.clone()), "curl {token}");
+        }
+    }
+    assert_eq!(dns.total(), 0, "questions were sent: {:?}", dns.log());
+}
