@@ -30,6 +30,7 @@
 //! | 127.0.0.1:8080   | a web server (nginx's head): `/` 200, `/missing` 404, `/old` 301 to `/` |
 //! | 127.0.0.1:8000   | the same, adding `X-Origin: yes` (a proxy check's origin)       |
 //! | 127.0.0.1:8081   | accepts and never answers                                       |
+//! | 127.0.0.1:8082   | HTTP/2 in clear text (`--http2-prior-knowledge`): 200, nginx's fields |
 //! | 127.0.0.1:3128   | an HTTP proxy                                                   |
 //! | 127.0.0.1:1080   | a SOCKS5 proxy                                                  |
 //! | 127.0.0.1:3199   | nothing listens (refused)                                       |
@@ -46,6 +47,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::util::dns::{Action, DnsServer};
+use crate::util::h2::{head, hello, writes, H2Peer};
 use crate::util::peer::Peer;
 use crate::util::proxy::{dead, Dead, HttpProxy, ScriptedProxy, Socks5};
 use crate::util::{close_and_drain, read_head, temp_file, Behaviour, Server};
@@ -214,6 +216,7 @@ struct Lab {
     ports: Vec<(u16, u16)>,
     _peers: Vec<Peer>,
     _silent: Server,
+    _h2: H2Peer,
     _dead: Dead,
 }
 
@@ -222,6 +225,21 @@ impl Lab {
         let web = site(false);
         let origin = site(true);
         let silent = Server::start(Behaviour::Silent);
+        let h2 = H2Peer::clear(writes(
+            [
+                hello(),
+                head(
+                    "200",
+                    &[
+                        ("server", "nginx/1.22.1"),
+                        ("date", "Tue, 08 Dec 2026 01:00:00 GMT"),
+                        ("content-type", "text/html"),
+                        ("content-length", "615"),
+                    ],
+                ),
+            ]
+            .concat(),
+        ));
         let http_proxy = HttpProxy::default().start();
         let socks5 = Socks5::default().start();
         let dead = dead();
@@ -229,6 +247,7 @@ impl Lab {
             (8080, web.port()),
             (8000, origin.port()),
             (8081, silent.port()),
+            (8082, h2.peer.port()),
             (3128, http_proxy.port()),
             (1080, socks5.port()),
             (3199, dead.addr.port()),
@@ -262,6 +281,7 @@ impl Lab {
             ports,
             _peers: vec![web, origin, http_proxy, socks5],
             _silent: silent,
+            _h2: h2,
             _dead: dead,
         }
     }
@@ -331,6 +351,23 @@ impl Lab {
         Ok((code, output))
     }
 
+    /// `$ cat FILE` makes FILE from the lines shown, unless it exists.
+    fn fixture(&self, cmd: &str, shown: &[String]) -> Result<(), String> {
+        let file = cmd.strip_prefix("cat ").filter(|f| {
+            !f.is_empty()
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        });
+        let Some(path) = file.map(|f| self.dir.join(f)) else {
+            return Ok(());
+        };
+        if !path.exists() {
+            let content = self.to_real(&(shown.join("\n") + "\n"))?;
+            std::fs::write(&path, content).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     fn run(&self, block: &Block) -> Result<(), String> {
         let Marker::Run { exits, needs } = &block.marker else {
             return Ok(());
@@ -355,18 +392,7 @@ impl Lab {
             return Ok(());
         }
         for (i, (cmd, shown)) in commands(&block.body).iter().enumerate() {
-            let fixture = cmd.strip_prefix("cat ").filter(|f| {
-                !f.is_empty()
-                    && f.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            });
-            if let Some(file) = fixture {
-                let path = self.dir.join(file);
-                if !path.exists() {
-                    let content = self.to_real(&(shown.join("\n") + "\n"))?;
-                    std::fs::write(&path, content).map_err(|e| e.to_string())?;
-                }
-            }
+            self.fixture(cmd, shown)?;
             let real = self.to_real(cmd)?;
             let (code, output) = self
                 .sh(&real, exit_of(i))
@@ -551,15 +577,21 @@ fn a_recipe_with_an_option_that_does_not_exist_fails() {
     let blocks = blocks(&readme()).unwrap_or_else(|e| panic!("{e}"));
     let lab = Lab::start();
     for lang in ["console", "sh"] {
-        let mut block = blocks
+        let at = blocks
             .iter()
-            .find(|b| {
+            .position(|b| {
                 b.lang == lang
                     && matches!(&b.marker, Marker::Run { needs, .. } if needs.is_empty())
                     && b.body.iter().any(|l| l.contains("headprobe -"))
             })
-            .unwrap_or_else(|| panic!("no runnable {lang} block with an option"))
-            .clone();
+            .unwrap_or_else(|| panic!("no runnable {lang} block with an option"));
+        // The files the blocks before it make with `$ cat FILE`.
+        for b in blocks[..at].iter().filter(|b| b.lang == "console") {
+            for (cmd, shown) in commands(&b.body) {
+                lab.fixture(&cmd, &shown).unwrap();
+            }
+        }
+        let mut block = blocks[at].clone();
         assert_eq!(lab.run(&block), Ok(()), "README.md:{}", block.line);
         for line in &mut block.body {
             *line = line.replace("headprobe -", "headprobe --no-such-option -");
