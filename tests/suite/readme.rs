@@ -19,9 +19,10 @@
 //!   `*_seconds` may differ; every other byte must be as shown.
 //! - `$ cat FILE`, when FILE does not exist yet, creates FILE from the lines shown
 //!   below it (that is how a recipe's target list gets made).
-//! - Addresses: only the stand-ins below, on 127.0.0.1. The README's port numbers are
-//!   replaced by the stand-ins' real ones in commands and files, and back in the output.
-//!   A recipe naming another loopback port fails. `headprobe` is a wrapper on the PATH
+//! - Addresses: only the stand-ins below, on 127.0.0.1. Their README port numbers are
+//!   replaced by the real ones wherever they stand as a number of their own in commands
+//!   and files (so `--resolve www.example.test:8080:127.0.0.1` works too), and back in
+//!   the output. A recipe naming another `127.0.0.1:` port fails. `headprobe` is a wrapper on the PATH
 //!   that points `--resolver` at a DNS server of the test's, which answers nobody: a
 //!   recipe that needs DNS fails (use IP literals or `--resolve`).
 //!
