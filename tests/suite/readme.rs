@@ -32,6 +32,8 @@
 //! | 127.0.0.1:8000   | the same, adding `X-Origin: yes` (a proxy check's origin)       |
 //! | 127.0.0.1:8081   | accepts and never answers                                       |
 //! | 127.0.0.1:8082   | HTTP/2 in clear text (`--http2-prior-knowledge`): 200, nginx's fields |
+//! | 127.0.0.1:8443   | HTTPS (HTTP/1.1), nginx's head; its certificate (probe.test, localhost, 127.0.0.1) is issued by `ca.pem` in the recipes' directory |
+//! | 127.0.0.1:8444   | HTTPS offering h2 in ALPN, same certificate: with `--http2`, HTTP/2 200 and nginx's fields |
 //! | 127.0.0.1:3128   | an HTTP proxy                                                   |
 //! | 127.0.0.1:1080   | a SOCKS5 proxy                                                  |
 //! | 127.0.0.1:3199   | nothing listens (refused)                                       |
@@ -49,9 +51,11 @@ use serde_json::Value;
 
 use crate::util::dns::{Action, DnsServer};
 use crate::util::h2::{head, hello, writes, H2Peer};
-use crate::util::peer::Peer;
+use crate::util::peer::{tls_handler, Peer};
+use crate::util::pki::{pki, server_config};
 use crate::util::proxy::{dead, Dead, HttpProxy, ScriptedProxy, Socks5};
 use crate::util::{close_and_drain, read_head, temp_file, Behaviour, Server};
+use futures_rustls::rustls;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -198,14 +202,26 @@ fn site(origin: bool) -> Peer {
             _ => ("200 OK", String::new()),
         };
         let origin = if origin { "X-Origin: yes\r\n" } else { "" };
-        let answer = format!(
-            "HTTP/1.1 {status}\r\nServer: nginx/1.22.1\r\nDate: Tue, 08 Dec 2026 01:00:00 GMT\r\n\
-             Content-Type: text/html\r\nContent-Length: 615\r\n{extra}{origin}Connection: close\r\n\r\n"
-        );
-        let _ = s.write_all(answer.as_bytes());
+        let _ = s.write_all(nginx_head(status, &format!("{extra}{origin}")).as_bytes());
         close_and_drain(&mut s);
     }))
 }
+
+/// nginx's head for this status, with `extra` header lines before `Connection`.
+fn nginx_head(status: &str, extra: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nServer: nginx/1.22.1\r\nDate: Tue, 08 Dec 2026 01:00:00 GMT\r\n\
+         Content-Type: text/html\r\nContent-Length: 615\r\n{extra}Connection: close\r\n\r\n"
+    )
+}
+
+/// nginx's fields over HTTP/2 (lower-case names, no Connection).
+const H2_FIELDS: [(&str, &str); 4] = [
+    ("server", "nginx/1.22.1"),
+    ("date", "Tue, 08 Dec 2026 01:00:00 GMT"),
+    ("content-type", "text/html"),
+    ("content-length", "615"),
+];
 
 /// The stand-ins, the scratch directory recipes run in, and the `headprobe` wrapper.
 struct Lab {
@@ -226,21 +242,15 @@ impl Lab {
         let web = site(false);
         let origin = site(true);
         let silent = Server::start(Behaviour::Silent);
-        let h2 = H2Peer::clear(writes(
-            [
-                hello(),
-                head(
-                    "200",
-                    &[
-                        ("server", "nginx/1.22.1"),
-                        ("date", "Tue, 08 Dec 2026 01:00:00 GMT"),
-                        ("content-type", "text/html"),
-                        ("content-length", "615"),
-                    ],
-                ),
-            ]
-            .concat(),
+        let h2 = H2Peer::clear(writes([hello(), head("200", &H2_FIELDS)].concat()));
+        let https = Peer::start(tls_handler(
+            server_config(&pki().good, rustls::ALL_VERSIONS),
+            nginx_head("200 OK", "").into_bytes(),
         ));
+        let https_h2 = H2Peer::tls(
+            &["h2", "http/1.1"],
+            writes([hello(), head("200", &H2_FIELDS)].concat()),
+        );
         let http_proxy = HttpProxy::default().start();
         let socks5 = Socks5::default().start();
         let dead = dead();
@@ -249,6 +259,8 @@ impl Lab {
             (8000, origin.port()),
             (8081, silent.port()),
             (8082, h2.peer.port()),
+            (8443, https.port()),
+            (8444, https_h2.peer.port()),
             (3128, http_proxy.port()),
             (1080, socks5.port()),
             (3199, dead.addr.port()),
@@ -259,6 +271,7 @@ impl Lab {
         std::fs::remove_file(&dir).unwrap();
         let bin = dir.join(".bin");
         std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy(&pki().ca_file, dir.join("ca.pem")).unwrap();
         let log = dir.join(".headprobe-runs");
         let wrapper = bin.join("headprobe");
         std::fs::write(
@@ -280,7 +293,7 @@ impl Lab {
             log,
             dns,
             ports,
-            _peers: vec![web, origin, http_proxy, socks5],
+            _peers: vec![web, origin, http_proxy, socks5, https, https_h2.peer],
             _silent: silent,
             _h2: h2,
             _dead: dead,
