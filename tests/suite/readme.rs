@@ -22,21 +22,23 @@
 //! - Addresses: only the stand-ins below, on 127.0.0.1. Their README port numbers are
 //!   replaced by the real ones wherever they stand as a number of their own in commands
 //!   and files (so `--resolve www.example.test:8080:127.0.0.1` works too), and back in
-//!   the output. A recipe naming another `127.0.0.1:` port fails. `headprobe` is a wrapper on the PATH
-//!   that points `--resolver` at a DNS server of the test's, which answers nobody: a
-//!   recipe that needs DNS fails (use IP literals or `--resolve`).
+//!   the output. A recipe naming another `127.0.0.1:` port fails. `headprobe` is a
+//!   wrapper on the PATH that points `--resolver` at a DNS server of the test's, which
+//!   answers nobody: a recipe that needs DNS fails (use IP literals or `--resolve`).
 //!
-//! | README address   | stand-in                                                        |
-//! | ---------------- | --------------------------------------------------------------- |
-//! | 127.0.0.1:8080   | a web server (nginx's head): `/` 200, `/missing` 404, `/old` 301 to `/` |
-//! | 127.0.0.1:8000   | the same, adding `X-Origin: yes` (a proxy check's origin)       |
-//! | 127.0.0.1:8081   | accepts and never answers                                       |
-//! | 127.0.0.1:8082   | HTTP/2 in clear text (`--http2-prior-knowledge`): 200, nginx's fields |
-//! | 127.0.0.1:8443   | HTTPS (HTTP/1.1), nginx's head; its certificate (probe.test, localhost, 127.0.0.1) is issued by `ca.pem` in the recipes' directory |
-//! | 127.0.0.1:8444   | HTTPS offering h2 in ALPN, same certificate: with `--http2`, HTTP/2 200 and nginx's fields |
-//! | 127.0.0.1:3128   | an HTTP proxy                                                   |
-//! | 127.0.0.1:1080   | a SOCKS5 proxy                                                  |
-//! | 127.0.0.1:3199   | nothing listens (refused)                                       |
+//! The stand-ins (README address: what answers there):
+//!
+//! - 127.0.0.1:8080: a web server with nginx's head (fixed Date): `/` 200, `/missing`
+//!   404, `/old` 301 to `/`; an absolute-form (proxy) request is answered as for its path.
+//! - 127.0.0.1:8000: the same, adding `X-Origin: yes` (a proxy check's origin).
+//! - 127.0.0.1:8081: accepts and never answers.
+//! - 127.0.0.1:8082: HTTP/2 in clear text (`--http2-prior-knowledge`): 200, nginx's fields.
+//! - 127.0.0.1:8443: HTTPS, HTTP/1.1, nginx's head. The certificate (probe.test,
+//!   localhost, 127.0.0.1) is issued by the CA in `ca.pem`, in the recipes' directory.
+//! - 127.0.0.1:8444: HTTPS offering h2 in ALPN, the same certificate: HTTP/2 200 and
+//!   nginx's fields with `--http2`.
+//! - 127.0.0.1:3128: an HTTP proxy. 127.0.0.1:1080: a SOCKS5 proxy.
+//! - 127.0.0.1:3199: nothing listens (refused).
 //!
 //! Each headprobe run inside a recipe is also checked on its own: a usage error (exit
 //! 2: an option that no longer exists) fails the recipe even inside `if` or a pipe.
@@ -47,6 +49,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use futures_rustls::rustls;
 use serde_json::Value;
 
 use crate::util::dns::{Action, DnsServer};
@@ -55,7 +58,6 @@ use crate::util::peer::{tls_handler, Peer};
 use crate::util::pki::{pki, server_config};
 use crate::util::proxy::{dead, Dead, HttpProxy, ScriptedProxy, Socks5};
 use crate::util::{close_and_drain, read_head, temp_file, Behaviour, Server};
-use futures_rustls::rustls;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -233,7 +235,6 @@ struct Lab {
     ports: Vec<(u16, u16)>,
     _peers: Vec<Peer>,
     _silent: Server,
-    _h2: H2Peer,
     _dead: Dead,
 }
 
@@ -293,9 +294,16 @@ impl Lab {
             log,
             dns,
             ports,
-            _peers: vec![web, origin, http_proxy, socks5, https, https_h2.peer],
+            _peers: vec![
+                web,
+                origin,
+                h2.peer,
+                https,
+                https_h2.peer,
+                http_proxy,
+                socks5,
+            ],
             _silent: silent,
-            _h2: h2,
             _dead: dead,
         }
     }
