@@ -53,6 +53,8 @@ mod proxy_shares;
 mod proxy_socks;
 #[path = "suite/racing.rs"]
 mod racing;
+#[path = "suite/readme.rs"]
+mod readme;
 #[path = "suite/redirects.rs"]
 mod redirects;
 #[path = "suite/request.rs"]
