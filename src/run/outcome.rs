@@ -13,8 +13,12 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Some results could not be written (stdout or `-o`: disk full, I/O error).
     pub const WRITE_FAILED: i32 = 3;
-    /// Interrupted by SIGINT.
+    /// Stopped by SIGHUP (128 + 1).
+    pub const HUNG_UP: i32 = 129;
+    /// Interrupted by SIGINT (128 + 2).
     pub const INTERRUPTED: i32 = 130;
+    /// Stopped by SIGTERM (128 + 15).
+    pub const TERMINATED: i32 = 143;
 }
 
 #[derive(Debug, Default)]
@@ -32,7 +36,7 @@ impl Outcome {
         match self.stopped {
             // A closed stdout is a normal end, as for ripgrep.
             Some(StopReason::BrokenPipe) => exit::OK,
-            Some(StopReason::Interrupted) => exit::INTERRUPTED,
+            Some(StopReason::Signal(signal)) => signal.exit_code(),
             Some(StopReason::OutputError) => exit::WRITE_FAILED,
             _ if self.output_lost => exit::WRITE_FAILED,
             None if self.tally.failed_total() > 0 || !self.problems.is_empty() => exit::NOT_OK,
