@@ -116,12 +116,13 @@ impl Shared {
         self.cancel.cancel(StopReason::Signal(signal));
         let started = self.started.load(Ordering::SeqCst);
         if started {
-            self.cancel.hurry();
-            self.cancel.wait_writer(WRITE_GRACE);
+            // Said first: the write that follows may take a moment.
             report::warn(
                 "headprobe: signalled again: ending now, without the records of the probes \
-                 still in flight",
+                 still in flight (what is already formatted is written first)",
             );
+            self.cancel.hurry();
+            self.cancel.wait_writer(WRITE_GRACE);
         }
         let tidy = self
             .tidy

@@ -187,9 +187,9 @@ fn wait_for_a_record_in_a_temporary_file(dir: &Path) {
 
 /// A second interrupt a second or more after the first ends the process at once, and
 /// even then what was already formatted is written: here the first cannot end the run
-/// (standard output is a full pipe nobody reads); after the second, the test starts
-/// reading and gets whole lines, more than the pipe held (the old handler exited at
-/// once, cutting the output wherever the pipe had filled).
+/// (standard output is a full pipe nobody reads); after the second, headprobe says it
+/// is ending, the test starts reading and gets whole lines, more than the pipe held
+/// (the old handler exited at once, cutting the output wherever the pipe had filled).
 #[test]
 fn a_second_interrupt_a_second_later_ends_the_process_writing_what_is_formatted() {
     let headers: Vec<String> = (0..20)
@@ -209,6 +209,17 @@ fn a_second_interrupt_a_second_later_ends_the_process_writing_what_is_formatted(
     // The command keeps its copy of the write end: without dropping it no read ends.
     drop(cmd);
     let pid = child.id() as i32;
+    let (err_tx, err_lines) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if err_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     // The pipe is full: the writer is blocked, and so, soon, is the run.
     let started = Instant::now();
     while !writer_blocked_on_a_pipe(pid) {
@@ -229,6 +240,11 @@ fn a_second_interrupt_a_second_later_ends_the_process_writing_what_is_formatted(
     );
     let before = bytes_in(&read);
     signal(pid, libc::SIGINT);
+    // Read only once headprobe says it is ending: what comes after that was written by
+    // the exit that could not wait, not by a run racing it.
+    let said = std::iter::from_fn(|| err_lines.recv_timeout(WAIT).ok())
+        .find(|line| line.contains("signalled again: ending now"));
+    assert!(said.is_some(), "headprobe never said it was ending");
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut read = read;
