@@ -42,56 +42,81 @@ fn names_in(dir: &Path) -> Vec<String> {
 
 /// GNU `timeout -s INT` signals the child and then its process group: two SIGINTs
 /// microseconds apart. They are one interrupt: every record is written, with
-/// `--ordered` and without (the second used to end the process before any was).
+/// `--ordered` and without. The pair comes while standard output is a full pipe (the
+/// records cannot all be out yet), so that a second SIGINT taken as "exit now" loses
+/// records every time, not only when the exit wins a race with the printer.
 #[test]
 fn a_pair_of_sigints_loses_no_record() {
     for ordered in [false, true] {
         let silent = Server::start(Behaviour::Silent);
         // Stall: a connection ends when the client closes it, once it has its answer.
         let fast = Server::start(Behaviour::Stall(ok_response()));
-        let mut args = vec![
-            "--format".to_string(),
-            "status".into(),
-            "-t".into(),
-            "20s".into(),
-        ];
-        if ordered {
-            args.push("--ordered".into());
-        }
-        args.extend((0..10).map(|i| format!("http://{}/silent{i}", silent.target())));
-        args.extend((0..10).map(|i| format!("http://{}/fast{i}", fast.target())));
-        let mut run = headprobe().args(&args).spawn();
+        // Long paths make long lines: twenty records are many times the pipe.
+        let long = "p".repeat(2000);
+        let mut targets: Vec<String> = (0..10)
+            .map(|i| format!("http://{}/fast{i}/{long}", fast.target()))
+            .collect();
+        targets.extend((0..10).map(|i| format!("http://{}/silent{i}/{long}", silent.target())));
+        let mut cmd = headprobe()
+            .args(["--format", "status", "-t", "20s"])
+            .args(ordered.then_some("--ordered"))
+            .args(&targets)
+            .command();
+        let (read, write) = pipe();
+        set_pipe_capacity(&read, 4096);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(write))
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        drop(cmd);
+        let pid = child.id() as i32;
         silent.requests(10);
         fast.requests(10);
-        if ordered {
-            // Nothing can be printed before the first (silent) target's record; the
-            // fast probes are over once their connections are closed.
-            for _ in 0..10 {
-                assert!(fast.next_closed_within(WAIT));
-            }
-        } else {
-            for _ in 0..10 {
-                let line = run.next_line();
-                assert!(line.contains("/fast"), "{line}");
-            }
+        for _ in 0..10 {
+            assert!(fast.next_closed_within(WAIT));
         }
-        signal(run.pid(), libc::SIGINT);
-        signal(run.pid(), libc::SIGINT);
-        let out = run.finish();
-        out.expect_code(130);
-        let rows = out.status_rows();
-        assert_eq!(rows.len(), 20, "ordered: {ordered}\n{out:?}");
-        let cancelled: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "cancelled").collect();
-        assert_eq!(cancelled.len(), 10, "ordered: {ordered}\n{out:?}");
-        assert!(
-            cancelled.iter().all(|r| r[0].contains("/silent")),
-            "{out:?}"
-        );
+        let started = Instant::now();
+        while !writer_blocked_on_a_pipe(pid) {
+            assert!(
+                started.elapsed() < WAIT,
+                "the writer never blocked on the pipe"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        signal(pid, libc::SIGINT);
+        signal(pid, libc::SIGINT);
+        let text = read_all_within(read, WATCHDOG).expect("headprobe did not end");
+        let status = child.wait().unwrap();
+        let text = String::from_utf8_lossy(&text);
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(status.code(), Some(130), "ordered: {ordered}");
+        assert_eq!(rows.len(), 20, "ordered: {ordered}: {} records", rows.len());
+        let cancelled: Vec<&Vec<&str>> = rows.iter().filter(|r| r[1] == "cancelled").collect();
+        assert_eq!(cancelled.len(), 10, "ordered: {ordered}");
+        assert!(cancelled.iter().all(|r| r[0].contains("/silent")));
         if ordered {
-            let order: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-            assert_eq!(order, args[5..], "{out:?}");
+            let order: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+            assert_eq!(order, targets, "not in input order");
         }
     }
+}
+
+/// Reads `pipe` to its end on a thread; `None` if that takes longer than `limit`.
+fn read_all_within(pipe: fs::File, limit: Duration) -> Option<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut pipe = pipe;
+        let mut text = Vec::new();
+        let _ = pipe.read_to_end(&mut text);
+        let _ = tx.send(text);
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+fn set_pipe_capacity(pipe: &fs::File, bytes: libc::c_int) {
+    // SAFETY: fcntl(F_SETPIPE_SZ) on a pipe we own.
+    let rc = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) };
+    assert!(rc > 0, "F_SETPIPE_SZ");
 }
 
 /// SIGTERM (systemd, Kubernetes) and SIGHUP end a run as SIGINT does, with 143 and 129:
@@ -245,15 +270,7 @@ fn a_second_interrupt_a_second_later_ends_the_process_writing_what_is_formatted(
     let said = std::iter::from_fn(|| err_lines.recv_timeout(WAIT).ok())
         .find(|line| line.contains("signalled again: ending now"));
     assert!(said.is_some(), "headprobe never said it was ending");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut read = read;
-        let mut text = Vec::new();
-        let _ = read.read_to_end(&mut text);
-        let _ = tx.send(text);
-    });
-    let text = rx
-        .recv_timeout(WATCHDOG)
+    let text = read_all_within(read, WATCHDOG)
         .expect("the process did not end after the second interrupt");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{status:?}");
