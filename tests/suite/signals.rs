@@ -83,7 +83,10 @@ fn a_pair_of_sigints_loses_no_record() {
             );
             thread::sleep(Duration::from_millis(5));
         }
+        // The second once the first is delivered: two sent at once may be merged by
+        // the kernel into one, as a signal already pending is not queued again.
         signal(pid, libc::SIGINT);
+        wait_delivered(pid, libc::SIGINT);
         signal(pid, libc::SIGINT);
         let text = read_all_within(read, WATCHDOG).expect("headprobe did not end");
         let status = child.wait().unwrap();
@@ -98,6 +101,24 @@ fn a_pair_of_sigints_loses_no_record() {
             let order: Vec<&str> = rows.iter().map(|r| r[0]).collect();
             assert_eq!(order, targets, "not in input order");
         }
+    }
+}
+
+/// Waits until `sig`, sent to process `pid`, is no longer pending (its handler ran).
+fn wait_delivered(pid: i32, sig: libc::c_int) {
+    let started = Instant::now();
+    loop {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let pending = status
+            .lines()
+            .find_map(|l| l.strip_prefix("ShdPnd:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok());
+        match pending {
+            Some(mask) if mask & (1 << (sig - 1)) != 0 => {}
+            _ => return,
+        }
+        assert!(started.elapsed() < WAIT, "signal {sig} was never delivered");
+        thread::sleep(Duration::from_millis(1));
     }
 }
 
