@@ -333,3 +333,34 @@ fn bytes_in(pipe: &fs::File) -> usize {
     assert_eq!(rc, 0, "FIONREAD");
     n as usize
 }
+
+/// A signal before the run has started (here: opening `-f FIFO` waits for a writer that
+/// never comes) ends the process at once, and `-o`'s temporary and lock files go with
+/// it (SIGTERM used to leave `.NAME.PID.tmp` and `.NAME.lock` behind).
+#[test]
+fn a_signal_before_the_run_starts_leaves_no_file_behind() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("early");
+    let fifo = dir.join("targets.fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let file = dir.join("out.prom");
+    fs::write(&file, "old\n").unwrap();
+    let run = headprobe()
+        .args(["--format", "prometheus", "-f"])
+        .arg(&fifo)
+        .arg("-o")
+        .arg(&file)
+        .spawn();
+    let started = Instant::now();
+    while !names_in(&dir).iter().any(|n| n.ends_with(".tmp")) {
+        assert!(started.elapsed() < WAIT, "no temporary file was made");
+        thread::sleep(Duration::from_millis(5));
+    }
+    signal(run.pid(), libc::SIGTERM);
+    let out = run.finish();
+    out.expect_code(143);
+    assert_eq!(fs::read_to_string(&file).unwrap(), "old\n");
+    assert_eq!(names_in(&dir), ["out.prom", "targets.fifo"]);
+}
