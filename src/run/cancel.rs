@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 
-use super::outcome::exit;
-
-/// The signals that end a run, each with its own exit status.
+/// The signals that end a run, each with its own exit status (`exit::signalled`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
     /// SIGINT (Ctrl-C): exit status 130.
@@ -21,15 +19,6 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// 128 plus the signal's number, as shells report it.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Signal::Interrupt => exit::INTERRUPTED,
-            Signal::Terminate => exit::TERMINATED,
-            Signal::HangUp => exit::HUNG_UP,
-        }
-    }
-
     /// How messages say the run ended: `interrupted`, `stopped by SIGTERM`.
     pub fn ended(self) -> &'static str {
         match self {

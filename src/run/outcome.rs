@@ -1,10 +1,12 @@
 //! How a run ended, and the exit status that says so.
 
-use super::cancel::StopReason;
+use super::cancel::{Signal, StopReason};
 use crate::report::tally::Tally;
 
 /// Exit statuses, named once.
 pub mod exit {
+    use super::Signal;
+
     /// Every target was probed and is ok.
     pub const OK: i32 = 0;
     /// At least one target is not ok.
@@ -19,6 +21,15 @@ pub mod exit {
     pub const INTERRUPTED: i32 = 130;
     /// Stopped by SIGTERM (128 + 15).
     pub const TERMINATED: i32 = 143;
+
+    /// The status for a run ended by `signal`: 128 plus its number, as shells report it.
+    pub fn signalled(signal: Signal) -> i32 {
+        match signal {
+            Signal::Interrupt => INTERRUPTED,
+            Signal::Terminate => TERMINATED,
+            Signal::HangUp => HUNG_UP,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -36,7 +47,7 @@ impl Outcome {
         match self.stopped {
             // A closed stdout is a normal end, as for ripgrep.
             Some(StopReason::BrokenPipe) => exit::OK,
-            Some(StopReason::Signal(signal)) => signal.exit_code(),
+            Some(StopReason::Signal(signal)) => exit::signalled(signal),
             Some(StopReason::OutputError) => exit::WRITE_FAILED,
             _ if self.output_lost => exit::WRITE_FAILED,
             None if self.tally.failed_total() > 0 || !self.problems.is_empty() => exit::NOT_OK,

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::cancel::{Cancel, Signal, StopReason};
+use super::outcome::exit;
 use crate::report;
 
 /// How long after the first signal another one is taken as "stop now, whatever it
@@ -134,7 +135,7 @@ impl Shared {
                 report::warn(&format!("headprobe: {note}"));
             }
         }
-        std::process::exit(signal.exit_code());
+        std::process::exit(exit::signalled(signal));
     }
 }
 
