@@ -21,22 +21,33 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use run::output::{Ending, Output};
-pub use run::{exit, Cancel, Outcome, StopReason};
+pub use run::{exit, Cancel, Outcome, Signal, StopReason};
 pub use run::{RunOptions, UsageError};
 
 /// Descriptors kept free for everything that is not a probe's socket (stdio, the
 /// reactor, input files).
 const RESERVED_FDS: u64 = 16;
 
-/// Runs `cfg` to the end, writing results to stdout and warnings to stderr.
-/// Installs the SIGINT handler. Returns a usage error before probing anything.
+/// Runs `cfg` to the end, writing results to stdout (or `-o`) and warnings to stderr.
+/// Watches SIGINT, SIGTERM and SIGHUP. Returns a usage error before probing anything.
 pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
+    run::output::refuse_input_files(&cfg)?;
+    let cancel = Arc::new(Cancel::default());
+    // Before any file is made, so that a signal finds it to tidy.
+    let signals = run::signals::watch(Arc::clone(&cancel));
+    let json = cfg.format == report::printer::Format::Json;
     let output = cfg.output.as_deref().map(Output::open).transpose()?;
+    if let Some(out) = &output {
+        signals.on_exit(out.tidy(json));
+    }
     // Held to the end: a second run appending to the same --resume file stops at once.
-    let _resume_lock = match (&output, &cfg.resume) {
+    let resume_lock = match (&output, &cfg.resume) {
         (None, Some(path)) => run::output::lock_resume_if_appending(path)?,
         _ => None,
     };
+    if let Some(lock) = &resume_lock {
+        signals.on_exit(lock.tidy());
+    }
     let mut keep =
         match &output {
             Some(out) if cfg.resume.is_some() => Some(out.writer().map_err(|e| {
@@ -44,23 +55,13 @@ pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
             })?),
             _ => None,
         };
-    let input = run::input::Input::open(&cfg, keep.as_mut().map(|f| f as &mut dyn Write))?;
+    let input = run::input::Input::open(&cfg, keep.as_mut().map(|w| w as &mut dyn Write))?;
     drop(keep);
     if let Some(problems) = input.resume_problems() {
         report::warn(&format!("headprobe: {problems}"));
     }
     let input_end = input.end_notes();
     fit_concurrency_to_fd_limit(&mut cfg);
-
-    let cancel = Arc::new(Cancel::default());
-    let on_signal = Arc::clone(&cancel);
-    // A second Ctrl-C does not wait for the records to be flushed.
-    let _ = ctrlc::set_handler(move || {
-        if on_signal.reason() == Some(StopReason::Interrupted) {
-            std::process::exit(exit::INTERRUPTED);
-        }
-        on_signal.cancel(StopReason::Interrupted);
-    });
 
     let stderr_tty = std::io::stderr().is_terminal();
     // With -o, standard output carries nothing.
@@ -92,19 +93,21 @@ pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
             None => "standard output".into(),
         },
     };
-    let json = cfg.format == report::printer::Format::Json;
-    let sink: Box<dyn Write + Send> =
-        match &output {
-            Some(out) => Box::new(out.writer().map_err(|e| {
-                UsageError(format!("cannot write -o: {}", report::error::os_text(&e)))
-            })?),
-            None => Box::new(std::io::stdout()),
-        };
+    let sink: Box<dyn Write + Send> = match &output {
+        Some(out) => out
+            .writer()
+            .map_err(|e| UsageError(format!("cannot write -o: {}", report::error::os_text(&e))))?,
+        None => Box::new(std::io::stdout()),
+    };
+    signals.started();
     let mut outcome = run::run(Arc::new(cfg), input, sink, cancel, terminal);
     if let Some(out) = output {
         let ending = match outcome.stopped {
             Some(StopReason::OutputError) => Ending::WriteFailed,
-            Some(StopReason::Interrupted) => Ending::Interrupted { keep_partial: json },
+            Some(StopReason::Signal(signal)) => Ending::Stopped {
+                how: signal.ended(),
+                keep_partial: json,
+            },
             _ => Ending::Complete,
         };
         match out.finish(ending) {
@@ -117,7 +120,7 @@ pub fn run(mut cfg: RunOptions) -> Result<Outcome, UsageError> {
     }
     if let Some(progress) = progress {
         let stopped = outcome.stopped.map(|reason| match reason {
-            StopReason::Interrupted => "interrupted",
+            StopReason::Signal(signal) => signal.ended(),
             StopReason::BrokenPipe => "the output was closed",
             StopReason::OutputError => "writing the results failed",
         });

@@ -67,6 +67,8 @@ mod response;
 mod resume;
 #[path = "suite/scale.rs"]
 mod scale;
+#[path = "suite/signals.rs"]
+mod signals;
 #[path = "suite/targets.rs"]
 mod targets;
 #[path = "suite/terminal.rs"]

@@ -106,8 +106,9 @@ pub struct Args {
     pub format: Option<String>,
 
     /// write results to FILE instead of standard output: to a temporary file beside it,
-    /// renamed over FILE when the run ends, so readers never see half a file (an
-    /// interrupted run leaves FILE as it was; JSON results so far go to FILE.partial)
+    /// renamed over FILE when the run ends, so readers never see half a file (a stopped
+    /// run leaves FILE as it was; JSON results so far go to FILE.partial). A symlink is
+    /// followed; a device, FIFO or socket is written in place; '-' is standard output
     #[argh(option, short = 'o', arg_name = "FILE")]
     pub output: Option<String>,
 
@@ -198,7 +199,8 @@ pub struct Args {
     #[argh(option, arg_name = "DUR")]
     pub retry_delay: Option<String>,
 
-    /// print no results; the exit status says it all
+    /// print no results on standard output (-o FILE still gets them); the exit status
+    /// says it all
     #[argh(switch, short = 'q')]
     pub quiet: bool,
 

@@ -77,13 +77,14 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
         },
         format: format(&a)?,
         ordered: a.ordered,
-        quiet: a.quiet,
+        // -q is about standard output: a file named by -o still gets the results.
+        quiet: a.quiet && to_stdout(&a),
         only_failed: a.only_failed,
         expect: expectations(&a)?,
         rate: rate(&a)?,
         shard: a.shard.as_deref().map(parse_shard).transpose()?,
         resume: a.resume.clone(),
-        output: a.output.clone(),
+        output: a.output.clone().filter(|_| !to_stdout(&a)),
         progress: progress(&a)?,
         retry: match &a.retry {
             Some(n) => number("--retry", n, 0, 100)?,
@@ -99,6 +100,11 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
         files: a.file,
         probe,
     })
+}
+
+/// Whether results go to standard output: no `-o`, or `-o -`.
+fn to_stdout(a: &Args) -> bool {
+    a.output.as_deref().is_none_or(|o| o == "-")
 }
 
 /// `--expect-status`, `--expect-header`, `--expect-cert-days`.

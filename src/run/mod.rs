@@ -18,6 +18,7 @@ mod pace;
 mod print;
 pub mod resume;
 mod retry;
+pub mod signals;
 mod usage;
 pub mod verdict;
 mod watch;
@@ -38,7 +39,7 @@ use event::unstarted;
 use input::{Input, InputReport, Item};
 use pace::Pace;
 
-pub use cancel::{Cancel, StopReason};
+pub use cancel::{Cancel, Signal, StopReason};
 pub use event::Event;
 pub use options::RunOptions;
 pub use outcome::{exit, Outcome};
@@ -95,6 +96,7 @@ pub fn run<W: Write + Send + 'static>(
         .name("headprobe-input".into())
         .spawn(move || input.run(items_tx))
         .expect("spawning the input thread");
+    cancel.writer_started();
     let writer_thread = {
         let cancel = Arc::clone(&cancel);
         std::thread::Builder::new()

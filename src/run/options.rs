@@ -45,7 +45,8 @@ pub struct RunOptions {
     pub shard: Option<(u64, u64)>,
     /// `--resume FILE`: an earlier run's JSON Lines output.
     pub resume: Option<String>,
-    /// `-o FILE`: results replace FILE when the run ends, instead of going to stdout.
+    /// `-o FILE`: results go to FILE instead of stdout (`run::output` says how); never
+    /// `-`, which is stdout.
     pub output: Option<String>,
     /// `Some` when forced on or off; `None` decides from the terminals.
     pub progress: Option<bool>,

@@ -1,10 +1,12 @@
 //! How a run ended, and the exit status that says so.
 
-use super::cancel::StopReason;
+use super::cancel::{Signal, StopReason};
 use crate::report::tally::Tally;
 
 /// Exit statuses, named once.
 pub mod exit {
+    use super::Signal;
+
     /// Every target was probed and is ok.
     pub const OK: i32 = 0;
     /// At least one target is not ok.
@@ -13,8 +15,21 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Some results could not be written (stdout or `-o`: disk full, I/O error).
     pub const WRITE_FAILED: i32 = 3;
-    /// Interrupted by SIGINT.
+    /// Stopped by SIGHUP (128 + 1).
+    pub const HUNG_UP: i32 = 129;
+    /// Interrupted by SIGINT (128 + 2).
     pub const INTERRUPTED: i32 = 130;
+    /// Stopped by SIGTERM (128 + 15).
+    pub const TERMINATED: i32 = 143;
+
+    /// The status for a run ended by `signal`: 128 plus its number, as shells report it.
+    pub fn signalled(signal: Signal) -> i32 {
+        match signal {
+            Signal::Interrupt => INTERRUPTED,
+            Signal::Terminate => TERMINATED,
+            Signal::HangUp => HUNG_UP,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -32,7 +47,7 @@ impl Outcome {
         match self.stopped {
             // A closed stdout is a normal end, as for ripgrep.
             Some(StopReason::BrokenPipe) => exit::OK,
-            Some(StopReason::Interrupted) => exit::INTERRUPTED,
+            Some(StopReason::Signal(signal)) => exit::signalled(signal),
             Some(StopReason::OutputError) => exit::WRITE_FAILED,
             _ if self.output_lost => exit::WRITE_FAILED,
             None if self.tally.failed_total() > 0 || !self.problems.is_empty() => exit::NOT_OK,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_channel::{Receiver, Sender};
 use async_lock::SemaphoreGuardArc;
 
-use super::cancel::{Cancel, StopReason};
+use super::cancel::{Cancel, Signal, StopReason};
 use super::event::Event;
 use crate::report::printer::Printer;
 use crate::report::progress::{Counters, Screen};
@@ -168,6 +168,8 @@ impl Sink<'_> {
 /// closed pipe ends the run quietly; anything else is reported) but keeps draining.
 /// Clears the progress bar around each write when it shares the terminal, and after
 /// Ctrl-C starts on a fresh line (the terminal echoed `^C` where the cursor was).
+/// When the run must end at once (`Cancel::hurry`), writes what it has been handed and
+/// stops.
 pub fn write_chunks<W: Write>(
     mut out: W,
     chunks: Receiver<Vec<u8>>,
@@ -179,12 +181,22 @@ pub fn write_chunks<W: Write>(
     let mut problem = None;
     let mut failed = false;
     let mut after_interrupt = to_terminal;
-    while let Ok(chunk) = chunks.recv_blocking() {
+    // A queued chunk is taken before a hurry is noticed: `or` polls in order.
+    let next = || {
+        futures_lite::future::block_on(futures_lite::future::or(
+            async { chunks.recv().await.ok() },
+            async {
+                cancel.wait_hurry().await;
+                chunks.try_recv().ok()
+            },
+        ))
+    };
+    while let Some(chunk) = next() {
         if failed {
             continue;
         }
         let mut write = || {
-            if after_interrupt && cancel.reason() == Some(StopReason::Interrupted) {
+            if after_interrupt && cancel.reason() == Some(StopReason::Signal(Signal::Interrupt)) {
                 after_interrupt = false;
                 out.write_all(b"\n")?;
             }
@@ -207,5 +219,6 @@ pub fn write_chunks<W: Write>(
             }
         }
     }
+    cancel.writer_finished();
     problem
 }

@@ -1,4 +1,5 @@
-//! Where results go: `-o FILE` replaces FILE whole or not at all, exit status 3 when
+//! Where results go: `-o FILE` replaces a regular FILE whole or not at all and writes
+//! through anything else (a device, a FIFO, a symlink's target), exit status 3 when
 //! results are lost, and the locks that keep two runs off one file.
 
 use std::fs;
@@ -67,13 +68,8 @@ fn a_reader_sees_the_old_file_or_the_new_one_never_half() {
     for text in &seen {
         assert!(text == &old || text == &new, "a reader saw a partial file");
     }
-    // No temporary file left behind (the hidden lock file stays, for the next run).
-    let left: Vec<String> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left.len(), 2, "{left:?}");
-    assert!(left.contains(&".results.tsv.lock".to_string()), "{left:?}");
+    // No temporary or lock file left behind.
+    assert_eq!(names_in(&dir), ["results.tsv"]);
 }
 
 #[test]
@@ -410,4 +406,327 @@ fn the_summary_after_a_closed_output_separates_probed_from_cut_short() {
     assert_eq!(probed, ok, "{summary}");
     assert!(in_flight >= 2, "in flight: {summary}");
     assert_eq!(probed + in_flight + not_started, 11, "{summary}");
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Issue 32: as root, `-o /dev/null` replaced the machine's /dev/null with a regular
+/// file. A device is written in place: it stays the device, nothing is made beside it.
+/// (A stand-in made with mknod in a scratch directory, never /dev/null itself.)
+#[test]
+fn a_device_is_written_in_place_never_replaced() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let dir = scratch("device");
+    let null = dir.join("null");
+    let made = std::process::Command::new("mknod")
+        .args(["-m", "666"])
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .output();
+    if !made.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mknod a character device here (needs root)");
+        return;
+    }
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let out = headprobe()
+        .args(["--format", "status", "-o"])
+        .arg(&null)
+        .arg(server.target())
+        .run();
+    out.expect_code(0);
+    let meta = fs::symlink_metadata(&null).unwrap();
+    assert!(meta.file_type().is_char_device(), "{meta:?}");
+    assert_eq!(meta.rdev(), fs::metadata("/dev/null").unwrap().rdev());
+    assert_eq!(
+        names_in(&dir),
+        ["null"],
+        "something was made beside the device"
+    );
+    assert_eq!(server.accepted(), 1);
+}
+
+/// A FIFO's reader gets the records (the FIFO used to be replaced by a file).
+#[test]
+fn a_fifo_is_written_in_place_and_its_reader_gets_the_records() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("fifo");
+    let fifo = dir.join("results.fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || tx.send(fs::read_to_string(&fifo).unwrap()));
+    }
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let t = server.target();
+    let out = headprobe()
+        .args(["--format", "status", "-o"])
+        .arg(&fifo)
+        .args([&t, &t, &t])
+        .run();
+    out.expect_code(0);
+    // A FIFO replaced by a file leaves the reader waiting for a writer forever.
+    let got = rx
+        .recv_timeout(WAIT)
+        .expect("the FIFO's reader got nothing");
+    assert_eq!(got.lines().count(), 3, "{got:?}");
+    assert!(
+        got.lines().all(|l| l.starts_with(&format!("{t}\t200\t"))),
+        "{got}"
+    );
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(names_in(&dir), ["results.fifo"]);
+}
+
+/// A symlink (into node_exporter's textfile directory, say) is followed: its target
+/// gets the results, the link stays a link, no temporary or lock file is left on
+/// either side. A link to a file not made yet makes it.
+#[test]
+fn a_symlink_is_followed_and_stays_a_link() {
+    let links = scratch("links");
+    let textfiles = scratch("textfiles");
+    let target = textfiles.join("sites.prom");
+    fs::write(&target, "old\n").unwrap();
+    let link = links.join("sites.prom");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    // A relative link to a file not there yet.
+    let later = links.join("later.prom");
+    let relative = Path::new("..")
+        .join(textfiles.file_name().unwrap())
+        .join("new.prom");
+    std::os::unix::fs::symlink(&relative, &later).unwrap();
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    for path in [&link, &later] {
+        headprobe()
+            .args(["--format", "status", "-o"])
+            .arg(path)
+            .arg(server.target())
+            .run()
+            .expect_code(0);
+    }
+    for (path, points_to) in [(&link, target.clone()), (&later, relative)] {
+        let meta = fs::symlink_metadata(path).unwrap();
+        assert!(
+            meta.file_type().is_symlink(),
+            "{} was replaced",
+            path.display()
+        );
+        assert_eq!(fs::read_link(path).unwrap(), points_to);
+    }
+    for file in [&target, &textfiles.join("new.prom")] {
+        let text = fs::read_to_string(file).unwrap();
+        assert!(
+            text.starts_with(&format!("{}\t200\t", server.target())),
+            "{text}"
+        );
+    }
+    assert_eq!(names_in(&links), ["later.prom", "sites.prom"]);
+    assert_eq!(names_in(&textfiles), ["new.prom", "sites.prom"]);
+}
+
+/// `-o -` is standard output, not a file named `-`.
+#[test]
+fn dash_is_standard_output() {
+    let dir = scratch("dash");
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let out = headprobe()
+        .args(["--format", "status", "-o", "-", &server.target()])
+        .command()
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("{}\t200\t", server.target())),
+        "{text}"
+    );
+    assert!(names_in(&dir).is_empty(), "{:?}", names_in(&dir));
+}
+
+/// `-f sites.txt -o sites.txt` overwrote the target list. An `-o` or `--resume` that is
+/// an input file, however it is spelled (`./x`, a link to it), is a usage error before
+/// anything is probed, and the file is left alone.
+#[test]
+fn an_output_or_resume_naming_an_input_file_is_a_usage_error() {
+    let dir = scratch("input");
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let list = format!("{}\n", server.target());
+    let sites = dir.join("sites.txt");
+    fs::write(&sites, &list).unwrap();
+    std::os::unix::fs::symlink("sites.txt", dir.join("alias.txt")).unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-f", "sites.txt", "-o", "sites.txt"],
+            "-o sites.txt is an input file (-f sites.txt)",
+        ),
+        (
+            &["-f", "./sites.txt", "-o", "alias.txt"],
+            "-o alias.txt is an input file (-f ./sites.txt)",
+        ),
+        (
+            &[
+                "--format",
+                "json",
+                "-f",
+                "sites.txt",
+                "--resume",
+                "alias.txt",
+            ],
+            "--resume alias.txt is an input file (-f sites.txt)",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = headprobe()
+            .args(*args)
+            .command()
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("headprobe: {message}")),
+            "{args:?}: {err}"
+        );
+        assert_eq!(fs::read_to_string(&sites).unwrap(), list);
+    }
+    // Standard input read from the file counts too.
+    let out = headprobe()
+        .args(["-o", "sites.txt"])
+        .command()
+        .current_dir(&dir)
+        .stdin(fs::File::open(&sites).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(standard input)"));
+    assert_eq!(fs::read_to_string(&sites).unwrap(), list);
+    assert_eq!(names_in(&dir), ["alias.txt", "sites.txt"]);
+    assert_eq!(server.accepted(), 0);
+}
+
+/// One lock per file, whichever option names it: a `-o lk.jsonl` run and a `--resume
+/// lk.jsonl >> lk.jsonl` run used to both proceed, one's records vanishing.
+#[test]
+fn output_and_resume_on_one_file_take_the_same_lock() {
+    let dir = scratch("lock-shared");
+    let file = dir.join("lk.jsonl");
+    fs::write(&file, "").unwrap();
+    let held = Server::start(Behaviour::Hold(ok_response()));
+    let other = Server::start(Behaviour::Respond(ok_response()));
+    let appending = |path: &Path| fs::OpenOptions::new().append(true).open(path).unwrap();
+    let resume_run = |target: String| {
+        let mut cmd = headprobe()
+            .args(["--format", "json", "--resume"])
+            .arg(&file)
+            .arg(target)
+            .command();
+        cmd.stdout(appending(&file))
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        cmd
+    };
+
+    // -o first, then --resume >> on the same file.
+    let first = headprobe()
+        .args(["--format", "json", "-o"])
+        .arg(&file)
+        .arg(held.target())
+        .spawn();
+    held.next_request();
+    let second = resume_run(other.target()).output().unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "headprobe: --resume {}: another headprobe run (process {}) is writing it",
+            file.display(),
+            first.pid()
+        )),
+        "{err}"
+    );
+    held.release(1);
+    first.finish().expect_code(0);
+
+    // --resume >> first, then -o on the same file (emptied: the record of the run
+    // above would make the resume run skip its target).
+    fs::write(&file, "").unwrap();
+    let mut first = resume_run(format!("http://{}/again", held.target()))
+        .spawn()
+        .unwrap();
+    held.next_request();
+    let second = headprobe()
+        .args(["--format", "json", "-o"])
+        .arg(&file)
+        .arg(other.target())
+        .run();
+    second.expect_code(2);
+    assert!(
+        second.err().starts_with(&format!(
+            "headprobe: -o {}: another headprobe run (process {}) is writing it",
+            file.display(),
+            first.id()
+        )),
+        "{}",
+        second.err()
+    );
+    held.release(1);
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert_eq!(other.accepted(), 0);
+    assert_eq!(names_in(&dir), ["lk.jsonl"], "a lock file outlived its run");
+}
+
+/// A lock file left by a killed run is taken over, and removed at the end.
+#[test]
+fn a_stale_lock_file_is_taken_over() {
+    let dir = scratch("stale");
+    let file = dir.join("out.prom");
+    fs::write(dir.join(".out.prom.lock"), "").unwrap();
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    headprobe()
+        .args(["--format", "prometheus", "-o"])
+        .arg(&file)
+        .arg(server.target())
+        .run()
+        .expect_code(0);
+    assert_eq!(names_in(&dir), ["out.prom"]);
+}
+
+/// `-q` is about standard output: `-q -o FILE` used to rename an empty file over FILE.
+#[test]
+fn quiet_does_not_change_what_the_output_file_gets() {
+    let dir = scratch("quiet");
+    let file = dir.join("out.tsv");
+    fs::write(&file, "old\n").unwrap();
+    let server = Server::start(Behaviour::Respond(ok_response()));
+    let out = headprobe()
+        .args(["-q", "--format", "status", "-o"])
+        .arg(&file)
+        .arg(server.target())
+        .run();
+    out.expect_code(0);
+    assert!(out.stdout.is_empty());
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with(&format!("{}\t200\t", server.target())),
+        "{text:?}"
+    );
+    // With -o -, -q keeps standard output quiet as before.
+    let out = headprobe().args(["-q", "-o", "-", &server.target()]).run();
+    out.expect_code(0);
+    assert!(out.stdout.is_empty());
 }
