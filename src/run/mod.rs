@@ -180,19 +180,18 @@ pub fn run<W: Write + Send + 'static>(
     outcome
 }
 
-/// How many threads run probes: one per two cores, at most four, and never more than
-/// the probes in flight.
+/// How many threads run probes: one per core, at most four (beyond that the shared
+/// reactor, not the cores, is the limit), and never more than the probes in flight.
 ///
-/// async-std has one reactor for the process: the thread blocked in it wakes every other
-/// probe thread whose sockets are ready (a futex wake, and a wait on the other side),
-/// and each thread's turns in it cost their own system calls. On 2 cores (bench/ab,
-/// 20,000 probes at -c 256) two probe threads ran at 0.89x the rate and 1.31x the CPU of
-/// the previous build, one at 1.01x and 1.19x (16.8 against 12.1 system calls per
-/// probe). A second thread pays only where the probes' own work (TLS, parsing) fills a
-/// core and another is free for it; the 2:1 ratio is a judgement, not a measurement.
+/// async-std has one reactor for the process: the thread blocked in it (a probe thread,
+/// or async-io's helper thread) wakes the probe threads whose sockets are ready, a futex
+/// wake and a wait per hand-over. Even so, on 2 cores two probe threads beat one when
+/// the machine is otherwise quiet (bench/ab, 20,000 probes at -c 256, alternated 9 times:
+/// 1.16x and 1.08x the rate at 0.98x and 0.90x the CPU per probe); only under heavy
+/// outside load (load average 6 to 9 on 2 cores) did one thread win.
 fn probe_threads(concurrency: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / 2).clamp(1, 4).min(concurrency)
+    cores.clamp(1, 4).min(concurrency)
 }
 
 /// A probe thread: starts every admitted target it is handed, at once, and returns when

@@ -80,7 +80,7 @@ pub async fn ask(
     deadline: Instant,
 ) -> Arc<[Answer]> {
     let token = ENGINE.with(|e| e.start(name, questions, servers, first, source, seed, deadline));
-    let withdraw = Withdraw(token);
+    let withdraw = Withdraw(token, std::marker::PhantomData);
     loop {
         match future::poll_fn(|cx| ENGINE.with(|e| e.poll(token, cx))).await {
             Step::Over(answers) => {
@@ -98,7 +98,10 @@ pub async fn ask(
 }
 
 /// A lookup dropped before its answer (its probe was cancelled or timed out) leaves.
-struct Withdraw(u64);
+///
+/// Its token is known only to this thread's engine, so the lookup must not move to
+/// another thread: the marker makes it `!Send`, and the compiler refuses the move.
+struct Withdraw(u64, std::marker::PhantomData<*const ()>);
 
 impl Drop for Withdraw {
     fn drop(&mut self) {
