@@ -116,7 +116,8 @@ impl TcpStream {
     /// async-std connects only sockets it creates itself, and offers no way to await
     /// the writability that ends a non-blocking connect: that wait is async-io's
     /// (`Async::writable`, the reactor async-std runs on); the connected socket is then
-    /// handed to async-std.
+    /// handed to async-std, which registers it again: a deregistration and a
+    /// registration more than `connect` costs, on this path only.
     pub async fn connect_bound(socket: socket2::Socket, addr: SocketAddr) -> io::Result<TcpStream> {
         socket.set_nonblocking(true)?;
         match socket.connect(&addr.into()) {
