@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::rt::timeout;
 use crate::net::rt::TcpStream;
-use async_io::Timer;
+use crate::net::rt::Timer;
 use futures_lite::future;
 
 use crate::net::hop::{Clock, Gathered, Limit};

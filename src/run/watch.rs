@@ -33,13 +33,11 @@ pub fn stdout(cancel: &Arc<Cancel>) -> Option<StdoutWatch> {
 mod unix {
     use std::fs::File;
     use std::io;
-    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::fd::{AsFd, AsRawFd, OwnedFd};
     use std::os::unix::fs::FileTypeExt;
     use std::os::unix::net::UnixStream;
     use std::sync::Arc;
     use std::thread::JoinHandle;
-
-    use rustix::event::{poll, PollFd, PollFlags};
 
     use crate::run::cancel::{Cancel, StopReason};
 
@@ -81,23 +79,35 @@ mod unix {
     pub(super) fn watch(out: &File, woken: &UnixStream, cancel: &Cancel) {
         loop {
             let mut fds = [
-                PollFd::new(out, PollFlags::empty()),
-                PollFd::new(woken, PollFlags::IN),
+                libc::pollfd {
+                    fd: out.as_raw_fd(),
+                    events: 0,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: woken.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
             ];
-            match poll(&mut fds, None) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => return,
-            }
-            if !fds[1].revents().is_empty() {
+            // SAFETY: `fds` is a valid array of two pollfd for the length given, and both
+            // descriptors stay open (borrowed from `out` and `woken`) for the call.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+            if ready < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
                 return;
             }
-            let seen = fds[0].revents();
-            if seen.intersects(PollFlags::ERR | PollFlags::HUP) {
+            if fds[1].revents != 0 {
+                return;
+            }
+            let seen = fds[0].revents;
+            if seen & (libc::POLLERR | libc::POLLHUP) != 0 {
                 cancel.cancel(StopReason::BrokenPipe);
                 return;
             }
-            if seen.contains(PollFlags::NVAL) {
+            if seen & libc::POLLNVAL != 0 {
                 return;
             }
         }

@@ -328,7 +328,9 @@ fn a_lost_query_is_retransmitted_well_within_the_budget() {
 
 #[test]
 fn junk_and_cut_replies_are_dns_failures_not_crashes() {
-    let junk = DnsServer::scripted(&[], |_| Action::Raw(b"\xff\x00garbage".to_vec()));
+    // Junk under the query's ID: a malformed answer to it (junk that matches no query
+    // is dropped instead: `datagrams_that_match_no_query_fail_no_lookup`).
+    let junk = DnsServer::scripted(&[], |_| Action::Junk);
     let started = Instant::now();
     let m = dns_failure(&via(&junk).args(["-4", "junk.test:1"]).run());
     assert_eq!(
@@ -627,4 +629,80 @@ fn through_a_proxy_the_target_is_not_resolved_here() {
         ),
         (1, 0)
     );
+}
+
+/// Datagrams that match no query in flight (another ID, a runt, another question) are
+/// dropped and counted, never charged to the lookups waiting on that server: every name
+/// is answered on its first try, and the run ends with a note of what was dropped.
+#[test]
+fn datagrams_that_match_no_query_fail_no_lookup() {
+    let web = Server::start(Behaviour::Respond(ok_response()));
+    let names: Vec<String> = (0..8).map(|i| format!("noisy{i}.test")).collect();
+    let zone: Vec<(&str, &[&str])> = names
+        .iter()
+        .map(|n| (n.as_str(), &["127.0.0.1"][..]))
+        .collect();
+    let dns = DnsServer::scripted(&zone, |_| Action::Noisy);
+    let input: String = names
+        .iter()
+        .map(|n| format!("{n}:{}\n", web.port()))
+        .collect();
+    let out = via(&dns).args(["-4", "-c", "8"]).stdin(input).run();
+    out.expect_code(0);
+    let records = out.json();
+    assert_eq!(records.len(), names.len());
+    for r in &records {
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    for n in &names {
+        assert_eq!(dns.asked(n, TYPE_A), 1, "{n} was asked again");
+    }
+    let dropped = 7 * names.len();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("dropped {dropped} DNS replies")),
+        "{stderr}"
+    );
+}
+
+/// One name whose server answers it with junk fails no other name asked of that server
+/// at the same time: junk under the name's query ID fails that name (malformed), junk
+/// that matches no query is dropped (that name then goes unanswered).
+#[test]
+fn junk_for_one_name_fails_only_that_name() {
+    let web = Server::start(Behaviour::Respond(ok_response()));
+    let good: Vec<String> = (0..6).map(|i| format!("good{i}.test")).collect();
+    let zone: Vec<(&str, &[&str])> = good
+        .iter()
+        .map(|n| (n.as_str(), &["127.0.0.1"][..]))
+        .collect();
+    // The good names' answers wait (50 ms of quiet) until the junk is all sent.
+    let dns = DnsServer::scripted(&zone, |q| match q.name.as_str() {
+        "junk.test" => Action::Junk,
+        "foreign.test" => Action::Raw(b"\xff\x00garbage".to_vec()),
+        _ => Action::Hold,
+    });
+    let mut input = format!("junk.test:{0}\nforeign.test:{0}\n", web.port());
+    for n in &good {
+        input.push_str(&format!("{n}:{}\n", web.port()));
+    }
+    let out = via(&dns)
+        .args(["-4", "-c", "8", "--connect-timeout", "2s"])
+        .stdin(input)
+        .run();
+    out.expect_code(1);
+    let records = out.json();
+    assert_eq!(records.len(), 2 + good.len());
+    for r in records {
+        let input = r["target"].as_str().unwrap_or_default().to_string();
+        if input.starts_with("junk.test") {
+            assert_eq!(r["error"]["kind"], "dns", "{r}");
+            assert!(message(&r).contains("malformed replies"), "{r}");
+        } else if input.starts_with("foreign.test") {
+            assert_eq!(r["error"]["kind"], "dns", "{r}");
+            assert!(message(&r).contains("no answer"), "{r}");
+        } else {
+            assert_eq!(r["ok"], true, "{r}");
+        }
+    }
 }

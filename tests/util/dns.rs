@@ -39,6 +39,14 @@ pub enum Action {
     Drop,
     /// Send these bytes as they are.
     Raw(Vec<u8>),
+    /// The query's ID and a response's flags, then garbage: a malformed answer to
+    /// this very query.
+    Junk,
+    /// Before the zone's answer, datagrams that answer no query in flight: three with
+    /// another ID and no response bit (as a stray query would be), two responses with
+    /// another ID, a runt too short for a header, and a response with the query's ID
+    /// but another question.
+    Noisy,
     /// The zone's answer, cut to this many bytes.
     Cut(usize),
     /// An empty reply with the TC bit set (the TCP side, if started, answers in full).
@@ -209,6 +217,17 @@ fn serve_udp(sock: UdpSocket, state: Arc<State>) {
             Action::Rcode(code) => reply(&buf[..len], code, false, &[], state.ttl),
             Action::Drop => continue,
             Action::Raw(bytes) => bytes,
+            Action::Junk => {
+                let mut junk = buf[..2].to_vec();
+                junk.extend_from_slice(b"\x81\x80garbage");
+                junk
+            }
+            Action::Noisy => {
+                for noise in noise(&buf[..len], &question, &state) {
+                    let _ = sock.send_to(&noise, from);
+                }
+                zone_reply(&buf[..len], &question, &state, false)
+            }
             Action::Cut(n) => {
                 let mut r = zone_reply(&buf[..len], &question, &state, false);
                 r.truncate(n);
@@ -289,6 +308,31 @@ fn parse_question(q: &[u8], state: &State) -> Option<Question> {
     };
     state.log.lock().unwrap().push(question.clone());
     Some(question)
+}
+
+/// What `Action::Noisy` sends before the answer to `query`.
+fn noise(query: &[u8], question: &Question, state: &State) -> Vec<Vec<u8>> {
+    let foreign = |m: &mut Vec<u8>, by: u16| {
+        let id = u16::from_be_bytes([m[0], m[1]]).wrapping_add(by);
+        m[..2].copy_from_slice(&id.to_be_bytes());
+    };
+    let mut noise = Vec::new();
+    for by in 1..=3 {
+        let mut stray_query = query.to_vec();
+        foreign(&mut stray_query, by * 7919);
+        noise.push(stray_query);
+    }
+    for by in 4..=5 {
+        let mut response = zone_reply(query, question, state, false);
+        foreign(&mut response, by * 7919);
+        noise.push(response);
+    }
+    noise.push(vec![0xAB; 5]);
+    // The query's ID, another name (one letter changed) in the question.
+    let mut other = zone_reply(query, question, state, false);
+    other[13] ^= 0x01;
+    noise.push(other);
+    noise
 }
 
 fn zone_reply(query: &[u8], question: &Question, state: &State, _tcp: bool) -> Vec<u8> {

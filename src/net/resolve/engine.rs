@@ -1,15 +1,21 @@
-//! The I/O of a probe thread's lookups: one UDP socket per server, shared by all of
-//! them, and one timer.
+//! The I/O of a probe thread's lookups: one UDP socket per server (and local address),
+//! shared by all of them, and one retransmission timer, owned by one driver task.
+//!
+//! This is the shape of h2's connection task and hickory's exchange background: the
+//! driver (`drive`, spawned on the thread's executor by the first lookup, ending when
+//! the last one is over) reads every reply and handles every try that is up; a lookup
+//! only registers its questions and waits for the driver to complete it. Each lookup's
+//! logic stays in its `Exchange` (no I/O there).
 //!
 //! A socket per lookup cost, per name, a socket taken from a pool and put back, a
-//! readiness registration (an `epoll_ctl`), a reactor event and a wake-up for each
-//! reply, and a timer inserted into the reactor and removed again. Here the replies of
-//! many lookups are read in one go after one event, and one timer serves every
-//! retransmission. Each lookup's logic stays in its `Exchange` (no I/O there).
+//! readiness registration, a reactor event and a wake-up for each reply, and a timer
+//! inserted into the reactor and removed again. Here the replies of many lookups are
+//! read in one go after one event, and one timer serves every retransmission.
 //!
-//! Nothing runs in the background: every lookup, when polled, first drives the engine
-//! (reads what has arrived, handles tries that are up). The sockets and the timer wake
-//! one waiting lookup (the "candidate"), which drives the engine for all.
+//! A reply goes to a query only if its ID, its source address and (in `Exchange::reply`)
+//! its question are the query's. Anything else (a late copy of an answer already taken,
+//! or a datagram from someone else) is dropped and counted (`dropped_replies`), never
+//! charged to a lookup in flight.
 //!
 //! The source port is chosen at random once per socket, not per lookup, as c-ares does;
 //! each query's 16-bit ID is random and never shared by two queries in flight.
@@ -20,16 +26,16 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use async_io::Timer;
 use futures_lite::future;
 
 use super::answer::Answer;
-use super::exchange::{is_stray_response, over_tcp, Exchange, Next};
+use super::exchange::{over_tcp, Exchange, Next};
 use crate::net::rt;
 use crate::proto::dns::message::QType;
 
@@ -39,23 +45,42 @@ const UDP_BUFFER: usize = 1500;
 /// The receive buffer asked for each socket: 200 replies (two per lookup in flight)
 /// of up to 4 KiB of kernel memory each.
 const RECEIVE_BUFFER: usize = 800 * 1024;
+/// Datagrams read from one socket before the driver looks at the others and the timer.
+const READS_PER_TURN: usize = 256;
 
 thread_local! {
-    static ENGINE: Engine = Engine::new();
+    static ENGINE: Engine = Engine::default();
 }
 
-/// Asks `questions` about `name` of `servers` (starting at index `first`), until each
-/// has an answer or `deadline`. Answers come back in the order asked.
+/// Datagrams dropped in this process because they matched no query in flight.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// How many DNS datagrams the resolver dropped so far because they matched no query in
+/// flight (ID, question and source address): late copies of answers already taken, or
+/// someone else's.
+pub fn dropped_replies() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+fn dropped() {
+    DROPPED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Asks `questions` about `name` of `servers` (starting at index `first`), from the
+/// local address `source` (None: any), until each has an answer or `deadline`. Answers
+/// come back in the order asked. Polled under `rt::block_on`, whose executor runs the
+/// driver.
 pub async fn ask(
     servers: Arc<[SocketAddr]>,
     first: usize,
     name: &str,
     questions: &[QType],
+    source: Option<IpAddr>,
     seed: impl FnOnce() -> u64,
     deadline: Instant,
 ) -> Arc<[Answer]> {
-    let token = ENGINE.with(|e| e.start(name, questions, servers, first, seed, deadline));
-    let withdraw = Withdraw(token);
+    let token = ENGINE.with(|e| e.start(name, questions, servers, first, source, seed, deadline));
+    let withdraw = Withdraw(token, std::marker::PhantomData);
     loop {
         match future::poll_fn(|cx| ENGINE.with(|e| e.poll(token, cx))).await {
             Step::Over(answers) => {
@@ -64,7 +89,7 @@ pub async fn ask(
             }
             Step::Tcp(index, q) => {
                 // Boxed: rare, and its state would otherwise enlarge every lookup.
-                let tcp = over_tcp(q.server, &q.query, q.id, name, q.qtype, deadline);
+                let tcp = over_tcp(q.server, source, &q.query, q.id, name, q.qtype, deadline);
                 let answer = Box::pin(tcp).await;
                 ENGINE.with(|e| e.answered_over_tcp(token, index, answer));
             }
@@ -73,7 +98,10 @@ pub async fn ask(
 }
 
 /// A lookup dropped before its answer (its probe was cancelled or timed out) leaves.
-struct Withdraw(u64);
+///
+/// Its token is known only to this thread's engine, so the lookup must not move to
+/// another thread: the marker makes it `!Send`, and the compiler refuses the move.
+struct Withdraw(u64, std::marker::PhantomData<*const ()>);
 
 impl Drop for Withdraw {
     fn drop(&mut self) {
@@ -86,39 +114,15 @@ enum Step {
     Tcp(usize, super::exchange::TcpQuestion),
 }
 
-/// What the sockets and the timer wake: the waker of one waiting lookup.
 #[derive(Default)]
-struct Signal {
-    candidate: Mutex<Option<Waker>>,
-    /// Set on each wake-up: a lookup that finishes while one came hands it on.
-    fired: AtomicBool,
-}
-
-impl Wake for Signal {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.fired.store(true, Ordering::SeqCst);
-        let waker = self
-            .candidate
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
 struct Engine {
-    signal: Arc<Signal>,
     state: RefCell<State>,
 }
 
 struct Request {
     ex: Exchange,
+    source: Option<IpAddr>,
+    /// The lookup's waker, woken by the driver when it is over or must go to TCP.
     waker: Option<Waker>,
     /// Questions whose answers came back truncated, and the server that sent each: for
     /// the lookup to ask over TCP, one after the other.
@@ -127,9 +131,15 @@ struct Request {
 
 struct Socket {
     server: SocketAddr,
-    io: rt::UdpSocket,
+    source: Option<IpAddr>,
+    /// async-std's socket, which the driver reads.
+    io: Rc<rt::UdpSocket>,
+    /// The same socket (a duplicate handle), for sends that never wait: a datagram
+    /// that finds the send buffer full is lost, as the network would lose it.
+    send: std::net::UdpSocket,
 }
 
+#[derive(Default)]
 struct State {
     sockets: Vec<Socket>,
     requests: HashMap<u64, Request, Fast>,
@@ -138,39 +148,48 @@ struct State {
     next_token: u64,
     /// The query ID stream (SplitMix64), seeded by the first lookup.
     id_state: Option<u64>,
-    timer: Timer,
+    /// When the earliest try is up.
     timer_at: Option<Instant>,
-    /// The signal's waker, which the sockets and the timer wake.
-    waker: Waker,
-    buf: Vec<u8>,
+    /// A driver task is running (spawned, and not yet ended).
+    driving: bool,
+    /// The driver's waker: new sockets and earlier tries wake it.
+    driver: Option<Waker>,
+}
+
+/// The driver's own state: a read in flight per socket and the timer.
+struct Driver {
+    reads: Vec<Read>,
+    timer: rt::Timer,
+}
+
+/// One socket's pending read; it hands back its buffer with the outcome.
+type Read = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
+
+fn read(io: Rc<rt::UdpSocket>, mut buf: Vec<u8>) -> Read {
+    Box::pin(async move {
+        let got = io.recv(&mut buf).await;
+        (got, buf)
+    })
+}
+
+/// The driver task: runs until no lookup is left.
+async fn drive() {
+    let mut driver = Driver {
+        reads: Vec::new(),
+        timer: rt::Timer::never(),
+    };
+    future::poll_fn(|cx| ENGINE.with(|e| e.drive(&mut driver, cx))).await;
 }
 
 impl Engine {
-    fn new() -> Engine {
-        let signal = Arc::new(Signal::default());
-        let waker = Waker::from(Arc::clone(&signal));
-        Engine {
-            signal,
-            state: RefCell::new(State {
-                sockets: Vec::new(),
-                requests: HashMap::default(),
-                ids: HashMap::default(),
-                next_token: 0,
-                id_state: None,
-                timer: Timer::never(),
-                timer_at: None,
-                waker,
-                buf: vec![0u8; UDP_BUFFER],
-            }),
-        }
-    }
-
+    #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
         name: &str,
         questions: &[QType],
         servers: Arc<[SocketAddr]>,
         first: usize,
+        source: Option<IpAddr>,
         seed: impl FnOnce() -> u64,
         deadline: Instant,
     ) -> u64 {
@@ -199,70 +218,39 @@ impl Engine {
             token,
             Request {
                 ex,
+                source,
                 waker: None,
                 tcp: Vec::new(),
             },
         );
         st.try_next(token, Instant::now());
+        if !st.driving {
+            st.driving = true;
+            drop(rt::spawn_local(drive()));
+        }
         token
     }
 
     fn poll(&self, token: u64, cx: &mut Context<'_>) -> Poll<Step> {
         let mut st = self.state.borrow_mut();
-        // Before driving: a wake-up while the sockets are read must reach a lookup.
-        self.choose_candidate(cx.waker());
-        self.signal.fired.store(false, Ordering::SeqCst);
-        st.drive();
         let Some(r) = st.requests.get_mut(&token) else {
             // Not expected: a lookup leaves only by being over or dropped.
             return Poll::Ready(Step::Over(Arc::from([])));
         };
         if let Some((index, server)) = r.tcp.pop() {
-            // Off to TCP, and not polled here until back: the others take the wake-ups.
             let question = r.ex.tcp_question(index, server);
             r.waker = None;
-            self.hand_on(&st, false);
             return Poll::Ready(Step::Tcp(index, question));
         }
         if r.ex.is_over() {
             let r = st.remove(token);
-            self.hand_on(&st, false);
             return Poll::Ready(Step::Over(r.ex.finish()));
         }
-        if !r.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            r.waker = Some(cx.waker().clone());
+        match &mut r.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
         }
         Poll::Pending
-    }
-
-    /// Points the wake-ups at another waiting lookup, as the current one leaves; wakes
-    /// it if the leaving one may have taken a wake-up meant for all: `missed`, or one
-    /// that came during this poll.
-    fn hand_on(&self, st: &State, missed: bool) {
-        let next = st.requests.values().find_map(|r| r.waker.clone());
-        let mut candidate = self.candidate();
-        candidate.clone_from(&next);
-        drop(candidate);
-        // After the hand-over: a wake-up from now on reaches `next` itself.
-        let missed = missed || self.signal.fired.load(Ordering::SeqCst);
-        if let (true, Some(waker)) = (missed, next) {
-            waker.wake();
-        }
-    }
-
-    /// Points the sockets' and timer's wake-ups at `current`, the lookup being polled.
-    fn choose_candidate(&self, current: &Waker) {
-        let mut candidate = self.candidate();
-        if !candidate.as_ref().is_some_and(|c| c.will_wake(current)) {
-            *candidate = Some(current.clone());
-        }
-    }
-
-    fn candidate(&self) -> std::sync::MutexGuard<'_, Option<Waker>> {
-        self.signal
-            .candidate
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn answered_over_tcp(&self, token: u64, index: usize, answer: Answer) {
@@ -280,13 +268,77 @@ impl Engine {
             return;
         };
         if st.requests.contains_key(&token) {
-            let r = st.remove(token);
-            // It may have been woken for the others, and will not be polled again.
-            let was_candidate = {
-                let candidate = self.candidate();
-                matches!((&*candidate, &r.waker), (Some(c), Some(w)) if c.will_wake(w))
-            };
-            self.hand_on(&st, was_candidate);
+            st.remove(token);
+        }
+    }
+
+    /// One turn of the driver: reads what has arrived on every socket and handles the
+    /// tries that are up; `Ready` once no lookup is left.
+    fn drive(&self, driver: &mut Driver, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        match &mut st.driver {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        loop {
+            while driver.reads.len() < st.sockets.len() {
+                let io = Rc::clone(&st.sockets[driver.reads.len()].io);
+                driver.reads.push(read(io, vec![0u8; UDP_BUFFER]));
+            }
+            for i in 0..driver.reads.len() {
+                for _ in 0..READS_PER_TURN {
+                    let Poll::Ready((got, buf)) = driver.reads[i].as_mut().poll(cx) else {
+                        break;
+                    };
+                    let now = Instant::now();
+                    match got {
+                        Ok(len) => st.datagram(i, &buf[..len], now),
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                            st.port_closed(i, now);
+                        }
+                        Err(e) => {
+                            // Another error from the network (host unreachable, ...): the
+                            // server is out for the lookups that asked it.
+                            let server = st.sockets[i].server;
+                            st.each_asking(server, now, |ex, index| {
+                                ex.unsendable(index, &e);
+                                Next::TryNow
+                            });
+                        }
+                    }
+                    driver.reads[i] = read(Rc::clone(&st.sockets[i].io), buf);
+                }
+            }
+            let now = Instant::now();
+            if st.timer_at.is_some_and(|t| now >= t) {
+                st.timer_at = None;
+                let up: Vec<u64> = (st.requests.iter())
+                    .filter(|(_, r)| r.ex.try_is_up(now))
+                    .map(|(&t, _)| t)
+                    .collect();
+                for token in up {
+                    st.try_next(token, now);
+                }
+                st.timer_at = st.requests.values().filter_map(|r| r.ex.due()).min();
+            }
+            if st.requests.is_empty() {
+                // The reads in flight go with the driver; the sockets stay for the next.
+                st.driving = false;
+                st.driver = None;
+                return Poll::Ready(());
+            }
+            // A socket opened by a try above is read before the driver sleeps.
+            if driver.reads.len() < st.sockets.len() {
+                continue;
+            }
+            match st.timer_at {
+                Some(at) => driver.timer.set_at(at),
+                None => driver.timer = rt::Timer::never(),
+            }
+            if Pin::new(&mut driver.timer).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
     }
 }
@@ -300,29 +352,39 @@ impl State {
         r
     }
 
-    /// The socket for `server`, opened on first use.
-    fn socket(&mut self, server: SocketAddr) -> io::Result<usize> {
-        if let Some(i) = self.sockets.iter().position(|s| s.server == server) {
+    /// The socket for `server` from `source`, opened on first use.
+    fn socket(&mut self, server: SocketAddr, source: Option<IpAddr>) -> io::Result<usize> {
+        if let Some(i) =
+            (self.sockets.iter()).position(|s| s.server == server && s.source == source)
+        {
             return Ok(i);
         }
         let any: IpAddr = match server.is_ipv4() {
             true => Ipv4Addr::UNSPECIFIED.into(),
             false => Ipv6Addr::UNSPECIFIED.into(),
         };
-        let io = rt::UdpSocket::bind(SocketAddr::new(any, 0))?;
+        let std = std::net::UdpSocket::bind(SocketAddr::new(source.unwrap_or(any), 0))?;
         // Connected, as glibc's resolver does: the kernel then reports a closed port
         // (ICMP port unreachable) as an error instead of leaving the lookup to time
-        // out, keeps datagrams from any other address away, and skips a route lookup
-        // per query.
-        io.get_ref().connect(server)?;
+        // out, keeps datagrams from any other address away (the source half of
+        // matching a reply), and skips a route lookup per query.
+        std.connect(server)?;
         // Replies of up to MAX_IN_FLIGHT lookups may wait here at once: room for them
         // (the kernel caps the size at net.core.rmem_max; the default is kept if not).
-        let _ = socket2::SockRef::from(io.get_ref()).set_recv_buffer_size(RECEIVE_BUFFER);
-        // Watched from now on: a socket opened while the engine is driven (by a
-        // retransmission, or a move to the next server) would otherwise go unread
-        // until the next drive, which may be the next retransmission.
-        let _ = io.poll_readable(&mut Context::from_waker(&self.waker));
-        self.sockets.push(Socket { server, io });
+        let _ = socket2::SockRef::from(&std).set_recv_buffer_size(RECEIVE_BUFFER);
+        let send = std.try_clone()?;
+        // Non-blocking from here (async-std sets it on the shared file description).
+        let io = Rc::new(rt::UdpSocket::from(std));
+        self.sockets.push(Socket {
+            server,
+            source,
+            io,
+            send,
+        });
+        // The driver starts reading it.
+        if let Some(driver) = &self.driver {
+            driver.wake_by_ref();
+        }
         Ok(self.sockets.len() - 1)
     }
 
@@ -337,8 +399,8 @@ impl State {
             let Some(index) = r.ex.start_try(now) else {
                 break;
             };
-            let server = r.ex.servers()[index];
-            let socket = match self.socket(server) {
+            let (server, source) = (r.ex.servers()[index], r.source);
+            let socket = match self.socket(server, source) {
                 Ok(i) => i,
                 Err(e) => {
                     if let Some(r) = self.requests.get_mut(&token) {
@@ -350,7 +412,7 @@ impl State {
             let Some(r) = self.requests.get_mut(&token) else {
                 return;
             };
-            let io = self.sockets[socket].io.get_ref();
+            let io = &self.sockets[socket].send;
             let error = r.ex.queries_for(index).find_map(|q| io.send(q).err());
             match error {
                 // A full send buffer loses the datagram, as the network would.
@@ -385,18 +447,13 @@ impl State {
         }
     }
 
-    /// Makes the timer go off by `due`, if it would not.
+    /// Makes the driver's timer go off by `due`, if it would not.
     fn timer_by(&mut self, due: Option<Instant>) {
         if let Some(due) = due {
             if self.timer_at.is_none_or(|t| due < t) {
-                self.timer.set_at(due);
                 self.timer_at = Some(due);
-                // Registers it with the reactor (a no-op once registered with this waker).
-                let mut cx = Context::from_waker(&self.waker);
-                if Pin::new(&mut self.timer).poll(&mut cx).is_ready() {
-                    // Due already (time passed since it was computed): it will not go off,
-                    // so have the engine driven again now.
-                    self.waker.wake_by_ref();
+                if let Some(driver) = &self.driver {
+                    driver.wake_by_ref();
                 }
             }
         }
@@ -408,85 +465,35 @@ impl State {
         }
     }
 
-    /// Reads what has arrived on every socket and handles the tries that are up.
-    fn drive(&mut self) {
-        let waker = self.waker.clone();
-        let mut cx = Context::from_waker(&waker);
-        let now = Instant::now();
-        for i in 0..self.sockets.len() {
-            while let Poll::Ready(Ok(())) = self.sockets[i].io.poll_readable(&mut cx) {
-                self.drain(i, now);
-            }
-        }
-        if self.timer_at.is_some_and(|t| now >= t) {
-            self.timer_at = None;
-            let up: Vec<u64> = self
-                .requests
-                .iter()
-                .filter(|(_, r)| r.ex.try_is_up(now))
-                .map(|(&t, _)| t)
-                .collect();
-            for token in up {
-                self.try_next(token, now);
-            }
-            let next = self.requests.values().filter_map(|r| r.ex.due()).min();
-            self.timer_by(next);
-        }
-    }
-
-    /// Reads socket `i` until it has nothing more.
-    fn drain(&mut self, i: usize, now: Instant) {
-        // Bounded: a flood of datagrams still lets other work run between reads.
-        for _ in 0..256 {
-            match self.sockets[i].io.recv(&mut self.buf) {
-                Ok(len) => self.datagram(i, len, now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    self.port_closed(i, now);
-                }
-                Err(e) => {
-                    // Another error from the network (host unreachable, ...): the server
-                    // is out for the lookups that asked it.
-                    let server = self.sockets[i].server;
-                    self.each_asking(server, now, |ex, index| {
-                        ex.unsendable(index, &e);
-                        Next::TryNow
-                    });
-                }
-            }
-        }
-    }
-
-    fn datagram(&mut self, i: usize, len: usize, now: Instant) {
-        let server = self.sockets[i].server;
-        let msg = &self.buf[..len];
+    /// A datagram on socket `i` (so from its server: the socket is connected). It goes
+    /// to the lookup whose query has its ID and asked that server; `Exchange::reply`
+    /// checks the question. Anything else is dropped and counted.
+    fn datagram(&mut self, i: usize, msg: &[u8], now: Instant) {
+        let (server, source) = (self.sockets[i].server, self.sockets[i].source);
         let id = msg.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
         let token = id.and_then(|id| self.ids.get(&id).copied());
-        let Some(token) = token else {
-            if !is_stray_response(msg) {
-                // Garbage: counted against every lookup waiting on this server.
-                self.each_asking(server, now, |ex, index| ex.garbage(index));
-            }
+        let asked = token.and_then(|token| {
+            let r = self.requests.get_mut(&token)?;
+            let index = r.ex.asked(server).filter(|_| r.source == source)?;
+            Some((token, r, index))
+        });
+        let Some((token, r, index)) = asked else {
+            dropped();
             return;
         };
-        let Some(r) = self.requests.get_mut(&token) else {
-            return;
-        };
-        let Some(index) = r.ex.asked(server) else {
-            return;
-        };
-        match r.ex.reply(index, &self.buf[..len], now) {
+        match r.ex.reply(index, msg, now) {
             Next::Tcp(question) => {
                 r.tcp.push((question, server));
                 self.wake(token);
             }
+            Next::Dropped => dropped(),
             next => self.after(token, next, now),
         }
     }
 
     fn after(&mut self, token: u64, next: Next, now: Instant) {
         match next {
-            Next::Wait => {
+            Next::Wait | Next::Dropped => {
                 // The grace for the other family may have moved the try's end closer.
                 let due = self.requests.get(&token).and_then(|r| r.ex.due());
                 self.timer_by(due);
@@ -624,7 +631,7 @@ mod tests {
     fn lookup(held: &Held, name: &'static str) -> impl Future<Output = Arc<[Answer]>> {
         let servers: Arc<[SocketAddr]> = Arc::from([held.addr]);
         let deadline = Instant::now() + Duration::from_secs(5);
-        async move { ask(servers, 0, name, &[QType::A], || 7, deadline).await }
+        async move { ask(servers, 0, name, &[QType::A], None, || 7, deadline).await }
     }
 
     fn has_address(answers: &[Answer]) -> bool {
@@ -632,10 +639,10 @@ mod tests {
     }
 
     /// Waits for `task`, failing the test if it takes a second: its reply was sent, so
-    /// only a lost wake-up (no lookup left to drive the engine) would delay it.
-    async fn promptly(task: async_executor::Task<Arc<[Answer]>>) -> Arc<[Answer]> {
+    /// only a lost wake-up would delay it.
+    async fn promptly(task: rt::JoinHandle<Arc<[Answer]>>) -> Arc<[Answer]> {
         let late = async {
-            Timer::after(Duration::from_secs(1)).await;
+            rt::sleep(Duration::from_secs(1)).await;
             panic!("a lookup whose reply had come was not woken");
         };
         future::or(task, late).await
@@ -647,36 +654,36 @@ mod tests {
         }
     }
 
-    /// The lookup polled last is the one the sockets wake. When it finishes, another
-    /// waiting lookup takes its place, so a reply that comes after is still read.
+    /// Replies are read by the driver, whichever lookup finished before: a reply that
+    /// comes after another lookup is done is still read.
     #[test]
-    fn a_reply_after_the_woken_lookup_is_done_is_still_read() {
+    fn a_reply_after_another_lookup_is_done_is_still_read() {
         let held = Held::start();
-        let ex = async_executor::LocalExecutor::new();
-        crate::net::rt::block_on(ex.run(async {
-            let first = ex.spawn(lookup(&held, "first.test"));
-            let last = ex.spawn(lookup(&held, "last.test"));
+        rt::block_on(async {
+            let first = rt::spawn_local(lookup(&held, "first.test"));
+            let last = rt::spawn_local(lookup(&held, "last.test"));
             let_run().await;
             held.release.send("last.test").unwrap();
             assert!(has_address(&promptly(last).await));
             held.release.send("first.test").unwrap();
             assert!(has_address(&promptly(first).await));
-        }));
+        });
     }
 
-    /// The same when the lookup the sockets wake is dropped (its probe cancelled).
+    /// The same when a lookup is cancelled (its probe stopped): it leaves, and the
+    /// others are still answered.
     #[test]
-    fn a_dropped_lookup_hands_the_wake_ups_on() {
+    fn a_cancelled_lookup_leaves_and_the_others_are_answered() {
         let held = Held::start();
-        let ex = async_executor::LocalExecutor::new();
-        crate::net::rt::block_on(ex.run(async {
-            let kept = ex.spawn(lookup(&held, "kept.test"));
-            let dropped = ex.spawn(lookup(&held, "dropped.test"));
+        rt::block_on(async {
+            let kept = rt::spawn_local(lookup(&held, "kept.test"));
+            let dropped = rt::spawn_local(lookup(&held, "dropped.test"));
             let_run().await;
-            drop(dropped);
+            assert!(dropped.cancel().await.is_none());
+            ENGINE.with(|e| assert_eq!(e.state.borrow().requests.len(), 1));
             held.release.send("kept.test").unwrap();
             assert!(has_address(&promptly(kept).await));
-        }));
+        });
     }
 
     /// A server that never answers: the engine's one timer retransmits and then ends
@@ -687,8 +694,15 @@ mod tests {
         let servers: Arc<[SocketAddr]> = Arc::from([held.addr]);
         let started = Instant::now();
         let deadline = started + Duration::from_millis(1000);
-        let answers =
-            crate::net::rt::block_on(ask(servers, 0, "silent.test", &[QType::A], || 7, deadline));
+        let answers = rt::block_on(ask(
+            servers,
+            0,
+            "silent.test",
+            &[QType::A],
+            None,
+            || 7,
+            deadline,
+        ));
         let took = started.elapsed();
         assert!(
             took >= Duration::from_millis(1000) && took < Duration::from_secs(3),
@@ -715,8 +729,15 @@ mod tests {
         let servers: Arc<[SocketAddr]> = Arc::from([silent.addr, good.addr]);
         let started = Instant::now();
         let deadline = started + Duration::from_secs(5);
-        let answers =
-            crate::net::rt::block_on(ask(servers, 0, "late.test", &[QType::A], || 7, deadline));
+        let answers = rt::block_on(ask(
+            servers,
+            0,
+            "late.test",
+            &[QType::A],
+            None,
+            || 7,
+            deadline,
+        ));
         let took = started.elapsed();
         assert!(has_address(&answers), "{answers:?}");
         assert!(
@@ -730,10 +751,11 @@ mod tests {
     #[test]
     fn lookups_are_forgotten_once_answered() {
         let held = Held::start();
-        let ex = async_executor::LocalExecutor::new();
-        crate::net::rt::block_on(ex.run(async {
+        rt::block_on(async {
             let names = ["a.test", "b.test", "c.test", "d.test", "e.test", "f.test"];
-            let tasks: Vec<_> = names.iter().map(|&n| ex.spawn(lookup(&held, n))).collect();
+            let tasks: Vec<_> = (names.iter())
+                .map(|&n| rt::spawn_local(lookup(&held, n)))
+                .collect();
             let_run().await;
             ENGINE.with(|e| {
                 let st = e.state.borrow();
@@ -745,6 +767,6 @@ mod tests {
                 assert!(has_address(&promptly(task).await));
             }
             ENGINE.with(|e| assert!(e.state.borrow().ids.is_empty()));
-        }));
+        });
     }
 }

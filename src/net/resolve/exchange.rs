@@ -4,15 +4,15 @@
 //! is over. The TCP fallback for a truncated answer is here too (`over_tcp`).
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 
 use super::answer::{Answer, Failure};
+use crate::net::rt;
 use crate::proto::dns::message::{
     parse_reply, query_len, rcode, write_query, Malformed, QType, Reply,
 };
@@ -26,17 +26,11 @@ const OTHER_FAMILY_GRACE: Duration = Duration::from_millis(50);
 const FIRST_RETRY: Duration = Duration::from_millis(300);
 /// Retransmission intervals double up to this.
 const MAX_RETRY: Duration = Duration::from_secs(2);
-/// Malformed replies in a row before a server's answers are given up on.
+/// Malformed replies to one question before it is given up on.
 const MAX_MALFORMED: u32 = 3;
 /// Servers a lookup can rotate over (`--resolver` given more often is a usage error;
 /// glibc reads three from resolv.conf).
 pub const MAX_SERVERS: usize = 64;
-
-/// A datagram that is a DNS response, though to no question asked: a late copy of an
-/// answer already taken, to be ignored.
-pub fn is_stray_response(msg: &[u8]) -> bool {
-    msg.len() >= 12 && msg[2] & 0x80 != 0
-}
 
 /// What a reply from one server means for the question.
 enum Verdict {
@@ -69,6 +63,8 @@ struct Question {
     over_tcp: bool,
     /// Servers that failed this question (an error code, or could not be sent to).
     out: ServerSet,
+    /// Malformed replies to this question so far.
+    malformed: u32,
     failure: Option<Failure>,
 }
 
@@ -112,6 +108,9 @@ pub enum Next {
     Tcp(usize),
     /// Every question is answered, or the exchange gave up.
     Over,
+    /// The datagram answers none of the questions asked (a late copy, or another
+    /// question): dropped, and nothing changes.
+    Dropped,
 }
 
 /// A truncated question, for the lookup to ask over TCP.
@@ -137,7 +136,6 @@ pub struct Exchange {
     /// Servers sent to at least once: their answers count whenever they come.
     asked: ServerSet,
     tries: u32,
-    malformed: u32,
     wait: Duration,
     /// When the current try is up (`None` before the first).
     try_ends: Option<Instant>,
@@ -176,6 +174,7 @@ impl Exchange {
                     answer,
                     over_tcp: false,
                     out: ServerSet::default(),
+                    malformed: 0,
                     failure: None,
                 }
             })
@@ -188,7 +187,6 @@ impl Exchange {
             next: first % n.max(1),
             asked: ServerSet::default(),
             tries: 0,
-            malformed: 0,
             wait: FIRST_RETRY,
             try_ends: None,
             grace_ends: None,
@@ -314,20 +312,18 @@ impl Exchange {
         self.due().is_some_and(|due| now >= due)
     }
 
-    /// A datagram from server `index` that is no reply to any question asked: garbage.
-    pub fn garbage(&mut self, index: usize) -> Next {
-        self.malformed_from(self.servers[index])
-    }
-
-    fn malformed_from(&mut self, server: SocketAddr) -> Next {
-        self.malformed += 1;
-        if self.malformed >= MAX_MALFORMED {
-            let replies = self.malformed;
-            for q in self.qs.iter_mut().filter(|q| q.answer.is_none()) {
-                q.answer = Some(Answer::Failed(Failure::Malformed { server, replies }));
+    /// A malformed reply from `server` to question `qi`: that question fails once it
+    /// has had `MAX_MALFORMED`, the others are not touched.
+    fn malformed_from(&mut self, qi: usize, server: SocketAddr) -> Next {
+        let q = &mut self.qs[qi];
+        q.malformed += 1;
+        if q.malformed >= MAX_MALFORMED {
+            let replies = q.malformed;
+            q.answer = Some(Answer::Failed(Failure::Malformed { server, replies }));
+            if self.is_over() {
+                return Next::Over;
             }
-            self.over = true;
-            return Next::Over;
+            return Next::Wait;
         }
         // Ask again at once rather than wait out this try.
         self.wait = FIRST_RETRY;
@@ -337,24 +333,26 @@ impl Exchange {
     /// A reply from server `index` (one this exchange asked), whose ID is one of ours.
     pub fn reply(&mut self, index: usize, msg: &[u8], now: Instant) -> Next {
         if self.is_over() {
-            return Next::Over;
+            return Next::Dropped;
         }
         let from = self.servers[index];
         let id = msg.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
         let Some(qi) = self.qs.iter().position(|q| Some(q.id) == id) else {
-            return Next::Wait;
+            return Next::Dropped;
         };
         let q = &mut self.qs[qi];
         if q.answer.is_some() || q.over_tcp {
             // Another copy of an answer already taken (a retransmission's).
-            return Next::Wait;
+            return Next::Dropped;
         }
         let mut next = Next::Wait;
         match parse_reply(msg, q.id, &self.name, q.qtype) {
-            // A response to another question: a late answer to an earlier query that had
-            // the ID this one reuses. Not the server's fault.
-            Err(Malformed::NotOurs) if is_stray_response(msg) => return Next::Wait,
-            Err(_) => return self.malformed_from(from),
+            // Not a response, or one to another question (a late answer to an earlier
+            // query that had the ID this one reuses, or someone else's datagram): it
+            // answers nothing asked, so it is nobody's fault.
+            Err(Malformed::NotOurs) => return Next::Dropped,
+            // Our ID, our server, and garbled: a malformed answer to this question.
+            Err(Malformed::Garbled) => return self.malformed_from(qi, from),
             Ok(reply) if reply.truncated => {
                 q.over_tcp = true;
                 return Next::Tcp(qi);
@@ -441,9 +439,21 @@ impl Exchange {
     }
 }
 
+/// A TCP connection to `server`, from `source` when given.
+async fn connect(server: SocketAddr, source: Option<IpAddr>) -> io::Result<rt::TcpStream> {
+    let Some(source) = source else {
+        return rt::TcpStream::connect(server).await;
+    };
+    let domain = socket2::Domain::for_address(server);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    rt::TcpStream::connect_bound(socket, server).await
+}
+
 /// The same question over TCP (RFC 7766), for an answer too big for a datagram.
 pub async fn over_tcp(
     server: SocketAddr,
+    source: Option<IpAddr>,
     query: &[u8],
     id: u16,
     name: &str,
@@ -451,7 +461,7 @@ pub async fn over_tcp(
     deadline: Instant,
 ) -> Answer {
     let work = async {
-        let mut stream = Async::<TcpStream>::connect(server)
+        let mut stream = connect(server, source)
             .await
             .map_err(|e| crate::report::error::os_text(&e))?;
         let mut framed = Vec::with_capacity(query.len() + 2);
@@ -474,7 +484,7 @@ pub async fn over_tcp(
         Ok::<_, String>(msg)
     };
     let got = future::or(async { Some(work.await) }, async {
-        Timer::at(deadline).await;
+        rt::sleep_until(deadline).await;
         None
     })
     .await;
@@ -540,7 +550,7 @@ mod tests {
         other.start_try(now);
         let theirs = reply(&query(&other, 0, 0), 0, Some([127, 0, 0, 2]));
         for _ in 0..MAX_MALFORMED + 1 {
-            assert_eq!(ex.reply(0, &theirs, now), Next::Wait);
+            assert_eq!(ex.reply(0, &theirs, now), Next::Dropped);
         }
         assert!(!ex.is_over());
         assert_eq!(
@@ -553,22 +563,45 @@ mod tests {
         );
     }
 
-    /// Garbage, though, counts: three in a row and the lookup fails, naming the server.
+    /// Garbage under a question's ID, though, counts against that question: three and
+    /// it fails, naming the server.
     #[test]
-    fn garbage_fails_the_lookup_on_the_third() {
+    fn garbage_fails_the_question_on_the_third() {
         let mut ex = exchange(&[QType::A], 1);
         let now = Instant::now();
         ex.start_try(now);
         let cut = query(&ex, 0, 0)[..10].to_vec();
         ex.sent(0, now);
         assert_eq!(ex.reply(0, &cut, now), Next::TryNow);
-        assert_eq!(ex.garbage(0), Next::TryNow);
-        assert_eq!(ex.garbage(0), Next::Over);
+        assert_eq!(ex.reply(0, &cut, now), Next::TryNow);
+        assert_eq!(ex.reply(0, &cut, now), Next::Over);
         let answers = ex.finish();
         assert!(matches!(
             &answers[0],
             Answer::Failed(Failure::Malformed { replies: 3, .. })
         ));
+    }
+
+    /// A garbled answer to one question fails that question only: the other family's
+    /// answer still comes through.
+    #[test]
+    fn garbage_to_one_question_leaves_the_other() {
+        let mut ex = exchange(&[QType::A, QType::Aaaa], 1);
+        let now = Instant::now();
+        ex.start_try(now);
+        let (a, aaaa) = (query(&ex, 0, 0), query(&ex, 0, 1));
+        ex.sent(0, now);
+        for _ in 0..MAX_MALFORMED {
+            assert_ne!(ex.reply(0, &a[..10], now), Next::Over);
+        }
+        assert!(!ex.is_over());
+        assert_eq!(ex.reply(0, &reply(&aaaa, 0, None), now), Next::Over);
+        let answers = ex.finish();
+        assert!(matches!(
+            &answers[0],
+            Answer::Failed(Failure::Malformed { .. })
+        ));
+        assert!(matches!(&answers[1], Answer::NoData(_)), "{answers:?}");
     }
 
     /// SERVFAIL from one server moves the question on to the next at once; when every

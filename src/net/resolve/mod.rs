@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
 use futures_lite::future;
 
 use crate::proto::dns::conf::{Hosts, ResolvConf};
@@ -37,6 +36,7 @@ use crate::report::error::{ErrorKind, ProbeError};
 use answer::{Answer, Failure};
 use slots::Slots;
 
+pub use engine::dropped_replies;
 pub use exchange::MAX_SERVERS;
 pub use pins::Pins;
 
@@ -92,6 +92,9 @@ pub struct Settings {
     pub family: Family,
     pub resolv_conf: PathBuf,
     pub hosts: PathBuf,
+    /// The local address the resolver's UDP and TCP sockets bind to; None: the
+    /// unspecified address of the server's family.
+    pub source: Option<IpAddr>,
 }
 
 impl Default for Settings {
@@ -101,6 +104,7 @@ impl Default for Settings {
             family: Family::Any,
             resolv_conf: "/etc/resolv.conf".into(),
             hosts: "/etc/hosts".into(),
+            source: None,
         }
     }
 }
@@ -334,7 +338,7 @@ impl Resolver {
                 }
                 Claim::Wait(theirs) => {
                     let settled = future::or(async { Some(theirs.settled().await) }, async {
-                        Timer::at(deadline).await;
+                        crate::net::rt::sleep_until(deadline).await;
                         None
                     })
                     .await;
@@ -386,7 +390,7 @@ impl Resolver {
             .slots
             .get_or_init(|| Slots::new(self.in_flight_limit()));
         let slot = future::or(async { Some(slots.acquire().await) }, async {
-            Timer::at(deadline).await;
+            crate::net::rt::sleep_until(deadline).await;
             None
         })
         .await;
@@ -395,7 +399,17 @@ impl Resolver {
         };
         let servers = Arc::clone(&self.files().servers);
         let first = self.rotation.fetch_add(1, Ordering::Relaxed);
-        engine::ask(servers, first, name, qtypes, || self.seed(), deadline).await
+        let source = self.settings.source;
+        engine::ask(
+            servers,
+            first,
+            name,
+            qtypes,
+            source,
+            || self.seed(),
+            deadline,
+        )
+        .await
     }
 
     /// A seed for a probe thread's query ID stream (asked for by its first lookup): a

@@ -1,128 +1,177 @@
-//! The runtime, named once: blocking on a future with the reactor, timers, the
-//! deadlines of probes, and their TCP connections. Moving from async-std/async-io to
-//! another runtime starts here.
+//! The runtime, named once: async-std. Blocking on a future, spawning on the thread's
+//! executor, timers, the deadlines of probes, and the TCP and UDP sockets all come from
+//! here, so that a move to another runtime (smol, on the same async-io reactor) starts
+//! and ends in this module.
 //!
-//! A thread that blocks here runs its own epoll (`reactor`) for its probes' TCP
-//! connections, registered once and edge-triggered; everything else (timers, the
-//! resolver's sockets, channels) stays on async-io's reactor, driven by its own thread.
+//! Sockets are async-std's, watched by its one reactor (async-io's, over whichever
+//! readiness API the platform has): any thread may poll them, so a connection
+//! that moves between threads is not an error to guard against.
 //!
-//! Deadlines (`timeout`) do not take a reactor timer each. async-io wakes the thread in
-//! the reactor (an eventfd write and read, another epoll wait) for every timer inserted,
-//! which is twice per probe. Instead each thread that blocks here keeps its deadlines in
-//! a queue, and the earliest is the timeout of its next epoll wait. (On a thread where
-//! the own reactor cannot run, one async-io timer serves the queue, armed at the
-//! earliest.)
+//! Deadlines (`timeout`) do not take a reactor timer each. Inserting a timer into
+//! async-io's reactor wakes the thread blocked in it (a notification and another wait),
+//! twice per probe. Instead each thread that blocks here keeps its deadlines in a
+//! queue, served by one async-std timer armed at the earliest; a future polled on a
+//! thread that does not serve one (outside `block_on`) takes a timer of its own.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use async_io::{Async, Timer};
 use futures_lite::{AsyncRead, AsyncWrite};
 
-mod reactor;
+pub use async_std::task::JoinHandle;
 
-use reactor::Way;
-
-/// Runs `future` to completion on this thread: with a reactor of its own for the
-/// thread's TCP connections (`reactor`), whose waits are timed by the thread's deadlines;
-/// on async-io's reactor if that cannot be (nested, or no epoll).
+/// Runs `future` to completion on this thread, with the tasks spawned on it
+/// (`spawn_local`) and this thread's deadlines.
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
     // Served from the start: the deadlines of the future's first poll queue too.
     let _served = Served::new();
-    match reactor::block_on(future, serve_due) {
-        Ok(out) => out,
-        Err(future) => async_io::block_on(futures_lite::future::or(future, serve_deadlines())),
-    }
+    async_std::task::block_on(futures_lite::future::or(future, serve_deadlines()))
+}
+
+/// Runs `future` on this thread's executor, which runs while `block_on` does: the task
+/// never changes thread, so it may hold what is not `Send`.
+pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
+    async_std::task::spawn_local(future)
 }
 
 /// Waits `duration`.
 pub async fn sleep(duration: Duration) {
-    Timer::after(duration).await;
+    async_std::task::sleep(duration).await;
 }
 
-/// A probe's TCP connection: registered with the thread's reactor where `block_on` runs
-/// one, otherwise async-io's.
+/// Waits until `at`.
+pub async fn sleep_until(at: Instant) {
+    Timer::at(at).await;
+}
+
+/// A timer that can be moved (`set_at`), as a race of connection attempts needs: an
+/// async-std timer, made anew only when its instant changes.
+pub struct Timer {
+    at: Option<Instant>,
+    alarm: Option<Alarm>,
+}
+
+impl Timer {
+    /// A timer that never goes off until `set_at`.
+    pub fn never() -> Timer {
+        Timer {
+            at: None,
+            alarm: None,
+        }
+    }
+
+    pub fn at(at: Instant) -> Timer {
+        Timer {
+            at: Some(at),
+            alarm: None,
+        }
+    }
+
+    pub fn set_at(&mut self, at: Instant) {
+        if self.at != Some(at) {
+            self.at = Some(at);
+            self.alarm = None;
+        }
+    }
+}
+
+impl Future for Timer {
+    type Output = Instant;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Instant> {
+        let Some(at) = self.at else {
+            return Poll::Pending;
+        };
+        if Instant::now() >= at {
+            return Poll::Ready(at);
+        }
+        let alarm = self.alarm.get_or_insert_with(|| alarm(at));
+        match alarm.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(at),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A TCP connection: async-std's.
 pub struct TcpStream {
-    io: Io,
-}
-
-enum Io {
-    Own {
-        stream: std::net::TcpStream,
-        registration: reactor::Registration,
-    },
-    /// async-io's, which reads only once the socket is readable after it has written:
-    /// an answer cannot be there the moment the request (or a TLS hello) is sent, and
-    /// the read that would find nothing costs a system call.
-    Async {
-        io: Async<std::net::TcpStream>,
-        /// Written since the last read found the socket readable.
-        sent: bool,
-    },
+    io: async_std::net::TcpStream,
 }
 
 impl TcpStream {
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        use rustix::net::{AddressFamily, SocketFlags, SocketType};
-        if !reactor::here() {
-            let io = Async::<std::net::TcpStream>::connect(addr).await?;
-            return Ok(TcpStream {
-                io: Io::Async { io, sent: false },
-            });
+        let io = async_std::net::TcpStream::connect(addr).await?;
+        Ok(TcpStream { io })
+    }
+
+    /// Connects `socket` (already created, and possibly bound to a local address or a
+    /// device) to `addr`.
+    ///
+    /// async-std connects only sockets it creates itself, and offers no way to await
+    /// the writability that ends a non-blocking connect: that wait is async-io's
+    /// (`Async::writable`, the reactor async-std runs on); the connected socket is then
+    /// handed to async-std, which registers it again: a deregistration and a
+    /// registration more than `connect` costs, on this path only.
+    pub async fn connect_bound(socket: socket2::Socket, addr: SocketAddr) -> io::Result<TcpStream> {
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if in_progress(&e) => {}
+            Err(e) => return Err(e),
         }
-        let family = match addr {
-            SocketAddr::V4(_) => AddressFamily::INET,
-            SocketAddr::V6(_) => AddressFamily::INET6,
-        };
-        let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
-        let fd = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
-        // Registered once connecting: an unconnected socket reads as hung up.
-        match rustix::net::connect(&fd, &addr) {
-            Ok(()) | Err(rustix::io::Errno::INPROGRESS) => {}
-            Err(e) => return Err(e.into()),
+        let stream = async_io::Async::new(std::net::TcpStream::from(socket))?;
+        stream.writable().await?;
+        if let Some(e) = stream.get_ref().take_error()? {
+            return Err(e);
         }
-        let registration = match reactor::Registration::new(&fd) {
-            Some(registration) => registration?,
-            None => return Err(io::Error::other("no reactor on this thread")),
-        };
-        let stream = std::net::TcpStream::from(fd);
-        futures_lite::future::poll_fn(|cx| registration.poll_ready(Way::Write, cx)).await?;
-        // Only a failed connection needs its error read (SO_ERROR).
-        if registration.failed() {
-            if let Some(e) = stream.take_error()? {
-                return Err(e);
-            }
-        }
+        let stream = stream.into_inner()?;
         Ok(TcpStream {
-            io: Io::Own {
-                stream,
-                registration,
-            },
+            io: async_std::net::TcpStream::from(stream),
         })
     }
 
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        match &self.io {
-            Io::Own { stream, .. } => stream.set_nodelay(on),
-            Io::Async { io, .. } => io.get_ref().set_nodelay(on),
-        }
+        self.io.set_nodelay(on)
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.local_addr()
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.peer_addr()
     }
 }
 
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match &self.io {
-            Io::Own { stream, .. } => stream.as_fd(),
-            Io::Async { io, .. } => io.as_fd(),
-        }
+// Socket options (socket2's `SockRef`) need the handle: async-std lends it with its
+// `io_safety` feature.
+#[cfg(unix)]
+impl std::os::fd::AsFd for TcpStream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.io.as_fd()
     }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for TcpStream {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.io.as_socket()
+    }
+}
+
+/// A non-blocking connect under way: EINPROGRESS on Unix, WouldBlock on Windows.
+fn in_progress(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::EINPROGRESS) {
+        return true;
+    }
+    e.kind() == io::ErrorKind::WouldBlock
 }
 
 impl AsyncRead for TcpStream {
@@ -131,19 +180,7 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.io {
-            Io::Own {
-                stream,
-                registration,
-            } => registration.poll_io(Way::Read, cx, || (&*stream).read(buf)),
-            Io::Async { io, sent } => {
-                if *sent {
-                    futures_lite::ready!(io.poll_readable(cx))?;
-                    *sent = false;
-                }
-                Pin::new(io).poll_read(cx, buf)
-            }
-        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -153,82 +190,20 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.io {
-            Io::Own {
-                stream,
-                registration,
-            } => registration.poll_io(Way::Write, cx, || (&*stream).write(buf)),
-            Io::Async { io, sent } => {
-                let written = futures_lite::ready!(Pin::new(io).poll_write(cx, buf))?;
-                *sent = true;
-                Poll::Ready(Ok(written))
-            }
-        }
+        Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.io {
-            Io::Own { .. } => Poll::Ready(Ok(())),
-            Io::Async { io, .. } => Pin::new(io).poll_flush(cx),
-        }
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.io {
-            Io::Own { stream, .. } => Poll::Ready(stream.shutdown(std::net::Shutdown::Write)),
-            Io::Async { io, .. } => Pin::new(io).poll_close(cx),
-        }
+        Pin::new(&mut self.io).poll_close(cx)
     }
 }
 
-/// A UDP socket (the resolver's): watched by the thread's reactor where `block_on` runs
-/// one (registered on first use, and again under a later `block_on`), otherwise by
-/// async-io's.
-pub struct UdpSocket {
-    io: Async<std::net::UdpSocket>,
-    own: std::cell::RefCell<Option<reactor::Registration>>,
-}
-
-impl UdpSocket {
-    pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
-        Ok(UdpSocket {
-            io: Async::<std::net::UdpSocket>::bind(addr)?,
-            own: std::cell::RefCell::new(None),
-        })
-    }
-
-    pub fn get_ref(&self) -> &std::net::UdpSocket {
-        self.io.get_ref()
-    }
-
-    /// Ready when a datagram may be there; after `recv` found none, once one comes.
-    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if reactor::here() {
-            let mut own = self.own.borrow_mut();
-            if !own.as_ref().is_some_and(reactor::Registration::is_current) {
-                *own = None;
-                if let Some(Ok(registration)) = reactor::Registration::new(self.io.get_ref()) {
-                    *own = Some(registration);
-                }
-            }
-            if let Some(registration) = own.as_ref() {
-                return registration.poll_ready(Way::Read, cx);
-            }
-        }
-        self.io.poll_readable(cx)
-    }
-
-    /// Reads one datagram (connected socket); `WouldBlock` when none is there.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.io.get_ref().recv(buf);
-        if matches!(&read, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            if let Some(registration) = self.own.borrow().as_ref() {
-                registration.blocked(Way::Read);
-            }
-        }
-        read
-    }
-}
+/// A UDP socket (the resolver's): async-std's.
+pub type UdpSocket = async_std::net::UdpSocket;
 
 /// A deadline passed before the future finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,7 +229,7 @@ pin_project_lite::pin_project! {
         // Its place in this thread's queue, once it waits.
         key: Option<Key>,
         // A timer of its own, on a thread that serves no deadlines.
-        fallback: Option<Box<Timer>>,
+        fallback: Option<Alarm>,
     }
 
     impl<F> PinnedDrop for Deadline<F> {
@@ -265,6 +240,15 @@ pin_project_lite::pin_project! {
 }
 
 type Key = (Instant, u64);
+
+/// An async-std timer going off at a given instant.
+type Alarm = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn alarm(at: Instant) -> Alarm {
+    Box::pin(async_std::task::sleep(
+        at.saturating_duration_since(Instant::now()),
+    ))
+}
 
 /// One thread's deadlines.
 #[derive(Default)]
@@ -300,7 +284,7 @@ impl<F: Future> Future for Deadline<F> {
             return Poll::Ready(Err(Elapsed));
         }
         if let Some(timer) = this.fallback {
-            return match Pin::new(timer.as_mut()).poll(cx) {
+            return match timer.as_mut().poll(cx) {
                 Poll::Ready(_) => Poll::Ready(Err(Elapsed)),
                 Poll::Pending => Poll::Pending,
             };
@@ -336,8 +320,8 @@ impl<F: Future> Future for Deadline<F> {
         if served {
             return Poll::Pending;
         }
-        let mut timer = Box::new(Timer::at(at));
-        let ready = Pin::new(timer.as_mut()).poll(cx).is_ready();
+        let mut timer = alarm(at);
+        let ready = timer.as_mut().poll(cx).is_ready();
         *this.fallback = Some(timer);
         if ready {
             Poll::Ready(Err(Elapsed))
@@ -355,29 +339,10 @@ fn leave(key: &mut Option<Key>) {
     }
 }
 
-/// Wakes this thread's deadlines that passed by `now`; the earliest of the rest.
-fn serve_due(now: Instant) -> Option<Instant> {
-    let (due, earliest) = QUEUE.with(|q| {
-        let mut q = q.borrow_mut();
-        let mut due = Vec::new();
-        while let Some(entry) = q.waiting.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            due.push(entry.remove());
-        }
-        (due, q.waiting.first_key_value().map(|(k, _)| k.0))
-    });
-    for waker in due {
-        waker.wake();
-    }
-    earliest
-}
-
-/// Serves this thread's deadlines on async-io's reactor, forever: wakes those that passed and keeps one
-/// timer at the earliest of the rest.
+/// Serves this thread's deadlines, forever: wakes those that passed and keeps one timer
+/// at the earliest of the rest.
 async fn serve_deadlines<T>() -> T {
-    let mut timer = Timer::never();
+    let mut timer: Option<Alarm> = None;
     futures_lite::future::poll_fn(|cx| -> Poll<T> {
         loop {
             let (due, earliest) = QUEUE.with(|q| {
@@ -409,10 +374,16 @@ async fn serve_deadlines<T>() -> T {
                 waker.wake();
             }
             if let Some(at) = earliest {
-                timer.set_at(at);
+                timer = Some(alarm(at));
             }
-            match Pin::new(&mut timer).poll(cx) {
-                Poll::Ready(_) => QUEUE.with(|q| q.borrow_mut().armed = None),
+            let Some(armed) = timer.as_mut() else {
+                return Poll::Pending;
+            };
+            match armed.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    timer = None;
+                    QUEUE.with(|q| q.borrow_mut().armed = None);
+                }
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -448,6 +419,7 @@ impl Drop for Served {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
 
     #[test]
     fn a_deadline_passes_and_a_quick_future_wins() {
@@ -466,32 +438,28 @@ mod tests {
     #[test]
     fn an_earlier_deadline_moves_the_timer_and_finished_ones_leave() {
         block_on(async {
-            let executor = async_executor::LocalExecutor::new();
-            executor
-                .run(async {
-                    // A far deadline arms the timer; a nearer one must still fire on
-                    // time; one that finishes early leaves the queue.
-                    let far = executor.spawn(timeout(
-                        Duration::from_secs(30),
-                        sleep(Duration::from_secs(60)),
-                    ));
-                    let done = timeout(Duration::from_secs(20), async { 1 }).await;
-                    assert_eq!(done, Ok(1));
-                    let start = Instant::now();
-                    let near = timeout(Duration::from_millis(20), sleep(Duration::from_secs(60)));
-                    assert_eq!(near.await, Err(Elapsed));
-                    assert!(start.elapsed() < Duration::from_secs(5));
-                    QUEUE.with(|q| assert_eq!(q.borrow().waiting.len(), 1));
-                    assert_eq!(far.cancel().await, None);
-                    QUEUE.with(|q| assert!(q.borrow().waiting.is_empty()));
-                })
-                .await;
+            // A far deadline arms the timer; a nearer one must still fire on time; one
+            // that finishes early leaves the queue.
+            let far = spawn_local(timeout(
+                Duration::from_secs(30),
+                sleep(Duration::from_secs(60)),
+            ));
+            futures_lite::future::yield_now().await;
+            let done = timeout(Duration::from_secs(20), async { 1 }).await;
+            assert_eq!(done, Ok(1));
+            let start = Instant::now();
+            let near = timeout(Duration::from_millis(20), sleep(Duration::from_secs(60)));
+            assert_eq!(near.await, Err(Elapsed));
+            assert!(start.elapsed() < Duration::from_secs(5));
+            QUEUE.with(|q| assert_eq!(q.borrow().waiting.len(), 1));
+            assert_eq!(far.cancel().await, None);
+            QUEUE.with(|q| assert!(q.borrow().waiting.is_empty()));
         });
     }
 
     #[test]
     fn without_a_server_a_deadline_takes_a_timer_of_its_own() {
-        let out = async_io::block_on(timeout(
+        let out = futures_lite::future::block_on(timeout(
             Duration::from_millis(10),
             sleep(Duration::from_secs(5)),
         ));
@@ -510,27 +478,24 @@ mod tests {
         addr
     }
 
-    /// Within 10 s on this thread's own deadlines, which need nothing from another
-    /// thread: a lost wake-up fails the test rather than hanging it.
+    /// Within 10 s on this thread's own deadlines: a lost wake-up fails the test rather
+    /// than hanging it.
     fn soon<T>(future: impl Future<Output = T>) -> T {
         block_on(timeout(Duration::from_secs(10), future)).expect("finished within 10 s")
     }
 
     #[test]
-    fn a_connection_reads_every_byte_one_at_a_time_on_the_own_reactor() {
+    fn a_connection_reads_every_byte_one_at_a_time() {
         use futures_lite::AsyncReadExt;
         let addr = peer(|mut s| {
-            // Two writes: the second edge comes while the first bytes are unread.
+            // Two writes: the second comes while the first bytes are unread.
             s.write_all(&[7; 100]).unwrap();
             s.write_all(&[8; 100]).unwrap();
         });
         let got = soon(async {
-            assert!(reactor::here(), "block_on runs the thread's own reactor");
             let mut stream = TcpStream::connect(addr).await.unwrap();
-            assert!(matches!(stream.io, Io::Own { .. }));
             let mut got = Vec::new();
             let mut byte = [0u8; 1];
-            // Edge-triggered: a read that leaves bytes behind must not wait for an edge.
             while stream.read(&mut byte).await.unwrap() == 1 {
                 got.push(byte[0]);
             }
@@ -567,6 +532,27 @@ mod tests {
             .unwrap();
         let e = soon(TcpStream::connect(addr)).err().expect("refused");
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None);
+        let e = soon(TcpStream::connect_bound(socket.unwrap(), addr)).err();
+        assert_eq!(e.expect("refused").kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn a_bound_socket_connects_from_its_address() {
+        use futures_lite::AsyncReadExt;
+        let addr = peer(|mut s| s.write_all(b"hi").unwrap());
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let local: SocketAddr = "127.0.0.2:0".parse().unwrap();
+        socket.bind(&local.into()).unwrap();
+        let (from, got) = soon(async {
+            let mut stream = TcpStream::connect_bound(socket, addr).await.unwrap();
+            let mut got = Vec::new();
+            stream.read_to_end(&mut got).await.unwrap();
+            (stream.local_addr().unwrap(), got)
+        });
+        assert_eq!(from.ip(), local.ip());
+        assert_eq!(got, b"hi");
     }
 
     #[test]
@@ -574,8 +560,8 @@ mod tests {
         let (tx, rx) = async_channel::bounded::<u32>(1);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
         let sender = std::thread::spawn(move || {
-            // Sent once the receiver is about to wait (it may be in epoll_wait, or not
-            // yet: both must work).
+            // Sent once the receiver is about to wait (it may be blocked in the reactor,
+            // or not yet: both must work).
             ready_rx.recv().unwrap();
             tx.send_blocking(5).unwrap();
         });
@@ -587,58 +573,29 @@ mod tests {
         sender.join().unwrap();
     }
 
+    /// What the own reactor refused at run time ("the socket outlived its thread's
+    /// reactor"): a connection opened under one thread's `block_on` is read under
+    /// another's. The type says so too: it is `Send`.
     #[test]
-    fn outside_block_on_a_connection_uses_async_io() {
-        let addr = peer(|_| {});
-        let stream = async_io::block_on(TcpStream::connect(addr)).unwrap();
-        assert!(matches!(stream.io, Io::Async { .. }));
-    }
-
-    /// Waits for a datagram on `socket` and reads it.
-    async fn next_datagram(socket: &UdpSocket) -> Vec<u8> {
-        let mut buf = [0u8; 64];
-        futures_lite::future::poll_fn(|cx| loop {
-            futures_lite::ready!(socket.poll_readable(cx)).unwrap();
-            match socket.recv(&mut buf) {
-                Ok(n) => return Poll::Ready(buf[..n].to_vec()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => panic!("{e}"),
-            }
-        })
-        .await
-    }
-
-    #[test]
-    fn a_udp_socket_is_read_on_the_own_reactor_and_again_under_a_later_block_on() {
-        let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .get_ref()
-            .connect(peer.local_addr().unwrap())
-            .unwrap();
-        peer.connect(socket.get_ref().local_addr().unwrap())
-            .unwrap();
-        let sender = peer.try_clone().unwrap();
-        let (go, wait) = std::sync::mpsc::channel::<()>();
-        let feeder = std::thread::spawn(move || {
-            for i in 1..=3u8 {
-                wait.recv().unwrap();
-                sender.send(&[i]).unwrap();
-            }
+    fn a_connection_opened_on_one_thread_is_read_on_another() {
+        use futures_lite::AsyncReadExt;
+        fn is_send<T: Send>(_: &T) {}
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let addr = peer(move |mut s| {
+            go_rx.recv().unwrap();
+            s.write_all(b"late").unwrap();
         });
-        soon(async {
-            go.send(()).unwrap();
-            assert_eq!(next_datagram(&socket).await, [1]);
-            assert!(socket.own.borrow().is_some(), "watched by the own reactor");
-            // Nothing more there: the next read waits for the next datagram's edge.
-            go.send(()).unwrap();
-            assert_eq!(next_datagram(&socket).await, [2]);
+        let stream = soon(TcpStream::connect(addr)).unwrap();
+        is_send(&stream);
+        let reader = std::thread::spawn(move || {
+            let mut stream = stream;
+            soon(async move {
+                let mut got = Vec::new();
+                stream.read_to_end(&mut got).await.unwrap();
+                got
+            })
         });
-        // A later block_on on this thread has a new reactor: the socket registers again.
-        soon(async {
-            go.send(()).unwrap();
-            assert_eq!(next_datagram(&socket).await, [3]);
-        });
-        feeder.join().unwrap();
+        go_tx.send(()).unwrap();
+        assert_eq!(reader.join().unwrap(), b"late");
     }
 }
