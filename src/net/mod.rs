@@ -12,6 +12,7 @@ pub mod detect;
 mod hop;
 mod http1;
 mod http2;
+mod http3;
 pub mod options;
 pub mod probe;
 mod redirect;
@@ -22,4 +23,4 @@ pub mod tunnel;
 pub mod wire;
 
 pub use hop::LineSink;
-pub use options::{Http2, ProbeOptions, ProxyCheck};
+pub use options::{Http2, Http3, ProbeOptions, ProxyCheck};

@@ -8,6 +8,7 @@
 mod cert;
 mod explain;
 mod provider;
+mod quic;
 mod sniff;
 mod trust;
 
@@ -23,6 +24,7 @@ use futures_rustls::TlsConnector;
 
 pub use cert::CertInfo;
 pub use explain::{after_handshake, Peer};
+pub use quic::{QuicTls, ALPN_H3};
 pub use sniff::Sniff;
 
 use crate::proto::target::Host;
@@ -36,6 +38,9 @@ pub use crate::report::record::TlsInfo;
 pub struct TlsSettings {
     connector: TlsConnector,
     verify: bool,
+    /// The verifier and the configuration QUIC connections start from (`quic`).
+    verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+    quic: Arc<ClientConfig>,
 }
 
 impl fmt::Debug for TlsSettings {
@@ -63,7 +68,7 @@ impl TlsSettings {
         };
         let mut config = builder
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
+            .with_custom_certificate_verifier(Arc::clone(&verifier))
             .with_no_client_auth();
         // Each target is probed once: tickets the servers send would only be stored,
         // behind a lock every probe thread takes, and never used (bench/https repeats
@@ -79,8 +84,10 @@ impl TlsSettings {
             vec![b"http/1.1".to_vec()]
         };
         Ok(TlsSettings {
+            quic: TlsSettings::quic_base(&config),
             connector: TlsConnector::from(Arc::new(config)),
             verify: !insecure,
+            verifier,
         })
     }
 

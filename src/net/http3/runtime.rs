@@ -1,0 +1,174 @@
+//! quinn on async-std: the small `quinn::Runtime` quinn no longer ships for it (quinn
+//! #2348 removed `runtime-async-std`; its `runtime-smol` would bring smol's own global
+//! executor, a second hidden thread pool). Tasks go to async-std's executor, timers and
+//! the UDP socket to async-io's reactor, which async-std itself runs on.
+//!
+//! async-io is named here, not only async-std, because quinn's `AsyncTimer` is reset in
+//! place (`reset`), which async-io's `Timer::set_at` does and async-std's `sleep` future
+//! cannot; and because the socket needs `Async::poll_readable`, a readiness wait
+//! without a read, so quinn-udp can do the reading (batches, ECN, GRO).
+//!
+//! The socket is the probe's own, connected to the one server address: the kernel then
+//! reports an ICMP port unreachable as ECONNREFUSED on it, which QUIC itself never sees
+//! (quinn drops such errors). `Socket` hands that to the probe (`Refusals`) and carries
+//! on as if the packet were lost.
+
+use std::fmt;
+use std::future::Future;
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+use quinn::udp::{RecvMeta, Transmit, UdpSocketState};
+use quinn::{AsyncTimer, AsyncUdpSocket, Runtime, UdpPoller};
+
+/// quinn's runtime: async-std's tasks, async-io's timers and sockets.
+#[derive(Debug)]
+pub(crate) struct AsyncStd;
+
+impl Runtime for AsyncStd {
+    fn new_timer(&self, at: Instant) -> Pin<Box<dyn AsyncTimer>> {
+        Box::pin(QuicTimer(Timer::at(at)))
+    }
+
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+        // Detached: quinn's drivers end by themselves once their connection and
+        // endpoint are gone.
+        drop(async_std::task::spawn(future));
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        let (refusals, _) = async_channel::bounded(1);
+        Ok(Arc::new(Socket::new(socket, refusals)?))
+    }
+}
+
+#[derive(Debug)]
+struct QuicTimer(Timer);
+
+impl AsyncTimer for QuicTimer {
+    fn reset(mut self: Pin<&mut Self>, at: Instant) {
+        self.0.set_at(at);
+    }
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}
+
+/// Where a socket reports that the server's host answered with port unreachable.
+pub(crate) type Refusals = async_channel::Sender<io::Error>;
+
+/// A probe's UDP socket, connected to the server, for quinn.
+pub(crate) struct Socket {
+    io: Arc<Async<std::net::UdpSocket>>,
+    state: UdpSocketState,
+    refusals: Refusals,
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket").finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(socket: std::net::UdpSocket, refusals: Refusals) -> io::Result<Socket> {
+        Ok(Socket {
+            state: UdpSocketState::new((&socket).into())?,
+            io: Arc::new(Async::new(socket)?),
+            refusals,
+        })
+    }
+
+    /// An ICMP error the kernel reported on the socket: refused goes to the probe.
+    fn refused(&self, e: io::Error) {
+        let _ = self.refusals.try_send(e);
+    }
+}
+
+impl AsyncUdpSocket for Socket {
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+        Box::pin(Writable {
+            io: Arc::clone(&self.io),
+            wait: None,
+        })
+    }
+
+    fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
+        match self.state.send((&self.io).into(), transmit) {
+            Err(e) if is_refusal(&e) => {
+                // The datagram is lost, as far as QUIC knows; the probe learns why.
+                self.refused(e);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.io.poll_readable(cx))?;
+            match self.state.recv((&self.io).into(), bufs, meta) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if is_refusal(&e) => self.refused(e),
+                // WouldBlock: readiness was stale; wait again.
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    fn may_fragment(&self) -> bool {
+        self.state.may_fragment()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.state.max_gso_segments()
+    }
+
+    fn max_receive_segments(&self) -> usize {
+        self.state.gro_segments()
+    }
+}
+
+fn is_refusal(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::ConnectionRefused
+}
+
+/// Waits for the socket to be writable, for one of quinn's tasks (each has its own, so
+/// each keeps its own waker).
+struct Writable {
+    io: Arc<Async<std::net::UdpSocket>>,
+    wait: Option<Pin<Box<async_io::WritableOwned<std::net::UdpSocket>>>>,
+}
+
+impl fmt::Debug for Writable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writable").finish_non_exhaustive()
+    }
+}
+
+impl UdpPoller for Writable {
+    fn poll_writable(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let io = Arc::clone(&self.io);
+        let wait = self
+            .wait
+            .get_or_insert_with(|| Box::pin(io.writable_owned()));
+        let done = ready!(wait.as_mut().poll(cx));
+        self.wait = None;
+        Poll::Ready(done)
+    }
+}
