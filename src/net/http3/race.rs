@@ -73,7 +73,7 @@ pub(crate) async fn race(
         }
         if tcp.is_none() && !answered.load(Ordering::Relaxed) {
             let due = quic_result.is_some() || Pin::new(&mut head_start).poll(cx).is_ready();
-            if let (true, Some(tcp_got)) = (due, tcp_got.take()) {
+            if let Some(tcp_got) = tcp_got.take_if(|_| due) {
                 let request = &request;
                 tcp = Some(Box::pin(async move {
                     let stream = open(addrs, quiet.clock, tcp_got).await?;
