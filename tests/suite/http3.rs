@@ -170,6 +170,11 @@ fn an_h3_head_is_recorded_as_received() {
     assert_eq!(r["reason"], Value::Null);
     assert_eq!(r["tls"]["alpn"], "h3");
     assert_eq!(r["tls"]["version"], "TLSv1.3");
+    // aioquic prefers AES-256-GCM; the suite test is gtlsserver's, below.
+    assert!(
+        r["tls"]["cipher"].as_str().unwrap().starts_with("TLS13_"),
+        "{r}"
+    );
     assert_eq!(r["tls"]["verified"], true);
     assert_eq!(r["tls"]["cert"]["subject"], "CN=probe.test", "{r}");
     assert_eq!(r["tls"]["cert"]["sha256"], pki().good.sha256(), "{r}");
@@ -491,7 +496,7 @@ impl Drop for Gtls {
 }
 
 impl Gtls {
-    fn start(server: &Path) -> Gtls {
+    fn start(server: &Path, extra: &[&str]) -> Gtls {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "headprobe-gtls-{}-{}",
             std::process::id(),
@@ -503,6 +508,7 @@ impl Gtls {
         let port = silent_udp().local_addr().unwrap().port();
         let leaf = &pki().good;
         let child = Command::new(server)
+            .args(extra)
             .args(["-q", "-d"])
             .arg(&dir)
             .args(["127.0.0.1", &port.to_string()])
@@ -587,7 +593,7 @@ fn the_head_equals_what_gtlsclient_prints() {
     ) else {
         return;
     };
-    let gtls = Gtls::start(&server);
+    let gtls = Gtls::start(&server, &[]);
     for path in ["/", "/index.html", "/style.css", "/missing"] {
         let url = format!("https://127.0.0.1:{}{path}", gtls.port);
         let (status, fields) = gtlsclient_head(&client, gtls.port, &url);
@@ -596,5 +602,25 @@ fn the_head_equals_what_gtlsclient_prints() {
         assert_eq!(pairs(&r), fields, "{path}: {r}");
         assert_eq!(r["version"], "HTTP/3", "{r}");
         out.expect_code(0);
+    }
+}
+
+#[test]
+fn the_cipher_suite_is_the_one_the_server_chose() {
+    let Some(server) = tool("/usr/sbin/gtlsserver", "ngtcp2-server") else {
+        return;
+    };
+    // Neither is the client's first choice (AES-128-GCM), and the Initial packets are
+    // AES-128-GCM whatever is chosen: the record must name what the handshake chose.
+    for (suite, gnutls) in [
+        ("TLS13_CHACHA20_POLY1305_SHA256", "CHACHA20-POLY1305"),
+        ("TLS13_AES_256_GCM_SHA384", "AES-256-GCM"),
+    ] {
+        let ciphers = format!("--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+{gnutls}");
+        let gtls = Gtls::start(&server, &[&ciphers]);
+        let url = format!("https://127.0.0.1:{}/", gtls.port);
+        let (out, r) = json_run(&["--http3-only", "--cacert", &cacert(), &url]);
+        out.expect_code(0);
+        assert_eq!(r["tls"]["cipher"], suite, "{r}");
     }
 }

@@ -9,6 +9,7 @@
 
 pub(crate) mod race;
 mod runtime;
+mod session;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -146,6 +147,7 @@ async fn connect(
             "the TLS provider offers no cipher suite QUIC can start with",
         )
     })?;
+    let (crypto, chosen) = session::Noting::new(crypto);
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     client.transport_config(transport());
     let name = match &target.host {
@@ -176,7 +178,10 @@ async fn connect(
     let conn = match timeout(left, futures_lite::future::or(handshake, refusal)).await {
         Ok(Ok(Ok(conn))) => conn,
         Ok(Ok(Err(e))) => {
-            let (error, info) = handshake_failed(&e, &tls, &peer, addr);
+            let (error, mut info) = handshake_failed(&e, &tls, &peer, addr);
+            if let (Some(info), Some(cipher)) = (&mut info, take(&chosen)) {
+                info.cipher = cipher;
+            }
             got.tls = info.map(Box::new);
             return Err(error);
         }
@@ -207,12 +212,16 @@ async fn connect(
         .handshake_data()
         .and_then(|d| d.downcast::<HandshakeData>().ok())
         .and_then(|d| d.protocol);
-    let info = tls.info(alpn, None);
+    let info = tls.info(alpn, take(&chosen));
     if let Some(sink) = lines {
         sink(Streamed::Tls(info.summary()));
     }
     got.tls = Some(Box::new(info));
     Ok((endpoint, conn))
+}
+
+fn take(chosen: &session::Chosen) -> Option<String> {
+    chosen.lock().unwrap_or_else(|p| p.into_inner()).take()
 }
 
 /// `talk`, within what is left of `--timeout`.

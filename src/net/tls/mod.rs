@@ -24,7 +24,7 @@ use futures_rustls::TlsConnector;
 
 pub use cert::CertInfo;
 pub use explain::{after_handshake, Peer};
-pub use quic::{QuicTls, ALPN_H3};
+pub use quic::{noting, QuicTls, ALPN_H3};
 pub use sniff::Sniff;
 
 use crate::proto::target::Host;
@@ -62,14 +62,15 @@ impl TlsSettings {
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
         let verifier = if insecure {
-            trust::accept_any(provider)
+            trust::accept_any(Arc::clone(&provider))
         } else {
-            trust::verifier(provider, cacert.unwrap_or_default())?
+            trust::verifier(Arc::clone(&provider), cacert.unwrap_or_default())?
         };
         let mut config = builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::clone(&verifier))
             .with_no_client_auth();
+        let quic = TlsSettings::quic_base(&provider, Arc::clone(&verifier))?;
         // Each target is probed once: tickets the servers send would only be stored,
         // behind a lock every probe thread takes, and never used (bench/https repeats
         // targets, where resumption would flatter the numbers).
@@ -84,7 +85,7 @@ impl TlsSettings {
             vec![b"http/1.1".to_vec()]
         };
         Ok(TlsSettings {
-            quic: TlsSettings::quic_base(&config),
+            quic,
             connector: TlsConnector::from(Arc::new(config)),
             verify: !insecure,
             verifier,

@@ -5,6 +5,14 @@
 //! the certificate the verifier saw. quinn runs the handshake in its connection driver,
 //! on another task, so each QUIC connection gets a verifier of its own (`Capture`) that
 //! keeps the leaf and the verdict for the probe to read.
+//!
+//! quinn does not tell which cipher suite a handshake chose either. The QUIC provider's
+//! suites are the run's, each with its QUIC packet protection wrapped (`Tagged`) to note
+//! its name when keys are made; the caller opens a note around the session's calls
+//! (`noting`), as `trust::watching` does for the verifier. The last keys made are the
+//! 1-RTT ones, of the negotiated suite (the Initial keys, always AES-128-GCM, come first).
+
+use std::cell::Cell;
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -12,8 +20,13 @@ use std::time::SystemTime;
 use futures_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
+use futures_rustls::rustls::crypto::{CipherSuiteCommon, CryptoProvider};
 use futures_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use futures_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use futures_rustls::rustls::quic::{Algorithm, HeaderProtectionKey, PacketKey};
+use futures_rustls::rustls::{
+    self, CipherSuite, ClientConfig, DigitallySignedStruct, SignatureScheme, SupportedCipherSuite,
+    Tls13CipherSuite,
+};
 
 use super::explain::{handshake_error, Peer};
 use super::sniff::FirstBytes;
@@ -56,13 +69,32 @@ impl TlsSettings {
         }
     }
 
-    /// The base of `for_quic`'s configurations, built once per run.
-    pub(super) fn quic_base(config: &ClientConfig) -> Arc<ClientConfig> {
-        let mut quic = config.clone();
+    /// The base of `for_quic`'s configurations, built once per run: TLS 1.3 (QUIC v1
+    /// has no other), ALPN `h3`, the run's verifier and provider with its suites
+    /// `Tagged`.
+    pub(super) fn quic_base(
+        provider: &CryptoProvider,
+        verifier: Arc<dyn ServerCertVerifier>,
+    ) -> Result<Arc<ClientConfig>, String> {
+        let mut provider = provider.clone();
+        provider.cipher_suites = provider
+            .cipher_suites
+            .iter()
+            .filter_map(|s| match s {
+                SupportedCipherSuite::Tls13(s) => Some(SupportedCipherSuite::Tls13(tagged(s))),
+                SupportedCipherSuite::Tls12(_) => None,
+            })
+            .collect();
+        let mut quic = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
         quic.alpn_protocols = vec![ALPN_H3.to_vec()];
-        // QUIC carries no early data of ours, and rustls' QUIC client requires it off.
-        quic.enable_early_data = false;
-        Arc::new(quic)
+        // As over TCP: every probe sees the certificate the server presents now.
+        quic.resumption = rustls::client::Resumption::disabled();
+        Ok(Arc::new(quic))
     }
 }
 
@@ -111,6 +143,83 @@ impl QuicTls {
             &FirstBytes::default(),
         )
     }
+}
+
+/// A suite whose QUIC packet protection notes the suite's name; made once per suite for
+/// the process (rustls takes suites as `'static`).
+fn tagged(suite: &'static Tls13CipherSuite) -> &'static Tls13CipherSuite {
+    static MADE: Mutex<Vec<(CipherSuite, &'static Tls13CipherSuite)>> = Mutex::new(Vec::new());
+    let name = suite.common.suite;
+    let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, t)) = made.iter().find(|(n, _)| *n == name) {
+        return t;
+    }
+    let quic = suite.quic.map(|inner| {
+        let t: &'static dyn Algorithm = Box::leak(Box::new(Tagged { inner, name }));
+        t
+    });
+    let t: &'static Tls13CipherSuite = Box::leak(Box::new(Tls13CipherSuite {
+        common: CipherSuiteCommon {
+            suite: name,
+            hash_provider: suite.common.hash_provider,
+            confidentiality_limit: suite.common.confidentiality_limit,
+        },
+        hkdf_provider: suite.hkdf_provider,
+        aead_alg: suite.aead_alg,
+        quic,
+    }));
+    made.push((name, t));
+    t
+}
+
+/// A suite's QUIC packet protection, noting the suite when keys are made.
+struct Tagged {
+    inner: &'static dyn Algorithm,
+    name: CipherSuite,
+}
+
+impl Algorithm for Tagged {
+    fn packet_key(
+        &self,
+        key: rustls::crypto::cipher::AeadKey,
+        iv: rustls::crypto::cipher::Iv,
+    ) -> Box<dyn PacketKey> {
+        NOTE.with(|n| {
+            if n.get().is_some() {
+                n.set(Some(Some(self.name)));
+            }
+        });
+        self.inner.packet_key(key, iv)
+    }
+
+    fn header_protection_key(
+        &self,
+        key: rustls::crypto::cipher::AeadKey,
+    ) -> Box<dyn HeaderProtectionKey> {
+        self.inner.header_protection_key(key)
+    }
+
+    fn aead_key_len(&self) -> usize {
+        self.inner.aead_key_len()
+    }
+
+    fn fips(&self) -> bool {
+        self.inner.fips()
+    }
+}
+
+thread_local! {
+    /// `Some` while a note is open; then `Some(suite)` once keys were made.
+    static NOTE: Cell<Option<Option<CipherSuite>>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with a note open: its result, and the name of the suite whose packet keys
+/// it made last, if it made any (`TLS13_AES_128_GCM_SHA256`).
+pub fn noting<T>(f: impl FnOnce() -> T) -> (T, Option<String>) {
+    NOTE.with(|n| n.set(Some(None)));
+    let out = f();
+    let made = NOTE.with(|n| n.take()).flatten();
+    (out, made.map(|s| format!("{s:?}")))
 }
 
 fn leaf(presented: &Option<Presented>) -> Option<cert::CertInfo> {
