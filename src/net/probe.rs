@@ -184,8 +184,14 @@ async fn exchange(
     got.resolved = resolved.ips;
     match via {
         // Boxed: only HTTP/3 probes carry QUIC's state.
-        None if target.scheme == Scheme::Https && cfg.http3 != Http3::Off => {
-            Box::pin(crate::net::http3::exchange(visit, template, &addrs, got)).await
+        None if target.scheme == Scheme::Https && cfg.http3 == Http3::Only => {
+            Box::pin(crate::net::http3::exchange(
+                visit, template, &addrs, got, None,
+            ))
+            .await
+        }
+        None if target.scheme == Scheme::Https && cfg.http3 == Http3::Race => {
+            Box::pin(crate::net::http3::race::race(visit, template, &addrs, got)).await
         }
         None => {
             let stream = open(&addrs, clock, got).await?;

@@ -5,7 +5,7 @@
 //!
 //! QUIC is quinn's (on `runtime`'s async-std runtime); framing and QPACK are
 //! `proto::http3`'s and `proto::qpack`'s; this file owns the streams and the messages.
-//! `race` is `--http3`: QUIC against TCP.
+//! `race` is `--http3`: QUIC against TCP, using `exchange`.
 
 pub(crate) mod race;
 mod runtime;
@@ -21,7 +21,6 @@ use quinn::{ConnectionError, Endpoint, EndpointConfig, ReadError, TransportConfi
 
 use crate::net::hop::{stream_fresh, AddrText, Gathered, Visit};
 use crate::net::http1::talk_timeout;
-use crate::net::options::Http3;
 use crate::net::rt::timeout;
 use crate::net::tls::{Peer, QuicTls};
 use crate::proto::http::{HeadParser, Progress};
@@ -36,23 +35,10 @@ use crate::report::sanitize::quote_peer;
 /// How much is read from the request stream at a time.
 const READ_CHUNK: usize = 4096;
 
-/// One hop of an https probe with `--http3-only` (QUIC) or `--http3` (the race).
-pub(crate) async fn exchange(
-    visit: Visit<'_>,
-    template: &RequestTemplate,
-    addrs: &[SocketAddr],
-    got: &mut Gathered,
-) -> Result<(), ProbeError> {
-    match visit.cfg.http3 {
-        Http3::Race => race::race(visit, template, addrs, got).await,
-        _ => exchange_noting(visit, template, addrs, got, None).await,
-    }
-}
-
 /// Resolved addresses in hand: connects over QUIC to the first that answers (in order,
 /// each on what is left of the connect budget), sets `answered` once the handshake is
 /// done, then asks for the head.
-pub(crate) async fn exchange_noting(
+pub(crate) async fn exchange(
     visit: Visit<'_>,
     template: &RequestTemplate,
     addrs: &[SocketAddr],

@@ -50,7 +50,7 @@ pub(crate) async fn race(
     };
     let (mut by_quic, mut by_tcp) = (fresh(got), fresh(got));
     let answered = AtomicBool::new(false);
-    let mut quic = Box::pin(super::exchange_noting(
+    let mut quic = Box::pin(super::exchange(
         quiet,
         template,
         addrs,

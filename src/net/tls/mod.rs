@@ -70,7 +70,7 @@ impl TlsSettings {
             .dangerous()
             .with_custom_certificate_verifier(Arc::clone(&verifier))
             .with_no_client_auth();
-        let quic = TlsSettings::quic_base(&provider, Arc::clone(&verifier))?;
+        let quic = quic::base(&provider, Arc::clone(&verifier))?;
         // Each target is probed once: tickets the servers send would only be stored,
         // behind a lock every probe thread takes, and never used (bench/https repeats
         // targets, where resumption would flatter the numbers).
@@ -90,6 +90,13 @@ impl TlsSettings {
             verify: !insecure,
             verifier,
         })
+    }
+
+    /// A client configuration for one QUIC connection (`--http3`): the run's roots,
+    /// `--cacert`, `-k` and provider, TLS 1.3 and ALPN `h3`, with a verifier that keeps
+    /// what it saw.
+    pub fn for_quic(&self) -> QuicTls {
+        quic::start(&self.quic, &self.verifier, self.verify)
     }
 
     /// Runs the handshake over `io`. SNI carries the host when it is a name. On failure

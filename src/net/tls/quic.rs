@@ -28,11 +28,12 @@ use futures_rustls::rustls::{
     Tls13CipherSuite,
 };
 
+use super::cert;
 use super::explain::{handshake_error, Peer};
 use super::sniff::FirstBytes;
 use super::trust::{watching, Presented};
-use super::{cert, TlsInfo, TlsSettings};
 use crate::report::error::ProbeError;
+use crate::report::record::TlsInfo;
 
 /// The ALPN name of HTTP/3.
 pub const ALPN_H3: &[u8] = b"h3";
@@ -50,52 +51,54 @@ struct Seen {
     rejected: Option<rustls::Error>,
 }
 
-impl TlsSettings {
-    /// A client configuration for one QUIC connection: the run's (roots, `--cacert`,
-    /// `-k`, provider), TLS 1.3 and ALPN `h3`, with a verifier that keeps what it saw.
-    pub fn for_quic(&self) -> QuicTls {
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let mut config = (*self.quic).clone();
-        config
-            .dangerous()
-            .set_certificate_verifier(Arc::new(Capture {
-                inner: Arc::clone(&self.verifier),
-                seen: Arc::clone(&seen),
-            }));
-        QuicTls {
-            config: Arc::new(config),
-            seen,
-            verify: self.verify,
-        }
+/// A client configuration for one QUIC connection, from the run's `base`: the run's
+/// roots, `--cacert`, `-k` (`verify` off) and provider, with a verifier that keeps what
+/// it saw.
+pub(super) fn start(
+    base: &ClientConfig,
+    verifier: &Arc<dyn ServerCertVerifier>,
+    verify: bool,
+) -> QuicTls {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut config = base.clone();
+    config
+        .dangerous()
+        .set_certificate_verifier(Arc::new(Capture {
+            inner: Arc::clone(verifier),
+            seen: Arc::clone(&seen),
+        }));
+    QuicTls {
+        config: Arc::new(config),
+        seen,
+        verify,
     }
+}
 
-    /// The base of `for_quic`'s configurations, built once per run: TLS 1.3 (QUIC v1
-    /// has no other), ALPN `h3`, the run's verifier and provider with its suites
-    /// `Tagged`.
-    pub(super) fn quic_base(
-        provider: &CryptoProvider,
-        verifier: Arc<dyn ServerCertVerifier>,
-    ) -> Result<Arc<ClientConfig>, String> {
-        let mut provider = provider.clone();
-        provider.cipher_suites = provider
-            .cipher_suites
-            .iter()
-            .filter_map(|s| match s {
-                SupportedCipherSuite::Tls13(s) => Some(SupportedCipherSuite::Tls13(tagged(s))),
-                SupportedCipherSuite::Tls12(_) => None,
-            })
-            .collect();
-        let mut quic = ClientConfig::builder_with_provider(Arc::new(provider))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| e.to_string())?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
-        quic.alpn_protocols = vec![ALPN_H3.to_vec()];
-        // As over TCP: every probe sees the certificate the server presents now.
-        quic.resumption = rustls::client::Resumption::disabled();
-        Ok(Arc::new(quic))
-    }
+/// The base of `start`'s configurations, built once per run: TLS 1.3 (QUIC v1 has no
+/// other), ALPN `h3`, the run's verifier and provider with its suites `Tagged`.
+pub(super) fn base(
+    provider: &CryptoProvider,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> Result<Arc<ClientConfig>, String> {
+    let mut provider = provider.clone();
+    provider.cipher_suites = provider
+        .cipher_suites
+        .iter()
+        .filter_map(|s| match s {
+            SupportedCipherSuite::Tls13(s) => Some(SupportedCipherSuite::Tls13(tagged(s))),
+            SupportedCipherSuite::Tls12(_) => None,
+        })
+        .collect();
+    let mut quic = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    quic.alpn_protocols = vec![ALPN_H3.to_vec()];
+    // As over TCP: every probe sees the certificate the server presents now.
+    quic.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(quic))
 }
 
 impl QuicTls {
