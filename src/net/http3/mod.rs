@@ -91,7 +91,15 @@ fn transport() -> Arc<TransportConfig> {
 
 fn endpoint_config() -> EndpointConfig {
     static CONFIG: OnceLock<EndpointConfig> = OnceLock::new();
-    CONFIG.get_or_init(EndpointConfig::default).clone()
+    CONFIG
+        .get_or_init(|| {
+            let mut config = EndpointConfig::default();
+            config
+                .max_udp_payload_size(runtime::MAX_DATAGRAM)
+                .expect("1472 is a valid UDP payload size");
+            config
+        })
+        .clone()
 }
 
 /// The QUIC handshake with `addr`, within the hop's connect budget; an ICMP port

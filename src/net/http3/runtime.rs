@@ -5,8 +5,14 @@
 //!
 //! async-io is named here, not only async-std, because quinn's `AsyncTimer` is reset in
 //! place (`reset`), which async-io's `Timer::set_at` does and async-std's `sleep` future
-//! cannot; and because the socket needs `Async::poll_readable`, a readiness wait
-//! without a read, so quinn-udp can do the reading (batches, ECN, GRO).
+//! cannot; and because the socket needs `Async::poll_readable`, a readiness wait that
+//! quinn's receive loop polls.
+//!
+//! The socket reads and writes one datagram per call, without quinn-udp's batches, GSO,
+//! GRO or ECN: a probe exchanges a dozen datagrams, and quinn sizes each endpoint's
+//! receive buffer by what the socket can take at once (64 KiB x GRO segments x batch,
+//! 128 MiB on Linux with GRO on; one probe's endpoint each, so that was most of a run's
+//! memory). One datagram at a time, of at most `MAX_DATAGRAM` bytes, makes it 48 KiB.
 //!
 //! The socket is the probe's own, connected to the one server address: the kernel then
 //! reports an ICMP port unreachable as ECONNREFUSED on it, which QUIC itself never sees
@@ -23,7 +29,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use quinn::udp::{RecvMeta, Transmit, UdpSocketState};
+use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AsyncTimer, AsyncUdpSocket, Runtime, UdpPoller};
 
 /// quinn's runtime: async-std's tasks, async-io's timers and sockets.
@@ -63,10 +69,14 @@ impl AsyncTimer for QuicTimer {
 /// Where a socket reports that the server's host answered with port unreachable.
 pub(crate) type Refusals = async_channel::Sender<io::Error>;
 
+/// The largest UDP payload a probe's endpoint receives (`EndpointConfig`): what an
+/// Ethernet path carries, and more than QUIC's 1200-byte minimum.
+pub(crate) const MAX_DATAGRAM: u16 = 1472;
+
 /// A probe's UDP socket, connected to the server, for quinn.
 pub(crate) struct Socket {
     io: Arc<Async<std::net::UdpSocket>>,
-    state: UdpSocketState,
+    peer: SocketAddr,
     refusals: Refusals,
 }
 
@@ -77,9 +87,10 @@ impl fmt::Debug for Socket {
 }
 
 impl Socket {
+    /// `socket` must be connected (its peer is every datagram's source and goal).
     pub(crate) fn new(socket: std::net::UdpSocket, refusals: Refusals) -> io::Result<Socket> {
         Ok(Socket {
-            state: UdpSocketState::new((&socket).into())?,
+            peer: socket.peer_addr()?,
             io: Arc::new(Async::new(socket)?),
             refusals,
         })
@@ -100,7 +111,8 @@ impl AsyncUdpSocket for Socket {
     }
 
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
-        match self.state.send((&self.io).into(), transmit) {
+        // One datagram: max_transmit_segments is 1, so quinn never asks for GSO.
+        match self.io.get_ref().send(transmit.contents).map(drop) {
             Err(e) if is_refusal(&e) => {
                 // The datagram is lost, as far as QUIC knows; the probe learns why.
                 self.refused(e);
@@ -116,31 +128,30 @@ impl AsyncUdpSocket for Socket {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
+        let (Some(buf), Some(meta)) = (bufs.first_mut(), meta.first_mut()) else {
+            return Poll::Ready(Ok(0));
+        };
         loop {
             ready!(self.io.poll_readable(cx))?;
-            match self.state.recv((&self.io).into(), bufs, meta) {
-                Ok(n) => return Poll::Ready(Ok(n)),
+            match self.io.get_ref().recv(buf) {
+                Ok(len) => {
+                    *meta = RecvMeta::default();
+                    meta.addr = self.peer;
+                    meta.len = len;
+                    meta.stride = len;
+                    return Poll::Ready(Ok(1));
+                }
                 Err(e) if is_refusal(&e) => self.refused(e),
                 // WouldBlock: readiness was stale; wait again.
-                Err(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
-    }
-
-    fn may_fragment(&self) -> bool {
-        self.state.may_fragment()
-    }
-
-    fn max_transmit_segments(&self) -> usize {
-        self.state.max_gso_segments()
-    }
-
-    fn max_receive_segments(&self) -> usize {
-        self.state.gro_segments()
     }
 }
 
