@@ -485,7 +485,7 @@ fn http3_uses_quic_when_it_answers() {
 struct Gtls {
     child: Child,
     port: u16,
-    _dir: PathBuf,
+    dir: PathBuf,
 }
 
 impl Drop for Gtls {
@@ -507,23 +507,31 @@ impl Gtls {
         std::fs::write(dir.join("style.css"), "p {}\n").unwrap();
         let port = silent_udp().local_addr().unwrap().port();
         let leaf = &pki().good;
+        // `-q` unless the test reads the server's frame log (its stderr, to a file).
+        let log = extra.contains(&"--log");
+        let extra: Vec<&str> = extra.iter().copied().filter(|a| *a != "--log").collect();
+        let stderr = match log {
+            true => Stdio::from(std::fs::File::create(dir.join("server.log")).unwrap()),
+            false => Stdio::null(),
+        };
         let child = Command::new(server)
-            .args(extra)
-            .args(["-q", "-d"])
+            .args(&extra)
+            .args(if log {
+                &["--no-quic-dump"][..]
+            } else {
+                &["-q"][..]
+            })
+            .arg("-d")
             .arg(&dir)
             .args(["127.0.0.1", &port.to_string()])
             .arg(leaf.key_pem_file())
             .arg(leaf.pem_file())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn gtlsserver");
-        let gtls = Gtls {
-            child,
-            port,
-            _dir: dir,
-        };
+        let gtls = Gtls { child, port, dir };
         // It says nothing when ready: wait until the kernel lists its UDP socket.
         let deadline = Instant::now() + WAIT;
         while !udp_bound(port) {
@@ -623,4 +631,44 @@ fn the_cipher_suite_is_the_one_the_server_chose() {
         out.expect_code(0);
         assert_eq!(r["tls"]["cipher"], suite, "{r}");
     }
+}
+
+#[test]
+fn the_connection_ends_with_h3_no_error_and_its_control_stream_open() {
+    let Some(server) = tool("/usr/sbin/gtlsserver", "ngtcp2-server") else {
+        return;
+    };
+    let gtls = Gtls::start(&server, &["--log"]);
+    let url = format!("https://127.0.0.1:{}/", gtls.port);
+    let (out, _) = json_run(&["--http3-only", "--cacert", &cacert(), &url]);
+    out.expect_code(0);
+    // The server logs each frame it receives; wait (bounded) for the close.
+    let log = gtls.dir.join("server.log");
+    let deadline = Instant::now() + WAIT;
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("rx") && text.contains("CONNECTION_CLOSE") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no CONNECTION_CLOSE received:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let closes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("CONNECTION_CLOSE"))
+        .collect();
+    assert!(
+        closes
+            .iter()
+            .any(|l| l.contains(" rx ") && l.contains("(0x100)")),
+        "no H3_NO_ERROR from the client: {closes:?}"
+    );
+    // A control stream closed before the connection is H3_CLOSED_CRITICAL_STREAM.
+    assert!(
+        !closes.iter().any(|l| l.contains(" tx ")),
+        "the server closed the connection itself: {closes:?}"
+    );
 }

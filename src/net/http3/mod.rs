@@ -49,15 +49,19 @@ pub(crate) async fn exchange(
     for &addr in addrs {
         got.addr = Some(addr);
         match connect(visit, addr, got).await {
-            Ok((endpoint, conn)) => {
+            Ok((socket, endpoint, conn)) => {
                 if let Some(answered) = answered {
                     answered.store(true, Ordering::Relaxed);
                 }
-                let done = talk_in_time(visit, template, &conn, got).await;
-                // H3_NO_ERROR: the probe has what it came for (or gives up); quinn's
-                // driver sends the CONNECTION_CLOSE once these are dropped.
+                // The control stream lives as long as the connection: a control stream
+                // closed first is H3_CLOSED_CRITICAL_STREAM to the server.
+                let mut control = None;
+                let done = talk_in_time(visit, template, &conn, &mut control, got).await;
+                // H3_NO_ERROR: the probe has what it came for (or gives up); the
+                // endpoint ends once quinn's driver has sent the CONNECTION_CLOSE.
                 conn.close(VarInt::from_u32(http3::NO_ERROR as u32), b"");
-                drop(endpoint);
+                sent_close(&conn).await;
+                drop((control, endpoint, socket));
                 return done;
             }
             // Only a refusal moves on to the next address; anything else used the budget
@@ -108,7 +112,7 @@ async fn connect(
     visit: Visit<'_>,
     addr: SocketAddr,
     got: &mut Gathered,
-) -> Result<(Endpoint, quinn::Connection), ProbeError> {
+) -> Result<(Ending, Endpoint, quinn::Connection), ProbeError> {
     let Visit {
         cfg,
         target,
@@ -126,11 +130,13 @@ async fn connect(
         .connect(addr)
         .map_err(|e| ProbeError::from_io(&e, "connecting to", addr))?;
     let (refusals, refused) = async_channel::bounded(1);
-    let socket = runtime::Socket::new(socket, refusals).map_err(io)?;
+    let socket = Ending(Arc::new(
+        runtime::Socket::new(socket, refusals).map_err(io)?,
+    ));
     let endpoint = Endpoint::new_with_abstract_socket(
         endpoint_config(),
         None,
-        Arc::new(socket),
+        Arc::clone(&socket.0) as Arc<dyn quinn::AsyncUdpSocket>,
         Arc::new(runtime::AsyncStd),
     )
     .map_err(io)?;
@@ -211,7 +217,32 @@ async fn connect(
         sink(Streamed::Tls(info.summary()));
     }
     got.tls = Some(Box::new(info));
-    Ok((endpoint, conn))
+    Ok((socket, endpoint, conn))
+}
+
+/// How long the endpoint waits for its CONNECTION_CLOSE to go out (quinn's driver sends
+/// it as soon as it runs; this bounds a driver starved of CPU).
+const CLOSE_GRACE: Duration = Duration::from_millis(50);
+
+/// Waits until the connection's CONNECTION_CLOSE has gone out, at most `CLOSE_GRACE`:
+/// quinn sends it from the connection's driver, which stops once the endpoint ends (and
+/// the run may end with the probe, taking the drivers along). It usually has by the
+/// first look.
+async fn sent_close(conn: &quinn::Connection) {
+    let until = Instant::now() + CLOSE_GRACE;
+    while conn.stats().frame_tx.connection_close == 0 && Instant::now() < until {
+        crate::net::rt::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Ends the probe's endpoint when the probe lets go of it, however it does (done,
+/// failed, timed out, cancelled, or the race lost): see `runtime::Socket`.
+struct Ending(Arc<runtime::Socket>);
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        self.0.done();
+    }
 }
 
 fn take(chosen: &session::Chosen) -> Option<String> {
@@ -223,12 +254,13 @@ async fn talk_in_time(
     visit: Visit<'_>,
     template: &RequestTemplate,
     conn: &quinn::Connection,
+    control: &mut Option<quinn::SendStream>,
     got: &mut Gathered,
 ) -> Result<(), ProbeError> {
     let cfg = visit.cfg;
     let left = visit.clock.left(cfg);
     let mut reader = Reader::new(cfg.max_header_bytes);
-    match timeout(left, talk(visit, template, conn, got, &mut reader)).await {
+    match timeout(left, talk(visit, template, conn, control, got, &mut reader)).await {
         Ok(result) => result,
         Err(_) => Err(talk_timeout(cfg, got)),
     }
@@ -238,6 +270,7 @@ async fn talk(
     visit: Visit<'_>,
     template: &RequestTemplate,
     conn: &quinn::Connection,
+    control: &mut Option<quinn::SendStream>,
     got: &mut Gathered,
     reader: &mut Reader,
 ) -> Result<(), ProbeError> {
@@ -250,7 +283,7 @@ async fn talk(
     let addr = got.addr;
     let lost = |e: ConnectionError| connection_lost(&e, addr);
     // The control stream stays open for the connection's life, as RFC 9114 requires.
-    let mut control = conn.open_uni().await.map_err(lost)?;
+    let control = control.insert(conn.open_uni().await.map_err(lost)?);
     let sent = |e: quinn::WriteError| write_failed(e, addr);
     control
         .write_all(&http3::control_stream(cfg.max_header_bytes))
@@ -282,7 +315,6 @@ async fn talk(
                 got.timing.headers = Some(clock.start.elapsed());
                 // The rest of the response is not wanted.
                 let _ = recv.stop(VarInt::from_u32(ErrorCode(0x10c).0 as u32));
-                drop(control);
                 return Ok(());
             }
             Err(e) => return Err(explain(cfg.max_header_bytes, AddrText(addr), e)),

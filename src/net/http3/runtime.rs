@@ -24,8 +24,9 @@ use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
@@ -47,6 +48,7 @@ impl Runtime for AsyncStd {
         drop(async_std::task::spawn(future));
     }
 
+    /// `socket` must be connected (see `Socket::new`).
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
         let (refusals, _) = async_channel::bounded(1);
         Ok(Arc::new(Socket::new(socket, refusals)?))
@@ -74,11 +76,26 @@ pub(crate) type Refusals = async_channel::Sender<io::Error>;
 pub(crate) const MAX_DATAGRAM: u16 = 1472;
 
 /// A probe's UDP socket, connected to the server, for quinn.
+///
+/// It also ends the probe's endpoint. quinn keeps an endpoint (its driver task, its
+/// receive buffer, the socket) until its connection has drained, three probe timeouts
+/// after the close, and a connection still shaking hands (a port that never answers)
+/// until its idle timeout, retransmitting all along. A probe needs neither: once it is
+/// done (`done`; after its CONNECTION_CLOSE went out, when it closed the connection), the
+/// socket fails the endpoint driver's next receive, which ends the driver and frees the
+/// endpoint.
 pub(crate) struct Socket {
     io: Arc<Async<std::net::UdpSocket>>,
     peer: SocketAddr,
     refusals: Refusals,
+    /// `OPEN` or `DONE`.
+    state: AtomicU8,
+    /// The endpoint driver's waker, from its last receive.
+    receiver: Mutex<Option<Waker>>,
 }
+
+const OPEN: u8 = 0;
+const DONE: u8 = 1;
 
 impl fmt::Debug for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,7 +110,32 @@ impl Socket {
             peer: socket.peer_addr()?,
             io: Arc::new(Async::new(socket)?),
             refusals,
+            state: AtomicU8::new(OPEN),
+            receiver: Mutex::new(None),
         })
+    }
+
+    /// The probe is done with the connection: the endpoint ends now.
+    pub(crate) fn done(&self) {
+        if self
+            .state
+            .compare_exchange(OPEN, DONE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.wake_receiver();
+        }
+    }
+
+    fn wake_receiver(&self) {
+        self.state.store(DONE, Ordering::Release);
+        let waker = self
+            .receiver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// An ICMP error the kernel reported on the socket: refused goes to the probe.
@@ -131,7 +173,13 @@ impl AsyncUdpSocket for Socket {
         let (Some(buf), Some(meta)) = (bufs.first_mut(), meta.first_mut()) else {
             return Poll::Ready(Ok(0));
         };
+        *self.receiver.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
         loop {
+            if self.state.load(Ordering::Acquire) == DONE {
+                // Ends the endpoint driver (quinn ends it on any receive error but a
+                // reset), and with it the endpoint.
+                return Poll::Ready(Err(io::Error::other("the probe is done")));
+            }
             ready!(self.io.poll_readable(cx))?;
             match self.io.get_ref().recv(buf) {
                 Ok(len) => {
