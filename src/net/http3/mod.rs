@@ -60,7 +60,7 @@ pub(crate) async fn exchange(
                 // H3_NO_ERROR: the probe has what it came for (or gives up); the
                 // endpoint ends once quinn's driver has sent the CONNECTION_CLOSE.
                 conn.close(VarInt::from_u32(http3::NO_ERROR as u32), b"");
-                sent_close(&conn).await;
+                sent_close(&conn, &socket.0).await;
                 drop((control, endpoint, socket));
                 return done;
             }
@@ -226,12 +226,13 @@ const CLOSE_GRACE: Duration = Duration::from_millis(50);
 
 /// Waits until the connection's CONNECTION_CLOSE has gone out, at most `CLOSE_GRACE`:
 /// quinn sends it from the connection's driver, which stops once the endpoint ends (and
-/// the run may end with the probe, taking the drivers along). It usually has by the
-/// first look.
-async fn sent_close(conn: &quinn::Connection) {
-    let until = Instant::now() + CLOSE_GRACE;
-    while conn.stats().frame_tx.connection_close == 0 && Instant::now() < until {
-        crate::net::rt::sleep(Duration::from_millis(1)).await;
+/// the run may end with the probe, taking the drivers along). Called after `close`:
+/// every datagram the driver sends from then on carries the CONNECTION_CLOSE, so the
+/// next send (or one already counted) is it.
+async fn sent_close(conn: &quinn::Connection, socket: &runtime::Socket) {
+    let sent = socket.watch_sends();
+    if conn.stats().frame_tx.connection_close == 0 {
+        let _ = timeout(CLOSE_GRACE, sent.recv()).await;
     }
 }
 

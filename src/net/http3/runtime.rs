@@ -92,6 +92,8 @@ pub(crate) struct Socket {
     state: AtomicU8,
     /// The endpoint driver's waker, from its last receive.
     receiver: Mutex<Option<Waker>>,
+    /// Told of the next datagram sent (`watch_sends`).
+    sends: Mutex<Option<async_channel::Sender<()>>>,
 }
 
 const OPEN: u8 = 0;
@@ -112,7 +114,16 @@ impl Socket {
             refusals,
             state: AtomicU8::new(OPEN),
             receiver: Mutex::new(None),
+            sends: Mutex::new(None),
         })
+    }
+
+    /// A receiver told when the next datagram has been sent: after the connection was
+    /// closed, that one carries the CONNECTION_CLOSE.
+    pub(crate) fn watch_sends(&self) -> async_channel::Receiver<()> {
+        let (tx, rx) = async_channel::bounded(1);
+        *self.sends.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
     }
 
     /// The probe is done with the connection: the endpoint ends now.
@@ -154,7 +165,13 @@ impl AsyncUdpSocket for Socket {
 
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
         // One datagram: max_transmit_segments is 1, so quinn never asks for GSO.
-        match self.io.get_ref().send(transmit.contents).map(drop) {
+        let sent = self.io.get_ref().send(transmit.contents).map(drop);
+        if sent.is_ok() {
+            if let Some(tx) = self.sends.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = tx.try_send(());
+            }
+        }
+        match sent {
             Err(e) if is_refusal(&e) => {
                 // The datagram is lost, as far as QUIC knows; the probe learns why.
                 self.refused(e);
