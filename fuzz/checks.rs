@@ -813,3 +813,87 @@ pub fn check_hpack(data: &[u8]) {
         }
     }
 }
+
+/// What the HTTP/3 request-stream reader (`proto::http3`) leaves behind after a feed.
+#[derive(Debug, PartialEq)]
+pub struct H3Snapshot {
+    pub result: Result<Progress, headprobe::proto::http3::H3Error>,
+    pub lines: Vec<Vec<u8>>,
+    pub codes: Vec<u16>,
+    pub got_any: bool,
+}
+
+/// Feeds `data` to a fresh HTTP/3 reader in chunks of `lens` (cycling; none: whole),
+/// stopping at the first answer that is not `Partial`, as the conversation does.
+pub fn read_h3(data: &[u8], lens: &[usize], max: usize) -> H3Snapshot {
+    use headprobe::proto::http3::{H3Error, Reader};
+    let mut reader = Reader::new(max);
+    let mut head = HeadParser::new(max);
+    let mut result = Ok(Progress::Partial);
+    let mut rest = data;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = match lens {
+            [] => rest.len(),
+            _ => lens[i % lens.len()].clamp(1, rest.len()),
+        };
+        i += 1;
+        let (chunk, after) = rest.split_at(n);
+        rest = after;
+        result = reader.feed(chunk, &mut head);
+        if let Ok(Progress::Complete) = result {
+            assert!(head.is_complete(), "Complete with the head not complete");
+        }
+        if result != Ok(Progress::Partial) {
+            break;
+        }
+    }
+    if let Err(H3Error::Frame(why)) = &result {
+        assert!(
+            !why.chars().any(char::is_control),
+            "a control character in {why:?}"
+        );
+    }
+    // Each block's fields count name + value + 32 against the cap, as the reader does.
+    let size: usize = head
+        .blocks()
+        .iter()
+        .flat_map(|b| head.headers(b))
+        .map(|(n, v)| n.len() + v.len() + 32)
+        .sum::<usize>()
+        + head.blocks().len() * (":status".len() + 3 + 32);
+    assert!(size <= max, "decoded {size} bytes past the cap {max}");
+    H3Snapshot {
+        result,
+        lines: head.lines().map(<[u8]>::to_vec).collect(),
+        codes: head.blocks().iter().map(|b| b.status.code).collect(),
+        got_any: reader.got_any(),
+    }
+}
+
+/// The `h3_reader` fuzz input: as `h2_reader`'s (a first byte of 0xf0 or more is a
+/// control byte: chunk lengths and an optional small cap), then the server's bytes on
+/// the request stream. Fed whole and in chunks, the reader ends the same way; it never
+/// panics, and what it decoded stays within the cap. QPACK's encoder must round-trip
+/// through its decoder on the fields the reader saw.
+pub fn check_h3_reader(data: &[u8]) {
+    use headprobe::proto::qpack;
+    let (lens, max, server) = chunk_plan(data, |ctl| ctl >= 0xf0, 8, H2_LENS);
+    let whole = read_h3(server, &[], max);
+    let chunked = read_h3(server, &lens, max);
+    assert_eq!(chunked, whole, "chunks {lens:?}, max {max}");
+    let fields: Pairs = whole
+        .lines
+        .iter()
+        .filter(|l| !l.starts_with(b"HTTP/3 "))
+        .filter_map(|l| {
+            let at = l.windows(2).position(|w| w == b": ")?;
+            Some((l[..at].to_vec(), l[at + 2..].to_vec()))
+        })
+        .collect();
+    let section = qpack::encode(&fields);
+    let mut back: Pairs = Vec::new();
+    qpack::decode(&section, |n, v| back.push((n.to_vec(), v.to_vec())))
+        .expect("our own section decodes");
+    assert_eq!(back, fields);
+}

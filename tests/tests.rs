@@ -25,6 +25,8 @@ mod hostile;
 mod http2;
 #[path = "suite/http2_peers.rs"]
 mod http2_peers;
+#[path = "suite/http3.rs"]
+mod http3;
 #[path = "suite/input.rs"]
 mod input;
 #[path = "suite/messages.rs"]

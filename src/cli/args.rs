@@ -85,6 +85,16 @@ pub struct Args {
     #[argh(switch)]
     pub http2_prior_knowledge: bool,
 
+    /// https targets over HTTP/3 (QUIC, UDP) raced with TCP, as curl does: TCP starts
+    /// 200ms later unless QUIC has answered; whichever brings the head first is used
+    #[argh(switch)]
+    pub http3: bool,
+
+    /// https targets over HTTP/3 (QUIC, UDP) only: no answer within --connect-timeout
+    /// is connect_timeout, an ICMP port unreachable refused
+    #[argh(switch)]
+    pub http3_only: bool,
+
     /// time allowed per probe (per redirect hop) for name resolution, TCP connect (a
     /// name's addresses race, the next 250ms after the last), a proxy tunnel and the
     /// TLS handshake (default 5s)

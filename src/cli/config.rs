@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::cli::args::Args;
 use crate::net::resolve::Pins;
 use crate::net::tls::TlsSettings;
-use crate::net::{Http2, ProbeOptions, ProxyCheck};
+use crate::net::{Http2, Http3, ProbeOptions, ProxyCheck};
 use crate::proto::http;
 use crate::proto::proxy::{Detection, Proxy, DEFAULT_PROXY_PORT};
 use crate::proto::request::{self, HttpVersion, RequestTemplate};
@@ -69,6 +69,7 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
             None => defaults::MAX_REDIRS,
         },
         http2: http2(&a),
+        http3: http3(&a)?,
     };
     Ok(RunOptions {
         concurrency: match &a.concurrency {
@@ -184,6 +185,28 @@ fn http2(a: &Args) -> Http2 {
     } else {
         Http2::Off
     }
+}
+
+/// `--http3`, `--http3-only` (the stronger wins, as in curl). QUIC is not carried by
+/// the proxies headprobe speaks (HTTP CONNECT and SOCKS over TCP).
+fn http3(a: &Args) -> Result<Http3, UsageError> {
+    let (flag, http3) = match (a.http3_only, a.http3) {
+        (true, _) => ("--http3-only", Http3::Only),
+        (false, true) => ("--http3", Http3::Race),
+        (false, false) => return Ok(Http3::Off),
+    };
+    for (given, proxy) in [
+        (a.proxy.is_some(), "--proxy"),
+        (a.proxy_check.is_some(), "--proxy-check"),
+    ] {
+        if given {
+            return Err(usage(
+                flag,
+                &format!("{flag} cannot be combined with {proxy}: proxies do not carry QUIC"),
+            ));
+        }
+    }
+    Ok(http3)
 }
 
 /// `--cacert`, `--insecure`, and ALPN (`--http2`).

@@ -193,7 +193,7 @@ fn explain(cfg: &ProbeOptions, addr: AddrText, scheme: Scheme, e: H2Error) -> Pr
             ),
         }),
         H2Error::TooLarge => ProbeError::new(
-            ErrorKind::TooLarge,
+            ErrorKind::HeadersTooLarge,
             format!(
                 "the HTTP/2 header list is larger than {} bytes (--max-header-bytes, counted \
                  as HTTP/2 does: name + value + 32 per field)",

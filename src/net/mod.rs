@@ -4,7 +4,8 @@
 //! Its rooms, in the order a probe walks through them: `options` (what the layer above
 //! asks for), `probe` (one probe, redirects included), `resolve`, `connect`,
 //! `conversation` (TLS, then the protocol: `http1`), `detect` and `tunnel` (proxies),
-//! `redirect`. `hop` is what they share; `wire` and `rt` sit under all of them.
+//! `redirect`; `http3` for https targets over QUIC (`--http3`, `--http3-only`).
+//! `hop` is what they share; `wire` and `rt` sit under all of them.
 
 mod connect;
 mod conversation;
@@ -12,6 +13,7 @@ pub mod detect;
 mod hop;
 mod http1;
 mod http2;
+mod http3;
 pub mod options;
 pub mod probe;
 mod redirect;
@@ -22,4 +24,4 @@ pub mod tunnel;
 pub mod wire;
 
 pub use hop::LineSink;
-pub use options::{Http2, ProbeOptions, ProxyCheck};
+pub use options::{Http2, Http3, ProbeOptions, ProxyCheck};

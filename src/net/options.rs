@@ -43,6 +43,8 @@ pub struct ProbeOptions {
     pub max_redirs: usize,
     /// `--http2` / `--http2-prior-knowledge`.
     pub http2: Http2,
+    /// `--http3` / `--http3-only`.
+    pub http3: Http3,
 }
 
 /// When a probe speaks HTTP/2.
@@ -55,6 +57,18 @@ pub enum Http2 {
     Alpn,
     /// `--http2-prior-knowledge`: also in clear text, without asking.
     PriorKnowledge,
+}
+
+/// When an https probe speaks HTTP/3 (QUIC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Http3 {
+    /// Never: TCP only.
+    #[default]
+    Off,
+    /// `--http3`: QUIC raced with TCP, which starts after a head start.
+    Race,
+    /// `--http3-only`: QUIC only.
+    Only,
 }
 
 /// `--proxy-check`: the URL as given, parsed.
@@ -82,6 +96,7 @@ impl Default for ProbeOptions {
             follow: false,
             max_redirs: defaults::MAX_REDIRS,
             http2: Http2::Off,
+            http3: Http3::Off,
         }
     }
 }

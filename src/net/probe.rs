@@ -12,11 +12,11 @@ use crate::net::connect::{self, open};
 use crate::net::conversation::converse;
 use crate::net::detect;
 use crate::net::hop::{Clock, Gathered, LineSink, Visit};
-use crate::net::options::ProbeOptions;
+use crate::net::options::{Http3, ProbeOptions};
 use crate::net::redirect::{self, url_of, Next};
 use crate::proto::proxy::Proxy;
 use crate::proto::request::RequestTemplate;
-use crate::proto::target::Target;
+use crate::proto::target::{Scheme, Target};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::{Hop, Record, Streamed, Via};
@@ -185,6 +185,16 @@ async fn exchange(
     }
     got.resolved = resolved.ips;
     match via {
+        // Boxed: only HTTP/3 probes carry QUIC's state.
+        None if target.scheme == Scheme::Https && cfg.http3 == Http3::Only => {
+            Box::pin(crate::net::http3::exchange(
+                visit, template, &addrs, got, None,
+            ))
+            .await
+        }
+        None if target.scheme == Scheme::Https && cfg.http3 == Http3::Race => {
+            Box::pin(crate::net::http3::race::race(visit, template, &addrs, got)).await
+        }
         None => {
             let stream = open(&addrs, clock, got).await?;
             let request = template.render(target);

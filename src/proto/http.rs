@@ -21,21 +21,22 @@ pub struct StatusLine {
     pub code: u16,
     /// Range of the reason phrase within the line.
     reason: Range<usize>,
-    /// Read from HTTP/2 (`HTTP/2 200`: no minor version, no reason phrase).
+    /// Read from HTTP/2 or HTTP/3 (`HTTP/2 200`, `HTTP/3 200`: no minor version, no
+    /// reason phrase); `major` says which.
     h2: bool,
 }
 
 impl StatusLine {
-    /// The protocol as curl prints it: `HTTP/1.1`, `HTTP/2`.
+    /// The protocol as curl prints it: `HTTP/1.1`, `HTTP/2`, `HTTP/3`.
     pub fn version(&self) -> String {
         if self.h2 {
-            "HTTP/2".into()
+            format!("HTTP/{}", self.major)
         } else {
             format!("HTTP/{}.{}", self.major, self.minor)
         }
     }
 
-    /// The head came over HTTP/2 (it has no reason phrase).
+    /// The head came over HTTP/2 or HTTP/3 (it has no reason phrase).
     pub fn is_h2(&self) -> bool {
         self.h2
     }
@@ -397,6 +398,16 @@ impl HeadParser {
     /// `HTTP/2 {status}`, then each `name: value`. The caller enforces the cap, which
     /// HTTP/2 counts on the decoded fields.
     pub fn push_h2_block(&mut self, status: u16, fields: &[Vec<u8>]) {
+        self.push_framed_block(2, status, fields);
+    }
+
+    /// Adds a head read over HTTP/3 (`proto::http3`): `HTTP/3 {status}`, then the
+    /// fields, as `push_h2_block`.
+    pub fn push_h3_block(&mut self, status: u16, fields: &[Vec<u8>]) {
+        self.push_framed_block(3, status, fields);
+    }
+
+    fn push_framed_block(&mut self, major: u8, status: u16, fields: &[Vec<u8>]) {
         if !matches!(self.state, State::Status) {
             return;
         }
@@ -411,7 +422,7 @@ impl HeadParser {
         push_line(
             &mut self.buf,
             &mut self.lines,
-            format!("HTTP/2 {status:03}").as_bytes(),
+            format!("HTTP/{major} {status:03}").as_bytes(),
         );
         let reason = self.buf.len() - 2..self.buf.len() - 2;
         for field in fields {
@@ -419,7 +430,7 @@ impl HeadParser {
         }
         self.buf.extend_from_slice(b"\r\n");
         let status = StatusLine {
-            major: 2,
+            major,
             minor: 0,
             code: status,
             reason,

@@ -5,9 +5,11 @@ pub mod dns;
 pub mod hpack;
 pub mod http;
 pub mod http2;
+pub mod http3;
 pub mod httpdate;
 pub mod location;
 pub mod proxy;
+pub mod qpack;
 pub mod request;
 pub mod target;
 

@@ -46,15 +46,14 @@ pub enum ErrorKind {
     CertExpiring,
     /// Any other I/O error.
     Io,
-    /// The peer broke HTTP/2's rules, or reset or refused the stream (HTTP/2 only).
+    /// The peer broke HTTP/2's or HTTP/3's (QUIC's) rules, or reset or refused the
+    /// stream.
     Protocol,
-    /// The HTTP/2 header list passed `--max-header-bytes`.
-    TooLarge,
 }
 
 impl ErrorKind {
     /// Every kind, in the contract's order (used for summaries and tests).
-    pub const ALL: [ErrorKind; 21] = [
+    pub const ALL: [ErrorKind; 20] = [
         ErrorKind::InvalidTarget,
         ErrorKind::Dns,
         ErrorKind::Refused,
@@ -75,7 +74,6 @@ impl ErrorKind {
         ErrorKind::CertExpiring,
         ErrorKind::Io,
         ErrorKind::Protocol,
-        ErrorKind::TooLarge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -100,7 +98,6 @@ impl ErrorKind {
             ErrorKind::CertExpiring => "cert_expiring",
             ErrorKind::Io => "io",
             ErrorKind::Protocol => "protocol",
-            ErrorKind::TooLarge => "too_large",
         }
     }
 }
@@ -210,8 +207,7 @@ mod tests {
                 "header_mismatch",
                 "cert_expiring",
                 "io",
-                "protocol",
-                "too_large"
+                "protocol"
             ]
         );
     }

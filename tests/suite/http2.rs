@@ -465,7 +465,7 @@ fn a_broken_frame_is_a_protocol_error() {
 }
 
 #[test]
-fn a_header_list_over_the_cap_is_too_large() {
+fn a_header_list_over_the_cap_is_headers_too_large() {
     let big = "v".repeat(900);
     let fields: Vec<(&str, &str)> = (0..4).map(|_| ("x-big", big.as_str())).collect();
     let mut all = vec![(":status", "200")];
@@ -473,7 +473,7 @@ fn a_header_list_over_the_cap_is_too_large() {
     let (r, seen) = h2_failure(
         [hello(), headers(1, true, &all)].concat(),
         &["--max-header-bytes", "2048"],
-        "too_large",
+        "headers_too_large",
     );
     let m = message(&r);
     assert!(
@@ -492,7 +492,7 @@ fn a_header_list_over_the_cap_is_too_large() {
     for _ in 0..200 {
         flood.extend(frame(CONTINUATION, 0, 1, &[0u8; 1000]));
     }
-    h2_failure(flood, &["--max-header-bytes", "4096"], "too_large");
+    h2_failure(flood, &["--max-header-bytes", "4096"], "headers_too_large");
 }
 
 #[test]

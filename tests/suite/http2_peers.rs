@@ -321,7 +321,7 @@ fn nghttpd_in_clear_text_with_prior_knowledge_equals_curl() {
 }
 
 #[test]
-fn nginx_header_list_over_the_cap_is_too_large() {
+fn nginx_header_list_over_the_cap_is_headers_too_large() {
     let Some(nginx) = nginx() else {
         return;
     };
@@ -329,5 +329,9 @@ fn nginx_header_list_over_the_cap_is_too_large() {
         &nginx.url("https", "/many"),
         &["--http2", "--max-header-bytes", "1024"],
     );
-    assert_eq!(r["error"]["kind"], "too_large", "{}: {r}", nginx.what);
+    assert_eq!(
+        r["error"]["kind"], "headers_too_large",
+        "{}: {r}",
+        nginx.what
+    );
 }

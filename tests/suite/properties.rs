@@ -31,9 +31,10 @@ use checks::*;
 #[test]
 fn fuzz_corpus_replays_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let checks: [(&str, Check); 7] = [
+    let checks: [(&str, Check); 8] = [
         ("dns_reply", check_dns_reply),
         ("h2_reader", check_h2_reader),
+        ("h3_reader", check_h3_reader),
         ("hpack", check_hpack),
         ("head_parser", check_head_parser),
         ("sanitize", check_sanitize),

@@ -8,6 +8,7 @@
 mod cert;
 mod explain;
 mod provider;
+mod quic;
 mod sniff;
 mod trust;
 
@@ -23,6 +24,7 @@ use futures_rustls::TlsConnector;
 
 pub use cert::CertInfo;
 pub use explain::{after_handshake, Peer};
+pub use quic::{noting, QuicTls, ALPN_H3};
 pub use sniff::Sniff;
 
 use crate::proto::target::Host;
@@ -37,6 +39,9 @@ use crate::report::record::{ChainCert as CertChainEntry, TlsVersion};
 pub struct TlsSettings {
     connector: TlsConnector,
     verify: bool,
+    /// The verifier and the configuration QUIC connections start from (`quic`).
+    verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+    quic: Arc<ClientConfig>,
 }
 
 impl fmt::Debug for TlsSettings {
@@ -58,14 +63,15 @@ impl TlsSettings {
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
         let verifier = if insecure {
-            trust::accept_any(provider)
+            trust::accept_any(Arc::clone(&provider))
         } else {
-            trust::verifier(provider, cacert.unwrap_or_default())?
+            trust::verifier(Arc::clone(&provider), cacert.unwrap_or_default())?
         };
         let mut config = builder
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
+            .with_custom_certificate_verifier(Arc::clone(&verifier))
             .with_no_client_auth();
+        let quic = quic::base(&provider, Arc::clone(&verifier))?;
         // Each target is probed once: tickets the servers send would only be stored,
         // behind a lock every probe thread takes, and never used (bench/https repeats
         // targets, where resumption would flatter the numbers).
@@ -80,9 +86,18 @@ impl TlsSettings {
             vec![b"http/1.1".to_vec()]
         };
         Ok(TlsSettings {
+            quic,
             connector: TlsConnector::from(Arc::new(config)),
             verify: !insecure,
+            verifier,
         })
+    }
+
+    /// A client configuration for one QUIC connection (`--http3`): the run's roots,
+    /// `--cacert`, `-k` and provider, TLS 1.3 and ALPN `h3`, with a verifier that keeps
+    /// what it saw.
+    pub fn for_quic(&self) -> QuicTls {
+        quic::start(&self.quic, &self.verifier, self.verify)
     }
 
     /// Runs the handshake over `io`. SNI carries the host when it is a name. On failure
