@@ -22,4 +22,4 @@ pub mod tunnel;
 pub mod wire;
 
 pub use hop::LineSink;
-pub use options::{Http2, ProbeOptions, ProxyCheck};
+pub use options::{ConnectTo, Http2, ProbeOptions, ProxyCheck, Source};

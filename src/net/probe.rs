@@ -6,22 +6,81 @@
 //! Every await here is bounded by the connect deadline or the probe deadline.
 
 use std::borrow::Cow;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use crate::net::connect::{self, open};
 use crate::net::conversation::converse;
 use crate::net::detect;
 use crate::net::hop::{Clock, Gathered, LineSink, Visit};
-use crate::net::options::ProbeOptions;
+use crate::net::options::{ConnectTo, ProbeOptions};
 use crate::net::redirect::{self, url_of, Next};
 use crate::proto::proxy::Proxy;
 use crate::proto::request::RequestTemplate;
-use crate::proto::target::Target;
+use crate::proto::target::{Host, Target};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::{Hop, Record, Streamed, Via};
 
-/// Probes what `job` asks for, racing the whole probe against `cancelled`.
+/// `--all-addresses`: the one address of a name that a probe is about. Every hop to that
+/// host (after `--connect-to`) connects to it, so a redirect chain stays on the address.
+#[derive(Debug, Clone)]
+pub struct OneAddress {
+    /// The host connected to, whose every hop goes to `ip`.
+    pub host: Host,
+    pub ip: IpAddr,
+    /// What the name resolved to, in order.
+    pub resolved: Vec<IpAddr>,
+    /// How long the lookup took: the probe's clock starts that long before it connects.
+    pub dns: Duration,
+}
+
+/// `--all-addresses`: what a job's first hop connects to.
+pub enum Addresses {
+    /// One address (an address literal, a proxy): probed as usual.
+    One,
+    /// A name and what it resolved to, each address to be probed on its own.
+    Each {
+        host: Host,
+        port: u16,
+        ips: Vec<IpAddr>,
+        dns: Duration,
+    },
+}
+
+/// Resolves the host that `job`'s first hop connects to (`--connect-to` and `--resolve`
+/// apply), within the connect budget, for `--all-addresses`.
+pub async fn addresses(cfg: &ProbeOptions, job: &Job) -> Result<Addresses, ProbeError> {
+    let target = match job {
+        Job::Target(target) if cfg.proxy.is_none() => target,
+        _ => return Ok(Addresses::One),
+    };
+    let (host, port) = ConnectTo::apply(&cfg.connect_to, &target.host, target.port)
+        .unwrap_or((&target.host, target.port));
+    if matches!(host, Host::Ip(_)) {
+        return Ok(Addresses::One);
+    }
+    let start = Instant::now();
+    let clock = Clock::new(cfg, start);
+    let resolved = connect::addresses(
+        cfg,
+        host,
+        port,
+        clock.connect_deadline,
+        &clock.connect_limit,
+    )
+    .await?;
+    Ok(Addresses::Each {
+        host: host.clone(),
+        port,
+        ips: resolved.ips.unwrap_or_default(),
+        dns: start.elapsed(),
+    })
+}
+
+/// Probes what `job` asks for, racing the whole probe against `cancelled`; with `one`,
+/// at that address only (`--all-addresses`).
+#[allow(clippy::too_many_arguments)]
 pub async fn probe<C>(
     cfg: &ProbeOptions,
     seq: u64,
@@ -30,12 +89,15 @@ pub async fn probe<C>(
     job: Job,
     lines: Option<LineSink<'_>>,
     cancelled: C,
+    one: Option<&OneAddress>,
 ) -> Record
 where
     C: std::future::Future<Output = ()>,
 {
     let (target, mut via) = plan(cfg, job);
-    let start = Instant::now();
+    let now = Instant::now();
+    // As if the lookup had just been made for this probe.
+    let start = one.and_then(|o| now.checked_sub(o.dns)).unwrap_or(now);
     let mut cancelled = std::pin::pin!(cancelled);
     let mut redirects: Vec<Hop> = Vec::new();
     // `-L`: the hop being probed, when it is not the target itself.
@@ -53,7 +115,7 @@ where
             lines,
         };
         // Boxed: the exchange is most of a probe's state; the loop around it stays small.
-        let work = Box::pin(exchange(visit, &request, proxy, &mut got));
+        let work = Box::pin(exchange(visit, &request, proxy, one, &mut got));
         let cancel = async {
             cancelled.as_mut().await;
             Err(ProbeError::new(
@@ -160,6 +222,7 @@ async fn exchange(
     visit: Visit<'_>,
     template: &RequestTemplate,
     via: Option<&Proxy>,
+    one: Option<&OneAddress>,
     got: &mut Gathered,
 ) -> Result<(), ProbeError> {
     let Visit {
@@ -167,8 +230,24 @@ async fn exchange(
     } = visit;
     let (host, port) = match via {
         Some(proxy) => (&proxy.host, proxy.port),
-        None => (&target.host, target.port),
+        // `--connect-to`: the connection goes elsewhere; Host, SNI and the certificate
+        // check stay the target's.
+        None => ConnectTo::apply(&cfg.connect_to, &target.host, target.port)
+            .unwrap_or((&target.host, target.port)),
     };
+    if let Some(one) = one.filter(|o| via.is_none() && o.host == *host) {
+        got.timing.dns = Some(one.dns);
+        got.resolved = Some(one.resolved.clone());
+        let stream = open(
+            &[SocketAddr::new(one.ip, port)],
+            cfg.source.as_ref(),
+            clock,
+            got,
+        )
+        .await?;
+        let request = template.render(target);
+        return converse(visit, template, &request, stream, got).await;
+    }
     let resolved = connect::addresses(
         cfg,
         host,
@@ -184,7 +263,7 @@ async fn exchange(
     got.resolved = resolved.ips;
     match via {
         None => {
-            let stream = open(&addrs, clock, got).await?;
+            let stream = open(&addrs, cfg.source.as_ref(), clock, got).await?;
             let request = template.render(target);
             converse(visit, template, &request, stream, got).await
         }
@@ -195,7 +274,7 @@ async fn exchange(
 
 #[cfg(test)]
 mod tests {
-    use crate::net::options::ProbeOptions;
+    use crate::net::options::{ConnectTo, ProbeOptions};
 
     /// Each probe in flight is one task holding this future: at `-c 10000` its size is
     /// most of the memory. TLS and proxy state are boxed so plain probes stay small.
@@ -205,7 +284,16 @@ mod tests {
         let defaults = crate::proto::target::Defaults::default();
         let t = crate::proto::target::parse("127.0.0.1:1", &defaults).unwrap();
         let job = crate::proto::Job::Target(t);
-        let fut = super::probe(&cfg, 0, 0, vec![], job, None, std::future::pending::<()>());
+        let fut = super::probe(
+            &cfg,
+            0,
+            0,
+            vec![],
+            job,
+            None,
+            std::future::pending::<()>(),
+            None,
+        );
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 2048, "the probe future grew to {size} bytes");
     }

@@ -257,6 +257,7 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
             this,
             lines,
             ctx.cancel.wait(),
+            None,
         )
         .await;
         drop(connection);

@@ -112,6 +112,9 @@ impl Wake for Signal {
     }
 }
 
+/// `Settings::source`, set by the first resolver that has one.
+pub(super) static SOURCE: std::sync::OnceLock<IpAddr> = std::sync::OnceLock::new();
+
 struct Engine {
     signal: Arc<Signal>,
     state: RefCell<State>,
@@ -309,7 +312,12 @@ impl State {
             true => Ipv4Addr::UNSPECIFIED.into(),
             false => Ipv6Addr::UNSPECIFIED.into(),
         };
-        let io = rt::UdpSocket::bind(SocketAddr::new(any, 0))?;
+        // `--interface ADDR`: queries go from it, to servers of its family.
+        let from = SOURCE
+            .get()
+            .copied()
+            .filter(|ip| ip.is_ipv4() == server.is_ipv4());
+        let io = rt::UdpSocket::bind(SocketAddr::new(from.unwrap_or(any), 0))?;
         // Connected, as glibc's resolver does: the kernel then reports a closed port
         // (ICMP port unreachable) as an error instead of leaving the lookup to time
         // out, keeps datagrams from any other address away, and skips a route lookup

@@ -92,6 +92,9 @@ pub struct Settings {
     pub family: Family,
     pub resolv_conf: PathBuf,
     pub hosts: PathBuf,
+    /// The local address the resolver's sockets bind to (`--interface ADDR`); `None`
+    /// leaves it to the system.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl Default for Settings {
@@ -101,6 +104,7 @@ impl Default for Settings {
             family: Family::Any,
             resolv_conf: "/etc/resolv.conf".into(),
             hosts: "/etc/hosts".into(),
+            source: None,
         }
     }
 }
@@ -197,6 +201,11 @@ impl fmt::Debug for Resolver {
 
 impl Resolver {
     pub fn new(settings: Settings) -> Resolver {
+        if let Some(source) = settings.source {
+            // The engine's sockets are the thread's, shared by every resolver: the source
+            // is the process's (one command line, one --interface).
+            let _ = engine::SOURCE.set(source);
+        }
         Resolver {
             settings,
             files: OnceLock::new(),

@@ -88,6 +88,38 @@ impl TcpStream {
             Ok(()) | Err(rustix::io::Errno::INPROGRESS) => {}
             Err(e) => return Err(e.into()),
         }
+        TcpStream::connecting(fd).await
+    }
+
+    /// Connects `socket`, made and set up by the caller (bound to a local address or a
+    /// device: `--interface`), to `addr`: a non-blocking connect, then its completion.
+    pub async fn connect_bound(socket: socket2::Socket, addr: SocketAddr) -> io::Result<TcpStream> {
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        let fd = std::os::fd::OwnedFd::from(socket);
+        if reactor::here() {
+            return TcpStream::connecting(fd).await;
+        }
+        let io = Async::new(std::net::TcpStream::from(fd))?;
+        io.writable().await?;
+        if let Some(e) = io.get_ref().take_error()? {
+            return Err(e);
+        }
+        // Writable without an error can still be a socket that never connected.
+        io.get_ref().peer_addr()?;
+        Ok(TcpStream {
+            io: Io::Async { io, sent: false },
+        })
+    }
+
+    /// A socket whose connect is in progress, registered with this thread's reactor and
+    /// waited on until it is connected or failed.
+    async fn connecting(fd: std::os::fd::OwnedFd) -> io::Result<TcpStream> {
         let registration = match reactor::Registration::new(&fd) {
             Some(registration) => registration?,
             None => return Err(io::Error::other("no reactor on this thread")),
