@@ -37,8 +37,10 @@ pub struct OneAddress {
 
 /// `--all-addresses`: what a job's first hop connects to.
 pub enum Addresses {
-    /// One address (an address literal, a proxy): probed as usual.
-    One,
+    /// One address (an address literal, given or by `--connect-to`): probed as usual.
+    One(SocketAddr),
+    /// Through a proxy, which connects to the target: probed as usual.
+    Proxied,
     /// A name and what it resolved to, each address to be probed on its own.
     Each {
         host: Host,
@@ -53,12 +55,12 @@ pub enum Addresses {
 pub async fn addresses(cfg: &ProbeOptions, job: &Job) -> Result<Addresses, ProbeError> {
     let target = match job {
         Job::Target(target) if cfg.proxy.is_none() => target,
-        _ => return Ok(Addresses::One),
+        _ => return Ok(Addresses::Proxied),
     };
     let (host, port) = ConnectTo::apply(&cfg.connect_to, &target.host, target.port)
         .unwrap_or((&target.host, target.port));
-    if matches!(host, Host::Ip(_)) {
-        return Ok(Addresses::One);
+    if let Host::Ip(ip) = host {
+        return Ok(Addresses::One(SocketAddr::new(*ip, port)));
     }
     let start = Instant::now();
     let clock = Clock::new(cfg, start);
@@ -188,6 +190,7 @@ where
             redirects,
             final_url,
             attempts: 1,
+            one_of: None,
         };
     }
 }
