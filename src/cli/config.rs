@@ -594,6 +594,47 @@ mod tests {
     }
 
     #[test]
+    fn connect_to_rules_read_as_curl_reads_them() {
+        let show = |entry: &str| {
+            parse_connect_to(entry).map(|r| {
+                let h = |h: Option<target::Host>| h.map_or("*".into(), |h| h.to_string());
+                let p = |p: Option<u16>| p.map_or("*".into(), |p| p.to_string());
+                format!(
+                    "{} {} {} {}",
+                    h(r.host),
+                    p(r.port),
+                    h(r.to_host),
+                    p(r.to_port)
+                )
+            })
+        };
+        let ok = [
+            ("a.test:443:b.test:8443", "a.test 443 b.test 8443"),
+            ("::b.test:", "* * b.test *"),
+            (":::", "* * * *"),
+            ("A.Test.:80:[::1]:81", "a.test 80 ::1 81"),
+            ("[2001:db8::1]:80:10.0.0.1:80", "2001:db8::1 80 10.0.0.1 80"),
+            (
+                "bücher.test:80:x.test:80",
+                "xn--bcher-kva.test 80 x.test 80",
+            ),
+        ];
+        for (entry, want) in ok {
+            assert_eq!(show(entry).as_deref(), Ok(want), "{entry}");
+        }
+        for bad in [
+            "a:80:b",
+            "a:80:b:80:c",
+            "a:0:b:80",
+            "a:80:b:65536",
+            "[::1:80:b:80",
+            "a b:80:c:80",
+        ] {
+            assert!(show(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn resolve_entries() {
         let r = pins(&[
             "Example.com:80:127.0.0.1".into(),

@@ -218,3 +218,46 @@ impl Default for ProbeOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(
+        host: Option<&str>,
+        port: Option<u16>,
+        to: Option<&str>,
+        to_port: Option<u16>,
+    ) -> ConnectTo {
+        let host_of = |h: &str| match h.parse() {
+            Ok(ip) => Host::Ip(ip),
+            Err(_) => Host::Name(h.to_string()),
+        };
+        ConnectTo {
+            host: host.map(host_of),
+            port,
+            to_host: to.map(host_of),
+            to_port,
+        }
+    }
+
+    #[test]
+    fn the_first_matching_rule_decides_and_empty_fields_match_or_keep() {
+        let rules = [
+            rule(Some("a.test"), Some(443), Some("10.0.0.1"), Some(8443)),
+            rule(Some("a.test"), None, Some("b.test"), None),
+            rule(None, Some(81), None, Some(8081)),
+        ];
+        let name = |n: &str| Host::Name(n.into());
+        let at = |h: &str, p| {
+            let host = name(h);
+            ConnectTo::apply(&rules, &host, p).map(|(h, p)| (h.to_string(), p))
+        };
+        assert_eq!(at("a.test", 443), Some(("10.0.0.1".into(), 8443)));
+        assert_eq!(at("A.Test.", 80), Some(("b.test".into(), 80)));
+        assert_eq!(at("c.test", 81), Some(("c.test".into(), 8081)));
+        assert_eq!(at("c.test", 80), None);
+        let ip = Host::Ip("10.0.0.1".parse().unwrap());
+        assert_eq!(ConnectTo::apply(&rules, &ip, 80), None);
+    }
+}

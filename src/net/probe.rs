@@ -277,7 +277,7 @@ async fn exchange(
 
 #[cfg(test)]
 mod tests {
-    use crate::net::options::{ConnectTo, ProbeOptions};
+    use crate::net::options::ProbeOptions;
 
     /// Each probe in flight is one task holding this future: at `-c 10000` its size is
     /// most of the memory. TLS and proxy state are boxed so plain probes stay small.

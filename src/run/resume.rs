@@ -323,6 +323,34 @@ mod tests {
     }
 
     #[test]
+    fn with_all_addresses_a_target_is_done_once_each_address_has_a_record() {
+        let r = load(
+            concat!(
+                r#"{"index":0,"address":"10.0.0.1:80","of_addresses":3,"error":null}"#,
+                "\n",
+                r#"{"index":0,"address":"10.0.0.2:80","of_addresses":3,"error":{"kind":"cancelled","message":"x"}}"#,
+                "\n",
+                r#"{"index":0,"address":"10.0.0.3:80","of_addresses":3,"error":{"kind":"refused","message":"x"}}"#,
+                "\n",
+                r#"{"index":1,"address":"10.0.0.1:80","of_addresses":2,"error":null}"#,
+                "\n",
+                r#"{"index":1,"address":"10.0.0.1:80","of_addresses":2,"error":null}"#,
+                "\n",
+                r#"{"index":1,"address":"[::1]:80","of_addresses":2,"error":null}"#,
+                "\n",
+                r#"{"index":2,"address":null,"of_addresses":null,"error":{"kind":"dns","message":"x"}}"#,
+                "\n",
+            )
+            .as_bytes(),
+            None,
+        );
+        assert!(!r.is_done(0) && r.is_done(1) && r.is_done(2));
+        let done: Vec<String> = r.done_addresses(0).iter().map(|a| a.to_string()).collect();
+        assert_eq!(done, ["10.0.0.1:80", "10.0.0.3:80"]);
+        assert!(r.done_addresses(1).is_empty());
+    }
+
+    #[test]
     fn junk_is_counted_never_fatal() {
         let r = load(
             b"not json\n{\"index\":-1}\n{\"index\":\"3\"}\n[1,2]\n{\"target\":\"x\"}\n\

@@ -7,10 +7,10 @@
 //! `--resolver` pointing at the test DNS server.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -21,6 +21,10 @@ use crate::util::dns::DnsServer;
 use crate::util::peer::{tls_handler, Peer};
 use crate::util::pki::{cacert, pki, server_config};
 use crate::util::*;
+
+/// What a backend adds to its answer for a request path (header lines, CRLF each);
+/// anything makes the answer a `302 Found`.
+type Extra = Arc<dyn Fn(&str) -> Vec<u8> + Send + Sync>;
 
 /// What a backend saw of one connection.
 #[derive(Debug, Clone)]
@@ -37,9 +41,34 @@ struct Backend {
     accepted: Arc<AtomicUsize>,
 }
 
+/// A gate a backend's connections wait at, after reading the request, until it opens.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+
+    /// Waits for the gate (at most `WAIT`, so that no thread outlives a failed test).
+    fn pass(&self) {
+        let open = self.open.lock().unwrap();
+        let _ = self.opened.wait_timeout_while(open, WAIT, |open| !*open);
+    }
+}
+
 impl Backend {
     fn on(addr: &str) -> std::io::Result<Backend> {
         Backend::answering(addr, |_| Vec::new())
+    }
+
+    /// A backend whose connections wait at `gate` before answering.
+    fn gated(addr: &str, gate: Arc<Gate>) -> std::io::Result<Backend> {
+        Backend::start(addr, Arc::new(|_: &str| Vec::new()), Some(gate))
     }
 
     /// A backend whose answer to a request for `path` is `extra(path)` header lines
@@ -49,21 +78,28 @@ impl Backend {
         addr: &str,
         extra: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
     ) -> std::io::Result<Backend> {
+        Backend::start(addr, Arc::new(extra), None)
+    }
+
+    fn start(addr: &str, extra: Extra, gate: Option<Arc<Gate>>) -> std::io::Result<Backend> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::channel::<Seen>();
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&accepted);
-        let extra = Arc::new(extra);
         thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut stream) = conn else { continue };
                 count.fetch_add(1, Ordering::SeqCst);
                 let tx: Sender<Seen> = tx.clone();
                 let extra = Arc::clone(&extra);
+                let gate = gate.clone();
                 thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(WAIT));
                     let head = read_head(&mut stream);
+                    if let Some(gate) = gate {
+                        gate.pass();
+                    }
                     let request = String::from_utf8_lossy(&head).into_owned();
                     let path = request.split(' ').nth(1).unwrap_or("/").to_string();
                     let peer = stream.peer_addr().expect("peer address");
@@ -112,12 +148,19 @@ impl Backend {
 /// Backends on each of `ips`, all on one port (the first's, of the kernel's choosing).
 /// `None` when this machine cannot bind them (no 127.0.0.0/8 beyond 127.0.0.1).
 fn backends(ips: &[&str]) -> Option<Vec<Backend>> {
+    same_port(ips, |addr, _| Backend::on(addr))
+}
+
+/// Backends made by `make(ADDR:PORT, i)` on each of `ips`, all on one port.
+fn same_port(
+    ips: &[&str],
+    make: impl Fn(&str, usize) -> std::io::Result<Backend>,
+) -> Option<Vec<Backend>> {
     for _ in 0..20 {
-        let first = Backend::on(&format!("{}:0", ips[0])).ok()?;
+        let first = make(&format!("{}:0", ips[0]), 0).ok()?;
         let port = first.port();
-        let rest: Result<Vec<Backend>, _> = ips[1..]
-            .iter()
-            .map(|ip| Backend::on(&format!("{ip}:{port}")))
+        let rest: Result<Vec<Backend>, _> = (ips[1..].iter().enumerate())
+            .map(|(i, ip)| make(&format!("{ip}:{port}"), i + 1))
             .collect();
         if let Ok(rest) = rest {
             let mut all = vec![first];
@@ -126,6 +169,11 @@ fn backends(ips: &[&str]) -> Option<Vec<Backend>> {
         }
     }
     None
+}
+
+/// `--resolve NAME:PORT:ADDRS`.
+fn resolve(name: &str, port: u16, addrs: &str) -> [String; 2] {
+    ["--resolve".to_string(), format!("{name}:{port}:{addrs}")]
 }
 
 /// A header's value in a JSON record.
@@ -206,7 +254,7 @@ fn connect_to_keeps_the_original_port_when_port2_is_empty_and_first_match_wins()
         format!("site.test:{}:127.0.0.9:1", port.wrapping_add(1).max(1)),
         "--connect-to".to_string(),
         // HOST2 given, PORT2 empty: the target's own port.
-        format!("site.test::127.0.0.2:"),
+        "site.test::127.0.0.2:".to_string(),
         "--connect-to".to_string(),
         // Matches too, but comes later.
         format!("site.test:{port}:{refused}"),
@@ -283,7 +331,7 @@ fn connect_to_applies_to_each_redirect_hop() {
             "--connect-to",
             &format!("start.test:80:127.0.0.2:{}", first.port()),
         ])
-        .args(["--connect-to", &format!("next.test::127.0.0.3:")])
+        .args(["--connect-to", "next.test::127.0.0.3:"])
         .arg("http://start.test/")
         .run();
     out.expect_code(0);
@@ -450,4 +498,414 @@ fn interface_applies_to_the_connection_to_a_proxy() {
         "{}",
         seen.request
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// --all-addresses
+// ---------------------------------------------------------------------------------------
+
+/// Backends on 127.0.0.2 and 127.0.0.3 (one port), nothing on 127.0.0.4.
+fn two_live_one_dead() -> Option<(Vec<Backend>, u16)> {
+    let live = backends(&["127.0.0.2", "127.0.0.3"])?;
+    let port = live[0].port();
+    Some((live, port))
+}
+
+#[test]
+fn all_addresses_gives_each_address_a_record_and_the_dead_one_fails_alone() {
+    let (live, port) = need!(two_live_one_dead());
+    let out = headprobe()
+        .args(["--format", "json", "--all-addresses"])
+        .args(resolve("multi.test", port, "127.0.0.2,127.0.0.3,127.0.0.4"))
+        .arg(format!("multi.test:{port}"))
+        .run();
+    out.expect_code(1);
+    let mut records = out.json();
+    records.sort_by_key(|r| r["address"].as_str().unwrap().to_string());
+    assert_eq!(records.len(), 3, "{}", out.out());
+    for (r, ip) in records.iter().zip(["127.0.0.2", "127.0.0.3", "127.0.0.4"]) {
+        let address = format!("{ip}:{port}");
+        assert_eq!(r["index"], 0, "{r}");
+        assert_eq!(r["address"], address, "{r}");
+        assert_eq!(r["addr"], address, "{r}");
+        assert_eq!(r["of_addresses"], 3, "{r}");
+        assert_eq!(
+            r["resolved"],
+            serde_json::json!(["127.0.0.2", "127.0.0.3", "127.0.0.4"])
+        );
+        if ip == "127.0.0.4" {
+            assert_eq!(r["ok"], false, "{r}");
+            assert_eq!(r["error"]["kind"], "refused", "{r}");
+            assert!(message(r).contains(&address), "{r}");
+        } else {
+            assert_eq!(r["ok"], true, "{r}");
+            // The answer came from the address the record names.
+            assert_eq!(header(r, "X-Served-By"), Some(address.as_str()), "{r}");
+        }
+    }
+    for b in &live {
+        b.seen();
+        assert_eq!(b.accepted(), 1);
+    }
+}
+
+#[test]
+fn all_addresses_in_text_and_status_is_a_block_or_line_per_address() {
+    let (_live, port) = need!(two_live_one_dead());
+    let target = format!("multi.test:{port}");
+    let run = |format: &str| {
+        headprobe()
+            .args(["--format", format, "--all-addresses"])
+            .args(resolve("multi.test", port, "127.0.0.2,127.0.0.3,127.0.0.4"))
+            .arg(&target)
+            .run()
+    };
+    let text = run("text");
+    text.expect_code(1);
+    for ip in ["127.0.0.2", "127.0.0.3"] {
+        let line = format!("{target}@{ip}:{port} header > X-Served-By: {ip}:{port}");
+        assert!(text.lines().contains(&line), "{line}\n{}", text.out());
+        let status = format!("{target}@{ip}:{port} header > HTTP/1.0 200 OK");
+        assert!(text.lines().contains(&status), "{}", text.out());
+    }
+    let dead = format!("{target}@127.0.0.4:{port} error > refused: ");
+    assert_eq!(
+        text.lines().iter().filter(|l| l.starts_with(&dead)).count(),
+        1,
+        "{}",
+        text.out()
+    );
+
+    let status = run("status");
+    status.expect_code(1);
+    let mut rows = status.status_rows();
+    rows.sort_by(|a, b| a[3].cmp(&b[3]));
+    let summary: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[3].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (target.clone(), "200".into(), format!("127.0.0.2:{port}")),
+            (target.clone(), "200".into(), format!("127.0.0.3:{port}")),
+            (
+                target.clone(),
+                "refused".into(),
+                format!("127.0.0.4:{port}")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn all_addresses_in_prometheus_labels_each_address_and_promtool_accepts_it() {
+    let (_live, port) = need!(two_live_one_dead());
+    let target = format!("multi.test:{port}");
+    let out = headprobe()
+        .args(["--format", "prometheus", "--all-addresses"])
+        .args(resolve("multi.test", port, "127.0.0.2,127.0.0.3,127.0.0.4"))
+        // Listed twice: the second occurrence is a duplicate, left out of the samples.
+        .args([&target, &target])
+        .run();
+    out.expect_code(1);
+    let text = out.out();
+    for (ip, ok) in [("127.0.0.2", 1), ("127.0.0.3", 1), ("127.0.0.4", 0)] {
+        let sample = format!("probe_success{{target=\"{target}\",address=\"{ip}:{port}\"}} {ok}");
+        assert_eq!(
+            text.lines().filter(|l| *l == sample).count(),
+            1,
+            "{sample}\n{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!(
+            "headprobe_probe_error{{target=\"{target}\",address=\"127.0.0.4:{port}\",kind=\"refused\"}} 1"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("headprobe_duplicate_targets 3"), "{text}");
+    let Some(promtool) = tool("/usr/bin/promtool", "prometheus") else {
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let checked = child.wait_with_output().expect("promtool");
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+#[test]
+fn an_ip_literal_is_one_address() {
+    let b = need!(Backend::on("127.0.0.2:0").ok());
+    let target = b.addr.to_string();
+    let (out, r) = json_run(&["--all-addresses", &target]);
+    out.expect_code(0);
+    assert_eq!(r["of_addresses"], 1, "{r}");
+    assert_eq!(r["address"], target, "{r}");
+    let text = headprobe().args(["--all-addresses", &target]).run();
+    assert!(
+        text.lines()
+            .contains(&format!("{target} header > HTTP/1.0 200 OK")),
+        "{}",
+        text.out()
+    );
+    // Without the option the fields are absent, as before.
+    let (_, r) = json_run(&[&target]);
+    assert!(
+        r.get("of_addresses").is_none() && r.get("address").is_none(),
+        "{r}"
+    );
+}
+
+#[test]
+fn all_addresses_ordered_writes_each_name_s_addresses_in_order() {
+    let gate = Arc::new(Gate::default());
+    let held = Arc::clone(&gate);
+    // 127.0.0.6 answers only once 127.0.0.7 has answered everything.
+    let b = need!(same_port(
+        &["127.0.0.6", "127.0.0.7"],
+        move |addr, i| match i {
+            0 => Backend::gated(addr, Arc::clone(&held)),
+            _ => Backend::on(addr),
+        }
+    ));
+    let port = b[0].port();
+    let mut running = headprobe()
+        .args([
+            "--format",
+            "status",
+            "--all-addresses",
+            "--ordered",
+            "-c",
+            "2",
+        ])
+        .args(resolve("first.test", port, "127.0.0.6,127.0.0.7,127.0.0.4"))
+        .args(resolve("second.test", port, "127.0.0.7"))
+        .args([format!("first.test:{port}"), format!("second.test:{port}")])
+        .spawn();
+    b[1].seen();
+    b[1].seen();
+    assert_eq!(
+        running.next_line_within(Duration::from_millis(200)),
+        None,
+        "nothing may be written before first.test's first address is done"
+    );
+    gate.open();
+    let out = running.finish();
+    out.expect_code(1);
+    let rows: Vec<(String, String, String)> = out
+        .status_rows()
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[3].clone()))
+        .collect();
+    let first = format!("first.test:{port}");
+    let second = format!("second.test:{port}");
+    assert_eq!(
+        rows,
+        [
+            (first.clone(), "200".into(), format!("127.0.0.6:{port}")),
+            (first.clone(), "200".into(), format!("127.0.0.7:{port}")),
+            (first, "refused".into(), format!("127.0.0.4:{port}")),
+            (second, "200".into(), format!("127.0.0.7:{port}")),
+        ]
+    );
+}
+
+#[test]
+fn all_addresses_resume_probes_only_the_addresses_without_a_record() {
+    let gate = Arc::new(Gate::default());
+    let held = Arc::clone(&gate);
+    // 127.0.0.3 holds its answer until after the run is interrupted.
+    let b = need!(same_port(
+        &["127.0.0.2", "127.0.0.3"],
+        move |addr, i| match i {
+            0 => Backend::on(addr),
+            _ => Backend::gated(addr, Arc::clone(&held)),
+        }
+    ));
+    let port = b[0].port();
+    let args = |extra: &[String]| {
+        let mut all: Vec<String> = ["--format", "json", "--all-addresses"]
+            .map(String::from)
+            .to_vec();
+        all.extend(resolve("multi.test", port, "127.0.0.2,127.0.0.3,127.0.0.4"));
+        all.extend(resolve("one.test", port, "127.0.0.2"));
+        all.extend(extra.iter().cloned());
+        all.push(format!("multi.test:{port}"));
+        all.push(format!("one.test:{port}"));
+        all
+    };
+    let mut running = headprobe().args(args(&[])).spawn();
+    // multi.test at .2 and .4, and one.test, are done; multi.test at .3 waits.
+    let mut first = Vec::new();
+    for _ in 0..3 {
+        first.push(running.next_line());
+    }
+    running.interrupt();
+    let out = running.finish();
+    assert_eq!(out.code, Some(130), "{out:?}");
+    let records = out.json();
+    assert_eq!(records.len(), 4, "{}", out.out());
+    let cancelled: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["error"]["kind"] == "cancelled")
+        .collect();
+    assert_eq!(cancelled.len(), 1, "{}", out.out());
+    assert_eq!(cancelled[0]["address"], format!("127.0.0.3:{port}"));
+    let file = temp_file("resume-addresses.jsonl", out.out().as_bytes());
+    gate.open();
+    let before = (b[0].accepted(), b[1].accepted());
+
+    let again = headprobe()
+        .args(args(&["--resume".into(), file.to_str().unwrap().into()]))
+        .run();
+    again.expect_code(0);
+    let r = again.only_json();
+    assert_eq!(r["index"], 0, "{r}");
+    assert_eq!(r["address"], format!("127.0.0.3:{port}"), "{r}");
+    assert_eq!(r["of_addresses"], 3, "{r}");
+    assert_eq!(
+        header(&r, "X-Served-By"),
+        Some(format!("127.0.0.3:{port}").as_str())
+    );
+    assert_eq!(b[0].accepted(), before.0, "127.0.0.2 was probed again");
+    assert_eq!(b[1].accepted(), before.1 + 1);
+}
+
+#[test]
+fn all_addresses_of_a_name_from_the_dns_server() {
+    let b = need!(backends(&["127.0.0.2", "127.0.0.3"]));
+    let port = b[0].port();
+    let v6 = Backend::on(&format!("[::1]:{port}")).ok();
+    let dns = DnsServer::zone(&[("pool.test", &["127.0.0.2", "127.0.0.3", "::1"])]);
+    let out = headprobe()
+        .args([
+            "--format",
+            "json",
+            "--all-addresses",
+            "--resolver",
+            &dns.arg(),
+        ])
+        .arg(format!("pool.test:{port}"))
+        .run();
+    let records = out.json();
+    let mut addresses: Vec<String> = records
+        .iter()
+        .map(|r| r["address"].as_str().unwrap().to_string())
+        .collect();
+    addresses.sort();
+    assert_eq!(
+        addresses,
+        [
+            format!("127.0.0.2:{port}"),
+            format!("127.0.0.3:{port}"),
+            format!("[::1]:{port}")
+        ],
+        "{}",
+        out.out()
+    );
+    for r in &records {
+        assert_eq!(r["of_addresses"], 3, "{r}");
+        if v6.is_some() || r["address"].as_str().unwrap().starts_with("127.") {
+            assert_eq!(r["ok"], true, "{r}");
+            assert_eq!(header(r, "X-Served-By"), r["address"].as_str(), "{r}");
+        }
+    }
+    if v6.is_some() {
+        out.expect_code(0);
+    }
+
+    // -4: the IPv4 addresses only.
+    let out = headprobe()
+        .args([
+            "--format",
+            "json",
+            "--all-addresses",
+            "-4",
+            "--resolver",
+            &dns.arg(),
+        ])
+        .arg(format!("pool.test:{port}"))
+        .run();
+    out.expect_code(0);
+    let records = out.json();
+    assert_eq!(records.len(), 2, "{}", out.out());
+    assert!(records.iter().all(|r| r["of_addresses"] == 2));
+}
+
+#[test]
+fn all_addresses_follows_each_address_s_redirects_on_that_address() {
+    let b = need!(same_port(&["127.0.0.2", "127.0.0.3"], |addr, _| {
+        Backend::answering(addr, |path| match path {
+            "/" => b"Location: /next\r\n".to_vec(),
+            _ => Vec::new(),
+        })
+    }));
+    let port = b[0].port();
+    let out = headprobe()
+        .args(["--format", "json", "--all-addresses", "-L"])
+        .args(resolve("multi.test", port, "127.0.0.2,127.0.0.3"))
+        .arg(format!("multi.test:{port}"))
+        .run();
+    out.expect_code(0);
+    let records = out.json();
+    assert_eq!(records.len(), 2, "{}", out.out());
+    for r in &records {
+        // The last hop was served where the chain started.
+        assert_eq!(r["redirects"][0]["status"], 302, "{r}");
+        assert_eq!(header(r, "X-Served-By"), r["address"].as_str(), "{r}");
+        assert_eq!(r["addr"], r["address"], "{r}");
+    }
+    for backend in &b {
+        assert_eq!(backend.seen().request.split(' ').nth(1), Some("/"));
+        assert_eq!(backend.seen().request.split(' ').nth(1), Some("/next"));
+    }
+}
+
+#[test]
+fn all_addresses_with_one_connection_at_a_time_probes_every_address() {
+    let (live, port) = need!(two_live_one_dead());
+    let targets: Vec<String> = (0..6).map(|i| format!("n{i}.test:{port}")).collect();
+    let mut cmd = headprobe().args(["--format", "status", "--all-addresses", "-c", "1"]);
+    for i in 0..6 {
+        cmd = cmd.args(resolve(
+            &format!("n{i}.test"),
+            port,
+            "127.0.0.2,127.0.0.3,127.0.0.4",
+        ));
+    }
+    let out = cmd.args(&targets).run();
+    out.expect_code(1);
+    assert_eq!(out.status_rows().len(), 18, "{}", out.out());
+    assert_eq!(live[0].accepted() + live[1].accepted(), 12);
+}
+
+#[test]
+fn all_addresses_with_a_proxy_is_a_usage_error() {
+    let out = headprobe()
+        .args([
+            "--all-addresses",
+            "--proxy",
+            "http://127.0.0.1:1",
+            "example.test",
+        ])
+        .run();
+    out.expect_code(2);
+    assert!(out.err().contains("--all-addresses"), "{}", out.err());
 }
