@@ -141,7 +141,8 @@ pub struct Args {
 
     /// probe every address of a name on its own connection, one record each (JSON
     /// "address" and "of_addresses", a Prometheus label address="IP:PORT"), instead of
-    /// racing them for one; e.g. a dead backend behind a round-robin name:
+    /// racing them for one; -c then counts connections; e.g. a dead backend behind a
+    /// round-robin name:
     /// --all-addresses --format status www.example.com
     #[argh(switch)]
     pub all_addresses: bool,

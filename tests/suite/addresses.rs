@@ -909,3 +909,24 @@ fn all_addresses_with_a_proxy_is_a_usage_error() {
     out.expect_code(2);
     assert!(out.err().contains("--all-addresses"), "{}", out.err());
 }
+
+#[test]
+fn help_explains_each_option_with_an_example() {
+    let out = headprobe().arg("--help").run();
+    out.expect_code(0);
+    let help = out.out().split_whitespace().collect::<Vec<_>>().join(" ");
+    for (option, example) in [
+        (
+            "--all-addresses",
+            "--all-addresses --format status www.example.com",
+        ),
+        ("--interface", "--interface 192.0.2.7, or --interface eth1"),
+        (
+            "--connect-to",
+            "--connect-to www.example.com:443:origin1.example.net:443",
+        ),
+    ] {
+        assert!(help.contains(option), "{option}\n{help}");
+        assert!(help.contains(example), "{example}\n{help}");
+    }
+}
