@@ -386,7 +386,12 @@ fn bad_connect_to_rules_are_usage_errors() {
             .args(["--connect-to", rule, "127.0.0.1:1"])
             .run();
         out.expect_code(2);
-        assert!(out.err().contains("--connect-to"), "{rule}: {}", out.err());
+        assert!(
+            out.err()
+                .contains(&format!("invalid --connect-to: '{rule}': ")),
+            "{rule}: {}",
+            out.err()
+        );
     }
 }
 
@@ -907,7 +912,11 @@ fn all_addresses_with_a_proxy_is_a_usage_error() {
         ])
         .run();
     out.expect_code(2);
-    assert!(out.err().contains("--all-addresses"), "{}", out.err());
+    assert!(
+        out.err().contains("invalid --all-addresses with a proxy"),
+        "{}",
+        out.err()
+    );
 }
 
 #[test]
