@@ -249,7 +249,23 @@ async fn each_address(ctx: &Ctx, job: Admitted) {
         });
         rec
     };
-    let looked_up = ctx.cancel.guard(probe::addresses(&cfg.probe, &job)).await;
+    // The lookup is the target's first step: --retry applies to it as to a probe.
+    let mut attempt = 1;
+    let looked_up = loop {
+        let looked_up = ctx.cancel.guard(probe::addresses(&cfg.probe, &job)).await;
+        let Some(Err(e)) = &looked_up else {
+            break looked_up;
+        };
+        let failed = Record::failed(seq, index, Vec::new(), None, e.clone());
+        if attempt > cfg.retry || !retry::is_transient(&failed) {
+            break looked_up;
+        }
+        attempt += 1;
+        let wait = retry::delay(cfg, attempt, &failed);
+        if ctx.cancel.guard(rt::sleep(wait)).await.is_none() {
+            break None;
+        }
+    };
     let (host, port, ips, dns) = match looked_up {
         None => {
             let rec = whole(unstarted(cfg, seq, index, token, job), None, None);
@@ -260,7 +276,7 @@ async fn each_address(ctx: &Ctx, job: Admitted) {
             let (target, via) = probe::plan(&cfg.probe, job);
             let mut rec = Record::failed(seq, index, token, Some(target), e);
             rec.via = via;
-            rec.attempts = 1;
+            rec.attempts = attempt;
             rec.timing.total = start.elapsed();
             let rec = whole(rec, None, None);
             let _ = ctx.events.try_send(Event::Done(Box::new(rec), Some(slot)));

@@ -939,3 +939,54 @@ fn help_explains_each_option_with_an_example() {
         assert!(help.contains(example), "{example}\n{help}");
     }
 }
+
+#[test]
+fn all_addresses_retries_a_failed_lookup_with_retry() {
+    use crate::util::dns::Action;
+    let b = need!(backends(&["127.0.0.2", "127.0.0.3"]));
+    let port = b[0].port();
+    // SERVFAIL the first question of each type, then answer.
+    let dns = DnsServer::scripted(
+        &[("flaky.test", &["127.0.0.2", "127.0.0.3"])],
+        |q| match q.nth {
+            1 => Action::Rcode(2),
+            _ => Action::Zone,
+        },
+    );
+    let out = headprobe()
+        .args([
+            "--format",
+            "json",
+            "--all-addresses",
+            "-4",
+            "--resolver",
+            &dns.arg(),
+        ])
+        .args(["--retry", "1", "--retry-delay", "10ms"])
+        .arg(format!("flaky.test:{port}"))
+        .run();
+    out.expect_code(0);
+    let records = out.json();
+    assert_eq!(records.len(), 2, "{}", out.out());
+    assert!(records
+        .iter()
+        .all(|r| r["of_addresses"] == 2 && r["ok"] == true));
+
+    // Without --retry the failed lookup is the target's one record, with no address.
+    let again = DnsServer::scripted(&[("flaky.test", &["127.0.0.2"])], |_| Action::Rcode(2));
+    let out = headprobe()
+        .args([
+            "--format",
+            "json",
+            "--all-addresses",
+            "--resolver",
+            &again.arg(),
+        ])
+        .arg(format!("flaky.test:{port}"))
+        .run();
+    out.expect_code(1);
+    let r = out.only_json();
+    assert_eq!(r["error"]["kind"], "dns", "{r}");
+    assert_eq!(r["address"], Value::Null, "{r}");
+    assert_eq!(r["of_addresses"], Value::Null, "{r}");
+}
