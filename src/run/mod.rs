@@ -146,7 +146,9 @@ pub fn run<W: Write + Send + 'static>(
     // A slot is a record's place from admission until it is written. With --retry,
     // targets waiting out their delay hold one too, so there are twice as many places
     // as connections: waiting targets never stop others from starting, and memory stays
-    // bounded by --concurrency.
+    // bounded by --concurrency. With --all-addresses a slot is a target's (its records,
+    // one per address, go out before the last of them gives it back) and connections
+    // are counted apart, so a name's addresses wait for connections, never for slots.
     let window = match cfg.retry > 0 || cfg.all_addresses {
         false => cfg.concurrency,
         true => cfg.concurrency.saturating_mul(2),
