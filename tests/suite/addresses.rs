@@ -68,7 +68,21 @@ impl Backend {
 
     /// A backend whose connections wait at `gate` before answering.
     fn gated(addr: &str, gate: Arc<Gate>) -> std::io::Result<Backend> {
-        Backend::start(addr, Arc::new(|_: &str| Vec::new()), Some(gate))
+        Backend::start(addr, Arc::new(|_: &str| Vec::new()), Some(gate), None)
+    }
+
+    /// Like `gated`, and says on `arrived` when a request has been read.
+    fn gated_reporting(
+        addr: &str,
+        gate: Arc<Gate>,
+        arrived: Sender<SocketAddr>,
+    ) -> std::io::Result<Backend> {
+        Backend::start(
+            addr,
+            Arc::new(|_: &str| Vec::new()),
+            Some(gate),
+            Some(arrived),
+        )
     }
 
     /// A backend whose answer to a request for `path` is `extra(path)` header lines
@@ -78,10 +92,15 @@ impl Backend {
         addr: &str,
         extra: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
     ) -> std::io::Result<Backend> {
-        Backend::start(addr, Arc::new(extra), None)
+        Backend::start(addr, Arc::new(extra), None, None)
     }
 
-    fn start(addr: &str, extra: Extra, gate: Option<Arc<Gate>>) -> std::io::Result<Backend> {
+    fn start(
+        addr: &str,
+        extra: Extra,
+        gate: Option<Arc<Gate>>,
+        arrived: Option<Sender<SocketAddr>>,
+    ) -> std::io::Result<Backend> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::channel::<Seen>();
@@ -94,9 +113,13 @@ impl Backend {
                 let tx: Sender<Seen> = tx.clone();
                 let extra = Arc::clone(&extra);
                 let gate = gate.clone();
+                let arrived = arrived.clone();
                 thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(WAIT));
                     let head = read_head(&mut stream);
+                    if let Some(arrived) = arrived {
+                        let _ = arrived.send(addr);
+                    }
                     if let Some(gate) = gate {
                         gate.pass();
                     }
@@ -989,4 +1012,50 @@ fn all_addresses_retries_a_failed_lookup_with_retry() {
     assert_eq!(r["error"]["kind"], "dns", "{r}");
     assert_eq!(r["address"], Value::Null, "{r}");
     assert_eq!(r["of_addresses"], Value::Null, "{r}");
+}
+
+#[test]
+fn all_addresses_counts_connections_against_concurrency() {
+    let gate = Arc::new(Gate::default());
+    let (arrived_tx, arrived) = mpsc::channel::<SocketAddr>();
+    let held = Arc::clone(&gate);
+    let ips = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
+    let b = need!(same_port(&ips, move |addr, _| {
+        Backend::gated_reporting(addr, Arc::clone(&held), arrived_tx.clone())
+    }));
+    let port = b[0].port();
+    let running = headprobe()
+        .args(["--format", "status", "--all-addresses", "-c", "2"])
+        .args(resolve("four.test", port, &ips.join(",")))
+        .arg(format!("four.test:{port}"))
+        .spawn();
+    for _ in 0..2 {
+        arrived.recv_timeout(WAIT).expect("two connections at once");
+    }
+    assert!(
+        arrived.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a third connection opened while two were in flight (-c 2)"
+    );
+    gate.open();
+    let out = running.finish();
+    out.expect_code(0);
+    assert_eq!(out.status_rows().len(), 4, "{}", out.out());
+}
+
+#[test]
+fn interface_holds_for_every_redirect_hop() {
+    let second = need!(Backend::on("127.0.0.3:0").ok());
+    let location = format!("Location: http://{}/next\r\n", second.addr);
+    let first =
+        need!(Backend::answering("127.0.0.2:0", move |_| location.clone().into_bytes()).ok());
+    let (out, r) = json_run(&[
+        "-L",
+        "--interface",
+        "127.0.0.9",
+        &format!("http://{}/", first.addr),
+    ]);
+    out.expect_code(0);
+    assert_eq!(r["addr"], second.addr.to_string(), "{r}");
+    assert_eq!(first.seen().peer.ip().to_string(), "127.0.0.9");
+    assert_eq!(second.seen().peer.ip().to_string(), "127.0.0.9");
 }
