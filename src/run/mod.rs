@@ -195,9 +195,33 @@ async fn work(executor: &LocalExecutor<'_>, jobs: dispatch::Inbox<Admitted>, ctx
     while let Some(batch) = jobs.recv().await {
         for job in batch {
             let (ctx, running, inbox) = (Arc::clone(&ctx), running.clone(), jobs.clone());
+            // Two kinds of task: a plain probe's stays as small as it was, without the
+            // state of --all-addresses.
+            if ctx.cfg.all_addresses {
+                executor
+                    .spawn(async move {
+                        each_address(&ctx, job).await;
+                        inbox.done();
+                        drop(running);
+                    })
+                    .detach();
+                continue;
+            }
+            // One target, probed and judged (again after a transient failure, with
+            // --retry); its record goes to the printer with its slot. Written out here,
+            // not in a function of its own: that would hold the target twice.
             executor
                 .spawn(async move {
-                    run_one(&ctx, job).await;
+                    let Admitted {
+                        seq,
+                        index,
+                        token,
+                        job,
+                        slot,
+                        ..
+                    } = job;
+                    let rec = attempts(&ctx, seq, index, token, job, None).await;
+                    let _ = ctx.events.try_send(Event::Done(Box::new(rec), Some(slot)));
                     inbox.done();
                     drop(running);
                 })
@@ -206,25 +230,6 @@ async fn work(executor: &LocalExecutor<'_>, jobs: dispatch::Inbox<Admitted>, ctx
     }
     drop((running, ctx));
     let _ = all_done.recv().await;
-}
-
-/// One admitted target, probed and judged (again after a transient failure, with
-/// `--retry`); its record goes to the printer with its slot. With `--all-addresses`,
-/// each address of a name is probed on its own (`each_address`).
-async fn run_one(ctx: &Ctx, job: Admitted) {
-    if ctx.cfg.all_addresses {
-        return each_address(ctx, job).await;
-    }
-    let Admitted {
-        seq,
-        index,
-        token,
-        job,
-        slot,
-        ..
-    } = job;
-    let rec = attempts(ctx, seq, index, token, job, None).await;
-    let _ = ctx.events.try_send(Event::Done(Box::new(rec), Some(slot)));
 }
 
 /// `--all-addresses`: resolves the name once, then probes each of its addresses (those
@@ -321,7 +326,7 @@ async fn each_address(ctx: &Ctx, job: Admitted) {
     let (job, token, ips) = (&job, &token, &ips);
     let (host, slot, left) = (&host, &slot, &left);
     let probes = todo.into_iter().enumerate().map(|(j, (position, ip))| {
-        let one = probe::OneAddress {
+        let address = probe::OneAddress {
             host: host.clone(),
             ip,
             resolved: ips.clone(),
@@ -332,21 +337,12 @@ async fn each_address(ctx: &Ctx, job: Admitted) {
             of: Some(of),
             address: Some(std::net::SocketAddr::new(ip, port)),
         };
+        let pinned = Pinned { address, one_of };
         Box::pin(async move {
             // --rate counts connections: the first address was paced at admission.
             let paced = j == 0 || !ctx.pace.is_paced() || ctx.pace.wait(&ctx.cancel).await;
             let rec = match paced {
-                true => {
-                    attempts(
-                        ctx,
-                        seq,
-                        index,
-                        token.clone(),
-                        job.clone(),
-                        Some((&one, one_of)),
-                    )
-                    .await
-                }
+                true => attempts(ctx, seq, index, token.clone(), job.clone(), Some(&pinned)).await,
                 false => {
                     let mut rec = unstarted(cfg, seq, index, token.clone(), job.clone());
                     rec.one_of = Some(one_of);
@@ -378,6 +374,12 @@ async fn join_all(mut all: Vec<std::pin::Pin<Box<dyn std::future::Future<Output 
     .await
 }
 
+/// `--all-addresses`: the address one probe is about, and its record's description.
+struct Pinned {
+    address: probe::OneAddress,
+    one_of: OneOf,
+}
+
 /// One target's attempts (with `one`, at one address of its name), each judged, until
 /// one is not a transient failure or `--retry` is spent.
 async fn attempts(
@@ -386,10 +388,10 @@ async fn attempts(
     index: u64,
     token: Vec<u8>,
     job: crate::proto::Job,
-    one: Option<(&probe::OneAddress, OneOf)>,
+    one: Option<&Pinned>,
 ) -> Record {
     let cfg = &ctx.cfg;
-    let position = one.map_or(0, |(_, o)| o.position);
+    let position = one.map_or(0, |p| p.one_of.position);
     // Streamed as they arrive, unless output waits for the whole record anyway.
     let stream_lines = cfg.format == crate::report::printer::Format::Text
         && !cfg.ordered
@@ -404,9 +406,9 @@ async fn attempts(
             None,
             ProbeError::new(ErrorKind::Cancelled, ""),
         );
-        if let (Some((_, one_of)), crate::proto::Job::Target(t)) = (one, &job) {
+        if let (Some(pinned), crate::proto::Job::Target(t)) = (one, &job) {
             shown.target = Some(t.clone());
-            shown.one_of = Some(one_of);
+            shown.one_of = Some(pinned.one_of);
         }
         shown.text_token().into_owned()
     });
@@ -437,7 +439,7 @@ async fn attempts(
                 Some(permit) => Some(permit),
                 None => {
                     let mut rec = unstarted(cfg, seq, index, this_token, this);
-                    rec.one_of = one.map(|(_, o)| o);
+                    rec.one_of = one.map(|p| p.one_of);
                     return rec;
                 }
             },
@@ -450,11 +452,11 @@ async fn attempts(
             this,
             lines,
             ctx.cancel.wait(),
-            one.map(|(o, _)| o),
+            one.map(|p| &p.address),
         )
         .await;
         drop(connection);
-        rec.one_of = one.map(|(_, o)| o);
+        rec.one_of = one.map(|p| p.one_of);
         verdict::judge(&cfg.expect, &mut rec);
         rec.attempts = attempt;
         if attempt > cfg.retry || !retry::is_transient(&rec) {
