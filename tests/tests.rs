@@ -5,6 +5,8 @@
 
 mod util;
 
+#[path = "suite/addresses.rs"]
+mod addresses;
 #[path = "suite/architecture.rs"]
 mod architecture;
 #[path = "suite/deploy.rs"]

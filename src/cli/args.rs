@@ -150,6 +150,28 @@ pub struct Args {
     #[argh(switch, short = '6')]
     pub ipv6: bool,
 
+    /// probe every address of a name on its own connection, one record each (JSON
+    /// "address" and "of_addresses", a Prometheus label address="IP:PORT"), instead of
+    /// racing them for one; -c then counts connections; e.g. a dead backend behind a
+    /// round-robin name:
+    /// --all-addresses --format status www.example.com
+    #[argh(switch)]
+    pub all_addresses: bool,
+
+    /// connect from this local address, or through this network interface, as curl
+    /// does; the resolver's queries go from the address too; e.g. a probe from a second
+    /// uplink: --interface 192.0.2.7, or --interface eth1
+    #[argh(option, arg_name = "ADDR|NAME")]
+    pub interface: Option<String>,
+
+    /// a probe for HOST1:PORT1 connects to HOST2:PORT2 instead, as curl does; Host,
+    /// SNI and the certificate check stay HOST1's; an empty HOST1 or PORT1 matches any,
+    /// an empty HOST2 or PORT2 keeps the original; redirects are matched too;
+    /// repeatable, the first match wins; e.g. an origin behind a CDN:
+    /// --connect-to www.example.com:443:origin1.example.net:443
+    #[argh(option, arg_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<String>,
+
     /// statuses that count as ok, e.g. 200,300-399; others are status_mismatch
     #[argh(option, arg_name = "LIST")]
     pub expect_status: Option<String>,

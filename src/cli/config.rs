@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::cli::args::Args;
 use crate::net::resolve::Pins;
 use crate::net::tls::TlsSettings;
-use crate::net::{Http2, Http3, ProbeOptions, ProxyCheck};
+use crate::net::{ConnectTo, Http2, Http3, ProbeOptions, ProxyCheck, Source};
 use crate::proto::http;
 use crate::proto::proxy::{Detection, Proxy, DEFAULT_PROXY_PORT};
 use crate::proto::request::{self, HttpVersion, RequestTemplate};
@@ -46,6 +46,16 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
     let defaults = target_defaults(&a)?;
     let proxy = proxy(&a)?;
     let proxy_check = proxy_check(&a, &proxy, defaults.port)?;
+    let source = a
+        .interface
+        .as_deref()
+        .map(|text| Source::check(text).map_err(|why| usage("--interface", &why)))
+        .transpose()?;
+    let connect_to = connect_to(&a)?;
+    let resolver_source = match &source {
+        Some(Source::Addr(ip)) => Some(*ip),
+        _ => None,
+    };
     let probe = ProbeOptions {
         request: request(&a)?,
         connect_timeout: duration_flag(
@@ -59,7 +69,12 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
             None => defaults::MAX_HEADER_BYTES,
         },
         pins: pins(&a.resolve)?,
-        resolver: Arc::new(super::names::resolver(&a.resolver, a.ipv4, a.ipv6)?),
+        resolver: Arc::new(super::names::resolver(
+            &a.resolver,
+            a.ipv4,
+            a.ipv6,
+            resolver_source,
+        )?),
         tls: tls(&a)?,
         proxy,
         proxy_check,
@@ -70,8 +85,18 @@ pub fn from_args(a: Args) -> Result<RunOptions, UsageError> {
         },
         http2: http2(&a),
         http3: http3(&a)?,
+        source,
+        connect_to,
     };
+    if a.all_addresses && (a.proxy.is_some() || a.proxy_check.is_some()) {
+        return Err(UsageError(
+            "invalid --all-addresses with a proxy: the proxy connects to the target, so \
+             its addresses are not ours to try one by one"
+                .into(),
+        ));
+    }
     Ok(RunOptions {
+        all_addresses: a.all_addresses,
         concurrency: match &a.concurrency {
             Some(c) => number("--concurrency", c, 1, 1_000_000)?,
             None => defaults::CONCURRENCY,
@@ -362,6 +387,76 @@ fn parse_shard(text: &str) -> Result<(u64, u64), UsageError> {
     Ok((k - 1, n))
 }
 
+/// `--connect-to HOST1:PORT1:HOST2:PORT2` rules, as curl reads them: any field may be
+/// empty, IPv6 addresses in brackets, names as targets are read (IDNA, any case).
+fn connect_to(a: &Args) -> Result<Vec<ConnectTo>, UsageError> {
+    if !a.connect_to.is_empty() && (a.proxy.is_some() || a.proxy_check.is_some()) {
+        return Err(UsageError(
+            "invalid --connect-to with a proxy: the proxy makes the connection to the target"
+                .into(),
+        ));
+    }
+    a.connect_to
+        .iter()
+        .map(|entry| {
+            parse_connect_to(entry)
+                .map_err(|why| usage("--connect-to", &format!("'{entry}': {why}")))
+        })
+        .collect()
+}
+
+fn parse_connect_to(entry: &str) -> Result<ConnectTo, String> {
+    let mut rest = entry;
+    let mut fields = Vec::with_capacity(4);
+    for i in 0..4 {
+        let end = if rest.starts_with('[') {
+            rest.find(']')
+                .map(|j| j + 1)
+                .ok_or("an IPv6 address misses its ']'")?
+        } else {
+            rest.find(':').unwrap_or(rest.len())
+        };
+        let (field, after) = rest.split_at(end);
+        fields.push(field);
+        rest = match (i, after.strip_prefix(':')) {
+            (3, _) if after.is_empty() => "",
+            (0..=2, Some(next)) => next,
+            _ => return Err("expected HOST1:PORT1:HOST2:PORT2 (IPv6 in brackets)".into()),
+        };
+    }
+    let host = |text: &str| -> Result<Option<target::Host>, String> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        if let Some(v6) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            return match v6.parse::<Ipv6Addr>() {
+                Ok(ip) => Ok(Some(target::Host::Ip(IpAddr::V6(ip)))),
+                Err(_) => Err(format!("'{text}' is not an IPv6 address")),
+            };
+        }
+        let name = target::normalize_name(text)?;
+        Ok(Some(match name.parse::<IpAddr>() {
+            Ok(ip) => target::Host::Ip(ip),
+            Err(_) => target::Host::Name(name),
+        }))
+    };
+    let port = |text: &str| -> Result<Option<u16>, String> {
+        match text {
+            "" => Ok(None),
+            _ => match text.parse::<u16>() {
+                Ok(p) if p > 0 => Ok(Some(p)),
+                _ => Err(format!("port '{text}' is not a number from 1 to 65535")),
+            },
+        }
+    };
+    Ok(ConnectTo {
+        host: host(fields[0])?,
+        port: port(fields[1])?,
+        to_host: host(fields[2])?,
+        to_port: port(fields[3])?,
+    })
+}
+
 /// `--resolve HOST:PORT:ADDR[,ADDR...]` entries.
 fn pins(entries: &[String]) -> Result<Pins, UsageError> {
     let mut pins = Pins::default();
@@ -524,6 +619,47 @@ mod tests {
         for (args, flag) in cases {
             let err = config(args).expect_err(&format!("{args:?}"));
             assert!(err.0.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn connect_to_rules_read_as_curl_reads_them() {
+        let show = |entry: &str| {
+            parse_connect_to(entry).map(|r| {
+                let h = |h: Option<target::Host>| h.map_or("*".into(), |h| h.to_string());
+                let p = |p: Option<u16>| p.map_or("*".into(), |p| p.to_string());
+                format!(
+                    "{} {} {} {}",
+                    h(r.host),
+                    p(r.port),
+                    h(r.to_host),
+                    p(r.to_port)
+                )
+            })
+        };
+        let ok = [
+            ("a.test:443:b.test:8443", "a.test 443 b.test 8443"),
+            ("::b.test:", "* * b.test *"),
+            (":::", "* * * *"),
+            ("A.Test.:80:[::1]:81", "a.test 80 ::1 81"),
+            ("[2001:db8::1]:80:10.0.0.1:80", "2001:db8::1 80 10.0.0.1 80"),
+            (
+                "bücher.test:80:x.test:80",
+                "xn--bcher-kva.test 80 x.test 80",
+            ),
+        ];
+        for (entry, want) in ok {
+            assert_eq!(show(entry).as_deref(), Ok(want), "{entry}");
+        }
+        for bad in [
+            "a:80:b",
+            "a:80:b:80:c",
+            "a:0:b:80",
+            "a:80:b:65536",
+            "[::1:80:b:80",
+            "a b:80:c:80",
+        ] {
+            assert!(show(bad).is_err(), "{bad}");
         }
     }
 

@@ -9,8 +9,14 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use crate::net::resolve::{Family, Resolver, Settings, MAX_SERVERS};
 use crate::run::UsageError;
 
-/// The resolver for `--resolver` servers and the `-4`/`-6` switches.
-pub fn resolver(servers: &[String], ipv4: bool, ipv6: bool) -> Result<Resolver, UsageError> {
+/// The resolver for `--resolver` servers and the `-4`/`-6` switches; its queries go from
+/// `source` (`--interface ADDR`) when given.
+pub fn resolver(
+    servers: &[String],
+    ipv4: bool,
+    ipv6: bool,
+    source: Option<IpAddr>,
+) -> Result<Resolver, UsageError> {
     let family = match (ipv4, ipv6) {
         (true, true) => {
             return Err(UsageError(
@@ -41,6 +47,7 @@ pub fn resolver(servers: &[String], ipv4: bool, ipv6: bool) -> Result<Resolver, 
     let mut settings = Settings {
         servers,
         family,
+        source,
         ..Settings::default()
     };
     if let Some(path) = std::env::var_os("HEADPROBE_RESOLV_CONF") {
@@ -99,20 +106,26 @@ mod tests {
 
     #[test]
     fn families() {
-        assert!(resolver(&[], true, true)
+        assert!(resolver(&[], true, true, None)
             .unwrap_err()
             .0
             .contains("-4 and -6"));
-        assert_eq!(resolver(&[], true, false).unwrap().family(), Family::V4);
-        assert_eq!(resolver(&[], false, true).unwrap().family(), Family::V6);
+        assert_eq!(
+            resolver(&[], true, false, None).unwrap().family(),
+            Family::V4
+        );
+        assert_eq!(
+            resolver(&[], false, true, None).unwrap().family(),
+            Family::V6
+        );
         let many: Vec<String> = (1..=65).map(|i| format!("127.0.0.1:{i}")).collect();
-        let error = resolver(&many, false, false).unwrap_err().0;
+        let error = resolver(&many, false, false, None).unwrap_err().0;
         assert!(
             error.contains("given 65 times") && error.contains("at most 64"),
             "{error}"
         );
-        assert!(resolver(&many[..64], false, false).is_ok());
-        assert!(resolver(&["x".into()], false, false)
+        assert!(resolver(&many[..64], false, false, None).is_ok());
+        assert!(resolver(&["x".into()], false, false, None)
             .unwrap_err()
             .0
             .contains("--resolver"));

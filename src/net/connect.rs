@@ -16,7 +16,7 @@ use crate::net::rt::Timer;
 use futures_lite::future;
 
 use crate::net::hop::{Clock, Gathered, Limit};
-use crate::net::options::ProbeOptions;
+use crate::net::options::{ProbeOptions, Source};
 use crate::net::resolve;
 use crate::proto::target::Host;
 use crate::report::error::{os_text, ErrorKind, ProbeError};
@@ -85,19 +85,112 @@ pub(crate) async fn addresses(
 }
 
 /// Connects to the first of `addrs` to answer (a race when there are several), within
-/// the connect budget.
+/// the connect budget, from `source` (`--interface`) when given: then addresses of the
+/// other family than its address are not tried.
 pub(crate) async fn open(
     addrs: &[SocketAddr],
+    source: Option<&Source>,
     clock: &Clock,
     got: &mut Gathered,
 ) -> Result<TcpStream, ProbeError> {
-    let stream = connect(addrs, clock.connect_deadline, clock.connect_limit, got).await?;
+    let addrs = of_source_family(addrs, source)?;
+    let stream = connect(
+        &addrs,
+        source,
+        clock.connect_deadline,
+        clock.connect_limit,
+        got,
+    )
+    .await?;
     // The body is never read, so the connection ends with a reset rather than a FIN
     // exchange: no TIME_WAIT left on our side, fewer packets for both ends. (Closing
     // with unread data resets anyway; this makes it the rule, as scanners do.)
     let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
     got.timing.connect = Some(clock.start.elapsed());
     Ok(stream)
+}
+
+/// The addresses of `addrs` that `source` (`--interface ADDR`) can reach: those of its
+/// family. An error, sent nowhere, when none is.
+pub(crate) fn of_source_family<'a>(
+    addrs: &'a [SocketAddr],
+    source: Option<&Source>,
+) -> Result<std::borrow::Cow<'a, [SocketAddr]>, ProbeError> {
+    match source {
+        Some(Source::Addr(ip)) if addrs.iter().any(|a| a.is_ipv4() != ip.is_ipv4()) => {
+            let same: Vec<SocketAddr> = (addrs.iter().copied())
+                .filter(|a| a.is_ipv4() == ip.is_ipv4())
+                .collect();
+            if same.is_empty() {
+                return Err(other_family(addrs, *ip));
+            }
+            Ok(same.into())
+        }
+        _ => Ok(addrs.into()),
+    }
+}
+
+/// Why no address of `addrs` was tried from `--interface ip`: all are of the other family.
+fn other_family(addrs: &[SocketAddr], ip: IpAddr) -> ProbeError {
+    let (theirs, ours) = match ip {
+        IpAddr::V4(_) => ("IPv6", "IPv4"),
+        IpAddr::V6(_) => ("IPv4", "IPv6"),
+    };
+    let shown: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let (it, is) = match addrs.len() {
+        1 => ("it", "is"),
+        _ => ("they", "are"),
+    };
+    ProbeError::new(
+        ErrorKind::Unreachable,
+        format!(
+            "{} {is} {theirs}, and --interface {ip} is {ours}: {it} cannot be reached from \
+             there, so nothing was sent",
+            shown.join(", ")
+        ),
+    )
+    .definite()
+}
+
+/// Starts a connection to `addr`, from `source` when given.
+fn dial(addr: SocketAddr, source: Option<&Source>) -> Attempt {
+    let Some(source) = source else {
+        return Box::pin(TcpStream::connect(addr));
+    };
+    match bound_socket(source, addr) {
+        Ok(socket) => Box::pin(TcpStream::connect_bound(socket, addr)),
+        Err(e) => Box::pin(future::ready(Err(e))),
+    }
+}
+
+/// A TCP socket for `addr`, bound to `--interface`'s address or device.
+fn bound_socket(source: &Source, addr: SocketAddr) -> io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    bind_source(&socket, source)?;
+    Ok(socket)
+}
+
+/// Binds `socket` (TCP, or QUIC's UDP) to `--interface`'s address or device.
+pub(crate) fn bind_source(socket: &socket2::Socket, source: &Source) -> io::Result<()> {
+    match source {
+        Source::Addr(ip) => socket.bind(&SocketAddr::new(*ip, 0).into()),
+        Source::Device(name) => bind_device(socket, name),
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+fn bind_device(socket: &socket2::Socket, name: &str) -> io::Result<()> {
+    socket.bind_device(Some(name.as_bytes()))
+}
+
+/// `--interface NAME` is refused at start-up where it cannot be done.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+fn bind_device(_: &socket2::Socket, name: &str) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("binding to interface {name} needs Linux"),
+    ))
 }
 
 /// RFC 8305 section 5: how long an attempt has before the next address is tried too.
@@ -112,6 +205,7 @@ type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 /// the connect budget. `got.addr` is the winner, or the last address tried.
 async fn connect(
     addrs: &[SocketAddr],
+    source: Option<&Source>,
     deadline: Instant,
     limit: Limit,
     got: &mut Gathered,
@@ -130,7 +224,13 @@ async fn connect(
     if rest.is_empty() {
         // One address, the common case: no race, no boxed attempt.
         let left = deadline.saturating_duration_since(Instant::now());
-        return match timeout(left, TcpStream::connect(first)).await {
+        let attempt = async {
+            match source {
+                None => TcpStream::connect(first).await,
+                Some(_) => dial(first, source).await,
+            }
+        };
+        return match timeout(left, attempt).await {
             Ok(Ok(stream)) => Ok(stream),
             Ok(Err(e)) => Err(ProbeError::from_io(&e, "connecting to", first)),
             Err(_) => Err(timed_out(first)),
@@ -138,6 +238,7 @@ async fn connect(
     }
     let mut race = Race {
         addrs,
+        source,
         attempts: Vec::with_capacity(addrs.len()),
         failures: Vec::new(),
         next_start: Instant::now(),
@@ -158,6 +259,7 @@ async fn connect(
 /// The state of a race over several addresses.
 struct Race<'a> {
     addrs: &'a [SocketAddr],
+    source: Option<&'a Source>,
     /// One per address started so far, in order; `None` once it failed.
     attempts: Vec<Option<Attempt>>,
     /// What happened to each failed attempt, in the order they failed.
@@ -178,7 +280,7 @@ impl Race<'_> {
             let running = self.attempts.iter().any(Option::is_some);
             if started < self.addrs.len() && (now >= self.next_start || !running) {
                 let addr = self.addrs[started];
-                self.attempts.push(Some(Box::pin(TcpStream::connect(addr))));
+                self.attempts.push(Some(dial(addr, self.source)));
                 self.next_start = now + ATTEMPT_DELAY;
             }
             let mut failed = false;

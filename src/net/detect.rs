@@ -287,7 +287,7 @@ async fn attempt_as(
         },
         _ => None,
     };
-    let mut stream = match open(addrs, clock, got).await {
+    let mut stream = match open(addrs, cfg.source.as_ref(), clock, got).await {
         Ok(stream) => stream,
         Err(e) => return Attempt::Failed(e),
     };

@@ -24,4 +24,4 @@ pub mod tunnel;
 pub mod wire;
 
 pub use hop::LineSink;
-pub use options::{Http2, Http3, ProbeOptions, ProxyCheck};
+pub use options::{ConnectTo, Http2, Http3, ProbeOptions, ProxyCheck, Source};

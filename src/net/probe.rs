@@ -6,22 +6,83 @@
 //! Every await here is bounded by the connect deadline or the probe deadline.
 
 use std::borrow::Cow;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use crate::net::connect::{self, open};
 use crate::net::conversation::converse;
 use crate::net::detect;
 use crate::net::hop::{Clock, Gathered, LineSink, Visit};
-use crate::net::options::{Http3, ProbeOptions};
+use crate::net::options::{ConnectTo, Http3, ProbeOptions};
 use crate::net::redirect::{self, url_of, Next};
 use crate::proto::proxy::Proxy;
 use crate::proto::request::RequestTemplate;
-use crate::proto::target::{Scheme, Target};
+use crate::proto::target::{Host, Scheme, Target};
 use crate::proto::Job;
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::record::{Hop, Record, Streamed, Via};
 
-/// Probes what `job` asks for, racing the whole probe against `cancelled`.
+/// `--all-addresses`: the one address of a name that a probe is about. Every hop to that
+/// host (after `--connect-to`) connects to it, so a redirect chain stays on the address.
+#[derive(Debug, Clone)]
+pub struct OneAddress {
+    /// The host connected to, whose every hop goes to `ip`.
+    pub host: Host,
+    pub ip: IpAddr,
+    /// What the name resolved to, in order.
+    pub resolved: Vec<IpAddr>,
+    /// How long the lookup took: the probe's clock starts that long before it connects.
+    pub dns: Duration,
+}
+
+/// `--all-addresses`: what a job's first hop connects to.
+pub enum Addresses {
+    /// One address (an address literal, given or by `--connect-to`): probed as usual.
+    One(SocketAddr),
+    /// Through a proxy, which connects to the target: probed as usual.
+    Proxied,
+    /// A name and what it resolved to, each address to be probed on its own.
+    Each {
+        host: Host,
+        port: u16,
+        ips: Vec<IpAddr>,
+        dns: Duration,
+    },
+}
+
+/// Resolves the host that `job`'s first hop connects to (`--connect-to` and `--resolve`
+/// apply), within the connect budget, for `--all-addresses`.
+pub async fn addresses(cfg: &ProbeOptions, job: &Job) -> Result<Addresses, ProbeError> {
+    let target = match job {
+        Job::Target(target) if cfg.proxy.is_none() => target,
+        _ => return Ok(Addresses::Proxied),
+    };
+    let (host, port) = ConnectTo::apply(&cfg.connect_to, &target.host, target.port)
+        .unwrap_or((&target.host, target.port));
+    if let Host::Ip(ip) = host {
+        return Ok(Addresses::One(SocketAddr::new(*ip, port)));
+    }
+    let start = Instant::now();
+    let clock = Clock::new(cfg, start);
+    let resolved = connect::addresses(
+        cfg,
+        host,
+        port,
+        clock.connect_deadline,
+        &clock.connect_limit,
+    )
+    .await?;
+    Ok(Addresses::Each {
+        host: host.clone(),
+        port,
+        ips: resolved.ips.unwrap_or_default(),
+        dns: start.elapsed(),
+    })
+}
+
+/// Probes what `job` asks for, racing the whole probe against `cancelled`; with `one`,
+/// at that address only (`--all-addresses`).
+#[allow(clippy::too_many_arguments)]
 pub async fn probe<C>(
     cfg: &ProbeOptions,
     seq: u64,
@@ -30,12 +91,15 @@ pub async fn probe<C>(
     job: Job,
     lines: Option<LineSink<'_>>,
     cancelled: C,
+    one: Option<&OneAddress>,
 ) -> Record
 where
     C: std::future::Future<Output = ()>,
 {
     let (target, mut via) = plan(cfg, job);
-    let start = Instant::now();
+    let now = Instant::now();
+    // As if the lookup had just been made for this probe.
+    let start = one.and_then(|o| now.checked_sub(o.dns)).unwrap_or(now);
     let mut cancelled = std::pin::pin!(cancelled);
     let mut redirects: Vec<Hop> = Vec::new();
     // `-L`: the hop being probed, when it is not the target itself.
@@ -53,7 +117,7 @@ where
             lines,
         };
         // Boxed: the exchange is most of a probe's state; the loop around it stays small.
-        let work = Box::pin(exchange(visit, &request, proxy, &mut got));
+        let work = Box::pin(exchange(visit, &request, proxy, one, &mut got));
         let cancel = async {
             cancelled.as_mut().await;
             Err(ProbeError::new(
@@ -128,6 +192,7 @@ where
             redirects,
             final_url,
             attempts: 1,
+            one_of: None,
         };
     }
 }
@@ -162,6 +227,7 @@ async fn exchange(
     visit: Visit<'_>,
     template: &RequestTemplate,
     via: Option<&Proxy>,
+    one: Option<&OneAddress>,
     got: &mut Gathered,
 ) -> Result<(), ProbeError> {
     let Visit {
@@ -169,21 +235,35 @@ async fn exchange(
     } = visit;
     let (host, port) = match via {
         Some(proxy) => (&proxy.host, proxy.port),
-        None => (&target.host, target.port),
+        // `--connect-to`: the connection goes elsewhere; Host, SNI and the certificate
+        // check stay the target's.
+        None => ConnectTo::apply(&cfg.connect_to, &target.host, target.port)
+            .unwrap_or((&target.host, target.port)),
     };
-    let resolved = connect::addresses(
-        cfg,
-        host,
-        port,
-        clock.connect_deadline,
-        &clock.connect_limit,
-    )
-    .await?;
-    let addrs = resolved.addrs;
-    if resolved.ips.is_some() {
-        got.timing.dns = Some(clock.start.elapsed());
-    }
-    got.resolved = resolved.ips;
+    // `--all-addresses`: every hop to the host first connected goes to the one address
+    // this record is about; other hosts (a redirect elsewhere) are resolved as usual.
+    let addrs = match one.filter(|o| via.is_none() && o.host == *host) {
+        Some(one) => {
+            got.timing.dns = Some(one.dns);
+            got.resolved = Some(one.resolved.clone());
+            vec![SocketAddr::new(one.ip, port)]
+        }
+        None => {
+            let resolved = connect::addresses(
+                cfg,
+                host,
+                port,
+                clock.connect_deadline,
+                &clock.connect_limit,
+            )
+            .await?;
+            if resolved.ips.is_some() {
+                got.timing.dns = Some(clock.start.elapsed());
+            }
+            got.resolved = resolved.ips;
+            resolved.addrs
+        }
+    };
     match via {
         // Boxed: only HTTP/3 probes carry QUIC's state.
         None if target.scheme == Scheme::Https && cfg.http3 == Http3::Only => {
@@ -196,7 +276,7 @@ async fn exchange(
             Box::pin(crate::net::http3::race::race(visit, template, &addrs, got)).await
         }
         None => {
-            let stream = open(&addrs, clock, got).await?;
+            let stream = open(&addrs, cfg.source.as_ref(), clock, got).await?;
             let request = template.render(target);
             converse(visit, template, &request, stream, got).await
         }
@@ -217,8 +297,52 @@ mod tests {
         let defaults = crate::proto::target::Defaults::default();
         let t = crate::proto::target::parse("127.0.0.1:1", &defaults).unwrap();
         let job = crate::proto::Job::Target(t);
-        let fut = super::probe(&cfg, 0, 0, vec![], job, None, std::future::pending::<()>());
+        let fut = super::probe(
+            &cfg,
+            0,
+            0,
+            vec![],
+            job,
+            None,
+            std::future::pending::<()>(),
+            None,
+        );
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 2048, "the probe future grew to {size} bytes");
+    }
+}
+#[cfg(test)]
+mod size_probe_tmp {
+    #[test]
+    fn sizes() {
+        let cfg = crate::net::options::ProbeOptions::default();
+        let clock = crate::net::hop::Clock::new(&cfg, std::time::Instant::now());
+        let mut got = crate::net::hop::Gathered::default();
+        let addrs = ["127.0.0.1:1".parse().unwrap()];
+        let f = crate::net::connect::open(&addrs, None, &clock, &mut got);
+        eprintln!("open: {}", std::mem::size_of_val(&f));
+        drop(f);
+        let defaults = crate::proto::target::Defaults::default();
+        let t = crate::proto::target::parse("127.0.0.1:1", &defaults).unwrap();
+        let visit = crate::net::hop::Visit {
+            cfg: &cfg,
+            target: &t,
+            clock: &clock,
+            lines: None,
+        };
+        let f = super::exchange(visit, &cfg.request, None, None, &mut got);
+        eprintln!("exchange: {}", std::mem::size_of_val(&f));
+        let job = crate::proto::Job::Target(t.clone());
+        let f = super::probe(
+            &cfg,
+            0,
+            0,
+            vec![],
+            job,
+            None,
+            std::future::pending::<()>(),
+            None,
+        );
+        eprintln!("probe: {}", std::mem::size_of_val(&f));
     }
 }

@@ -19,6 +19,12 @@ struct JsonRecord<'a> {
     path: Option<&'a str>,
     addr: Option<String>,
     resolved: Option<Vec<String>>,
+    /// `--all-addresses` only (absent without it): the address of the name this record
+    /// is about, and how many the name has; null when the target came to no address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    of_addresses: Option<Option<u32>>,
     ok: bool,
     status: Option<u16>,
     version: Option<String>,
@@ -129,6 +135,8 @@ pub fn write(out: &mut Vec<u8>, rec: &Record) -> serde_json::Result<()> {
             .resolved
             .as_ref()
             .map(|ips| ips.iter().map(|ip| ip.to_string()).collect()),
+        address: rec.one_of.map(|o| o.address.map(|a| a.to_string())),
+        of_addresses: rec.one_of.map(|o| o.of),
         ok: rec.ok(),
         status: last.map(|(_, b)| b.status.code),
         version: last.map(|(_, b)| b.status.version()),
@@ -305,6 +313,7 @@ mod tests {
             redirects: Vec::new(),
             final_url: None,
             attempts: 1,
+            one_of: None,
         };
         let mut out = Vec::new();
         write(&mut out, &rec).unwrap();

@@ -39,10 +39,19 @@ pub struct Printer<W: Write> {
     out: W,
     format: Format,
     line: Vec<u8>,
-    /// What was already printed of probes still running (`text`, streamed), by `seq`.
-    shown: HashMap<u64, Shown>,
+    /// What was already printed of probes still running (`text`, streamed), by `Probe`.
+    shown: HashMap<Probe, Shown>,
     /// `prometheus`: every record folded in, written by `finish`.
     metrics: Option<Box<Metrics>>,
+}
+
+/// Which probe streamed something: the record's `seq`, and with `--all-addresses` the
+/// address's position among the name's (0 otherwise).
+pub type Probe = (u64, u32);
+
+/// The `Probe` a record is the result of.
+pub fn probe_of(rec: &Record) -> Probe {
+    (rec.seq, rec.one_of.map_or(0, |o| o.position))
 }
 
 /// How much of one probe's output is already out: whole redirect hops, then the head
@@ -76,7 +85,12 @@ impl<W: Write> Printer<W> {
     }
 
     /// Head lines of probe `seq` that just arrived (`text` format only).
-    pub fn lines<L: AsRef<[u8]>>(&mut self, seq: u64, token: &[u8], lines: &[L]) -> io::Result<()> {
+    pub fn lines<L: AsRef<[u8]>>(
+        &mut self,
+        seq: Probe,
+        token: &[u8],
+        lines: &[L],
+    ) -> io::Result<()> {
         self.shown.entry(seq).or_default().lines += lines.len();
         self.line.clear();
         for line in lines {
@@ -86,7 +100,7 @@ impl<W: Write> Printer<W> {
     }
 
     /// The `tls >` line of probe `seq` (`text` format only).
-    pub fn tls_line(&mut self, seq: u64, token: &[u8], summary: &str) -> io::Result<()> {
+    pub fn tls_line(&mut self, seq: Probe, token: &[u8], summary: &str) -> io::Result<()> {
         self.shown.entry(seq).or_default().tls = true;
         self.line.clear();
         text_line(&mut self.line, token, b"tls", summary.as_bytes());
@@ -94,7 +108,7 @@ impl<W: Write> Printer<W> {
     }
 
     /// Something probe `seq` streamed as it happened (`text` format only).
-    pub fn streamed(&mut self, seq: u64, token: &[u8], what: Streamed) -> io::Result<()> {
+    pub fn streamed(&mut self, seq: Probe, token: &[u8], what: Streamed) -> io::Result<()> {
         match what {
             Streamed::Lines(lines) => self.lines(seq, token, &lines),
             Streamed::Tls(summary) => self.tls_line(seq, token, &summary),
@@ -120,7 +134,7 @@ impl<W: Write> Printer<W> {
     }
 
     /// Drops what is known of probe `seq`'s streamed output (its record is not printed).
-    pub fn forget(&mut self, seq: u64) {
+    pub fn forget(&mut self, seq: Probe) {
         self.shown.remove(&seq);
     }
 
@@ -137,15 +151,17 @@ impl<W: Write> Printer<W> {
         self.line.clear();
         match self.format {
             Format::Text => {
-                let shown = self.shown.remove(&rec.seq).unwrap_or_default();
+                let shown = self.shown.remove(&probe_of(rec)).unwrap_or_default();
+                let token = rec.text_token();
+                let token = &token[..];
                 // Hops not streamed (`--ordered`): their lines, then where they led.
                 for (i, hop) in rec.redirects.iter().enumerate().skip(shown.hops) {
                     for line in hop.head.iter().flat_map(|h| h.lines()) {
-                        text_line(&mut self.line, &rec.token, b"header", line);
+                        text_line(&mut self.line, token, b"header", line);
                     }
                     let next = rec.redirects.get(i + 1).map(|h| h.url.as_str());
                     if let Some(url) = next.or(rec.final_url.as_deref()) {
-                        text_line(&mut self.line, &rec.token, b"redirect", url.as_bytes());
+                        text_line(&mut self.line, token, b"redirect", url.as_bytes());
                     }
                 }
                 let shown = if shown.hops == rec.redirects.len() {
@@ -154,16 +170,16 @@ impl<W: Write> Printer<W> {
                     Shown::default()
                 };
                 if let (Some(tls), false) = (&rec.tls, shown.tls) {
-                    text_line(&mut self.line, &rec.token, b"tls", tls.summary().as_bytes());
+                    text_line(&mut self.line, token, b"tls", tls.summary().as_bytes());
                 }
                 if let Some(head) = &rec.head {
                     for line in head.lines().skip(shown.lines) {
-                        text_line(&mut self.line, &rec.token, b"header", line);
+                        text_line(&mut self.line, token, b"header", line);
                     }
                 }
                 if let Some(err) = &rec.error {
                     let message = format!("{}: {}", err.kind, err.message);
-                    text_line(&mut self.line, &rec.token, b"error", message.as_bytes());
+                    text_line(&mut self.line, token, b"error", message.as_bytes());
                 }
             }
             Format::Status => status_line(&mut self.line, rec),
@@ -268,6 +284,7 @@ mod tests {
             redirects: Vec::new(),
             final_url: None,
             attempts: 1,
+            one_of: None,
         }
     }
 
@@ -289,8 +306,12 @@ mod tests {
             "127.0.0.1:8080 header > HTTP/1.1 200 OK\n127.0.0.1:8080 header > A: 1\n127.0.0.1:8080 header >   2\n"
         );
         let mut p = Printer::new(Vec::new(), Format::Text);
-        p.lines(0, b"127.0.0.1:8080", &[&b"HTTP/1.1 200 OK"[..], b"A: 1"])
-            .unwrap();
+        p.lines(
+            (0, 0),
+            b"127.0.0.1:8080",
+            &[&b"HTTP/1.1 200 OK"[..], b"A: 1"],
+        )
+        .unwrap();
         p.out.clear();
         p.record(&ok).unwrap();
         assert_eq!(
@@ -323,7 +344,7 @@ mod tests {
     #[test]
     fn streamed_lines() {
         let mut p = Printer::new(Vec::new(), Format::Text);
-        p.lines(7, b"t", &[&b"HTTP/1.0 200 OK"[..], b"A: \x1b"])
+        p.lines((7, 0), b"t", &[&b"HTTP/1.0 200 OK"[..], b"A: \x1b"])
             .unwrap();
         assert_eq!(
             String::from_utf8(p.into_inner()).unwrap(),

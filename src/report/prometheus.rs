@@ -208,6 +208,12 @@ impl Metrics {
     pub fn add(&mut self, rec: &Record) {
         let label_at = self.labels.len() as u64;
         escape_label(&mut self.labels, &rec.token);
+        if let Some(address) = rec.one_of.and_then(|o| o.address) {
+            // `--all-addresses`: the address is part of the series' identity, written
+            // after the target label (the stored value closes and opens the quotes).
+            self.labels
+                .extend_from_slice(format!("\",address=\"{address}").as_bytes());
+        }
         let label_len = u32::try_from(self.labels.len() as u64 - label_at).unwrap_or(u32::MAX);
         let head = rec.head.as_ref();
         let last = head.and_then(|h| h.final_block());
@@ -500,7 +506,14 @@ impl Metrics {
         let before = order.len();
         order.dedup_by(|later, first| label(*later) == label(*first));
         let duplicates = before - order.len();
-        order.sort_unstable_by_key(|&i| (self.entries[i as usize].index, i));
+        // One index has several entries with --all-addresses: by address then.
+        order.sort_unstable_by(|&a, &b| {
+            (self.entries[a as usize]
+                .index
+                .cmp(&self.entries[b as usize].index))
+            .then(label(a).cmp(label(b)))
+            .then(a.cmp(&b))
+        });
         (order, duplicates)
     }
 }

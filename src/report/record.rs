@@ -177,7 +177,20 @@ pub struct Timing {
     pub total: Duration,
 }
 
-/// One input target's result. Exactly one is made for every target read.
+/// `--all-addresses`: which of its name's addresses a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OneOf {
+    /// The address's place in what the name resolved to (0-based).
+    pub position: u32,
+    /// How many addresses the name has (after `-4`/`-6`); `None` when the target came
+    /// to no address (invalid, or the lookup failed).
+    pub of: Option<u32>,
+    /// The address probed, where the record's chain started (`addr` is where it ended).
+    pub address: Option<SocketAddr>,
+}
+
+/// One input target's result. Exactly one is made for every target read (with
+/// `--all-addresses`, one for every address of a name).
 #[derive(Debug, Clone)]
 pub struct Record {
     /// Position among the records of this run (input order), for `--ordered`.
@@ -207,6 +220,9 @@ pub struct Record {
     pub final_url: Option<String>,
     /// How many times the target was probed (`--retry`).
     pub attempts: u32,
+    /// `--all-addresses`: the address of the name this record is about; `None` without
+    /// the option.
+    pub one_of: Option<OneOf>,
 }
 
 impl Record {
@@ -233,6 +249,7 @@ impl Record {
             redirects: Vec::new(),
             final_url: None,
             attempts: 0,
+            one_of: None,
         }
     }
 
@@ -249,6 +266,24 @@ impl Record {
     pub fn status(&self) -> Option<u16> {
         let head = self.head.as_ref()?;
         head.final_block().map(|b| b.status.code)
+    }
+
+    /// What text output prefixes the record's lines with: the token, and with
+    /// `--all-addresses` for a name, `@` and the address (`www.example.com@192.0.2.7:80`),
+    /// so that each address's lines stand apart and still form one word.
+    pub fn text_token(&self) -> std::borrow::Cow<'_, [u8]> {
+        let name = matches!(
+            self.target.as_ref().map(|t| &t.host),
+            Some(crate::proto::target::Host::Name(_))
+        );
+        match self.one_of.and_then(|o| o.address) {
+            Some(addr) if name => {
+                let mut token = self.token.clone();
+                token.extend_from_slice(format!("@{addr}").as_bytes());
+                std::borrow::Cow::Owned(token)
+            }
+            _ => std::borrow::Cow::Borrowed(&self.token),
+        }
     }
 
     /// The peer's first line, when it was not HTTP.

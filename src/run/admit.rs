@@ -28,6 +28,8 @@ pub struct Admitted {
     pub token: Vec<u8>,
     pub job: Job,
     pub slot: SemaphoreGuardArc,
+    /// `--resume` with `--all-addresses`: addresses already recorded, not probed again.
+    pub done: Vec<std::net::SocketAddr>,
 }
 
 /// Admitted targets travel to the probe threads in batches of at most this many, so a
@@ -78,6 +80,7 @@ pub async fn admit(
             index,
             token,
             target,
+            done,
         }) = queue.pop_front()
         else {
             continue;
@@ -105,6 +108,7 @@ pub async fn admit(
             token,
             job,
             slot,
+            done,
         });
         if batch.len() == BATCH {
             flush(&mut batch, &jobs);

@@ -13,12 +13,28 @@ use crate::run::options::RunOptions;
 pub enum Event {
     /// What a probe streamed as it happened (`text`, unordered).
     Streamed {
-        seq: u64,
+        seq: crate::report::printer::Probe,
         token: Vec<u8>,
         what: Streamed,
     },
     /// A finished target, with the slot it held.
     Done(Box<Record>, Option<SemaphoreGuardArc>),
+    /// `--all-addresses`: one of the records a target makes (the last to finish carries
+    /// the target's slot), or none when `--resume` left it nothing to probe.
+    Part {
+        rec: Option<Box<Record>>,
+        seq: u64,
+        slot: Option<SemaphoreGuardArc>,
+        part: Part,
+    },
+}
+
+/// `--all-addresses`: a record's place among those its target makes in this run, in
+/// the order `--ordered` writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub j: u32,
+    pub count: u32,
 }
 
 /// The `cancelled` record of a job that was read but never started.

@@ -37,6 +37,9 @@ pub struct Item {
     /// The token as read (trimmed).
     pub token: Vec<u8>,
     pub target: Result<Job, String>,
+    /// `--resume` with `--all-addresses`: the addresses of this target that already
+    /// have a record.
+    pub done: Vec<std::net::SocketAddr>,
 }
 
 enum Source {
@@ -270,11 +273,16 @@ impl Reading<'_> {
         } else {
             token
         };
+        let done = self
+            .resume
+            .map(|r| r.done_addresses(index).to_vec())
+            .unwrap_or_default();
         let item = Item {
             seq: self.seq,
             index,
             token,
             target,
+            done,
         };
         self.seq += 1;
         self.batcher.push(item)

@@ -32,7 +32,7 @@ use async_lock::Semaphore;
 use crate::net::{probe, rt};
 use crate::report::error::{ErrorKind, ProbeError};
 use crate::report::progress::{Counters, Screen};
-use crate::report::record::{Record, Streamed};
+use crate::report::record::{OneOf, Record, Streamed};
 use admit::Admitted;
 use event::unstarted;
 use input::{Input, InputReport, Item};
@@ -125,7 +125,9 @@ pub fn run<W: Write + Send + 'static>(
         events: events_tx.clone(),
         cancel: Arc::clone(&cancel),
         pace: Arc::clone(&pace),
-        connections: (cfg.retry > 0).then(|| Arc::new(Semaphore::new(cfg.concurrency))),
+        // With --all-addresses too: a target may open a connection per address.
+        connections: (cfg.retry > 0 || cfg.all_addresses)
+            .then(|| Arc::new(Semaphore::new(cfg.concurrency))),
     });
     let own_inbox = inboxes.remove(0);
     let helpers: Vec<_> = (inboxes.into_iter().enumerate())
@@ -149,10 +151,12 @@ pub fn run<W: Write + Send + 'static>(
     // A slot is a record's place from admission until it is written. With --retry,
     // targets waiting out their delay hold one too, so there are twice as many places
     // as connections: waiting targets never stop others from starting, and memory stays
-    // bounded by --concurrency.
-    let window = match cfg.retry {
-        0 => cfg.concurrency,
-        _ => cfg.concurrency.saturating_mul(2),
+    // bounded by --concurrency. With --all-addresses a slot is a target's (its records,
+    // one per address, go out before the last of them gives it back) and connections
+    // are counted apart, so a name's addresses wait for connections, never for slots.
+    let window = match cfg.retry > 0 || cfg.all_addresses {
+        false => cfg.concurrency,
+        true => cfg.concurrency.saturating_mul(2),
     };
     let slots = Arc::new(Semaphore::new(window));
     let tally = rt::block_on(async {
@@ -214,9 +218,31 @@ async fn work(jobs: dispatch::Inbox<Admitted>, ctx: Arc<Ctx>) {
     while let Some(batch) = jobs.recv().await {
         for job in batch {
             let (ctx, running, inbox) = (Arc::clone(&ctx), running.clone(), jobs.clone());
-            // Dropping the handle detaches the task.
+            // Two kinds of task: a plain probe's stays as small as it was, without the
+            // state of --all-addresses.
+            if ctx.cfg.all_addresses {
+                // Dropping the handle detaches the task.
+                drop(rt::spawn_local(async move {
+                    each_address(&ctx, job).await;
+                    inbox.done();
+                    drop(running);
+                }));
+                continue;
+            }
+            // One target, probed and judged (again after a transient failure, with
+            // --retry); its record goes to the printer with its slot. Written out here,
+            // not in a function of its own: that would hold the target twice.
             drop(rt::spawn_local(async move {
-                run_one(&ctx, job).await;
+                let Admitted {
+                    seq,
+                    index,
+                    token,
+                    job,
+                    slot,
+                    ..
+                } = job;
+                let rec = attempts(&ctx, seq, index, token, job, None).await;
+                let _ = ctx.events.try_send(Event::Done(Box::new(rec), Some(slot)));
                 inbox.done();
                 drop(running);
             }));
@@ -226,27 +252,190 @@ async fn work(jobs: dispatch::Inbox<Admitted>, ctx: Arc<Ctx>) {
     let _ = all_done.recv().await;
 }
 
-/// One admitted target, probed and judged (again after a transient failure, with
-/// `--retry`); its record goes to the printer with its slot.
-async fn run_one(ctx: &Ctx, job: Admitted) {
+/// `--all-addresses`: resolves the name once, then probes each of its addresses (those
+/// `--resume` has no record of) at once, each on its own connection (a `--concurrency`
+/// permit each) with its own retries, and sends each record as it is done. The target's
+/// slot goes with the last, so that its addresses never outlive it.
+async fn each_address(ctx: &Ctx, job: Admitted) {
     let Admitted {
         seq,
         index,
         token,
         job,
         slot,
+        done,
     } = job;
     let cfg = &ctx.cfg;
+    let start = std::time::Instant::now();
+    let whole = |rec: Record, of: Option<u32>, address: Option<std::net::SocketAddr>| {
+        let mut rec = rec;
+        rec.one_of = Some(OneOf {
+            position: 0,
+            of,
+            address,
+        });
+        rec
+    };
+    // The lookup is the target's first step: --retry applies to it as to a probe.
+    let mut attempt = 1;
+    let looked_up = loop {
+        let looked_up = ctx.cancel.guard(probe::addresses(&cfg.probe, &job)).await;
+        let Some(Err(e)) = &looked_up else {
+            break looked_up;
+        };
+        let failed = Record::failed(seq, index, Vec::new(), None, e.clone());
+        if attempt > cfg.retry || !retry::is_transient(&failed) {
+            break looked_up;
+        }
+        attempt += 1;
+        let wait = retry::delay(cfg, attempt, &failed);
+        if ctx.cancel.guard(rt::sleep(wait)).await.is_none() {
+            break None;
+        }
+    };
+    let (host, port, ips, dns) = match looked_up {
+        None => {
+            let rec = whole(unstarted(cfg, seq, index, token, job), None, None);
+            let _ = ctx.events.try_send(Event::Done(Box::new(rec), Some(slot)));
+            return;
+        }
+        Some(Err(e)) => {
+            let (target, via) = probe::plan(&cfg.probe, job);
+            let mut rec = Record::failed(seq, index, token, Some(target), e);
+            rec.via = via;
+            rec.attempts = attempt;
+            rec.timing.total = start.elapsed();
+            let rec = whole(rec, None, None);
+            let _ = ctx.events.try_send(Event::Done(Box::new(rec), Some(slot)));
+            return;
+        }
+        Some(Ok(probe::Addresses::Each {
+            host,
+            port,
+            ips,
+            dns,
+        })) => (host, port, ips, dns),
+        Some(Ok(one)) => {
+            let address = match one {
+                probe::Addresses::One(addr) => Some(addr),
+                _ => None,
+            };
+            let rec = attempts(ctx, seq, index, token, job, None).await;
+            let rec = whole(rec, address.map(|_| 1), address);
+            let _ = ctx.events.try_send(Event::Done(Box::new(rec), Some(slot)));
+            return;
+        }
+    };
+    let of = u32::try_from(ips.len()).unwrap_or(u32::MAX);
+    let todo: Vec<(u32, std::net::IpAddr)> = (0..of)
+        .zip(ips.iter().copied())
+        .filter(|&(_, ip)| !done.contains(&std::net::SocketAddr::new(ip, port)))
+        .collect();
+    let count = u32::try_from(todo.len()).unwrap_or(u32::MAX);
+    if count == 0 {
+        let _ = ctx.events.try_send(Event::Part {
+            rec: None,
+            seq,
+            slot: Some(slot),
+            part: event::Part { j: 0, count: 1 },
+        });
+        return;
+    }
+    let slot = std::cell::Cell::new(Some(slot));
+    let left = std::cell::Cell::new(count);
+    let (job, token, ips) = (&job, &token, &ips);
+    let (host, slot, left) = (&host, &slot, &left);
+    let probes = todo.into_iter().enumerate().map(|(j, (position, ip))| {
+        let address = probe::OneAddress {
+            host: host.clone(),
+            ip,
+            resolved: ips.clone(),
+            dns,
+        };
+        let one_of = OneOf {
+            position,
+            of: Some(of),
+            address: Some(std::net::SocketAddr::new(ip, port)),
+        };
+        let pinned = Pinned { address, one_of };
+        Box::pin(async move {
+            // --rate counts connections: the first address was paced at admission.
+            let paced = j == 0 || !ctx.pace.is_paced() || ctx.pace.wait(&ctx.cancel).await;
+            let rec = match paced {
+                true => attempts(ctx, seq, index, token.clone(), job.clone(), Some(&pinned)).await,
+                false => {
+                    let mut rec = unstarted(cfg, seq, index, token.clone(), job.clone());
+                    rec.one_of = Some(one_of);
+                    rec
+                }
+            };
+            left.set(left.get() - 1);
+            let slot = if left.get() == 0 { slot.take() } else { None };
+            let _ = ctx.events.try_send(Event::Part {
+                rec: Some(Box::new(rec)),
+                seq,
+                slot,
+                part: event::Part { j: j as u32, count },
+            });
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>
+    });
+    join_all(probes.collect()).await;
+}
+
+/// Runs every future of `all` to its end, together.
+async fn join_all(mut all: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>>) {
+    futures_lite::future::poll_fn(|cx| {
+        all.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        match all.is_empty() {
+            true => std::task::Poll::Ready(()),
+            false => std::task::Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// `--all-addresses`: the address one probe is about, and its record's description.
+struct Pinned {
+    address: probe::OneAddress,
+    one_of: OneOf,
+}
+
+/// One target's attempts (with `one`, at one address of its name), each judged, until
+/// one is not a transient failure or `--retry` is spent.
+async fn attempts(
+    ctx: &Ctx,
+    seq: u64,
+    index: u64,
+    token: Vec<u8>,
+    job: crate::proto::Job,
+    one: Option<&Pinned>,
+) -> Record {
+    let cfg = &ctx.cfg;
+    let position = one.map_or(0, |p| p.one_of.position);
     // Streamed as they arrive, unless output waits for the whole record anyway.
     let stream_lines = cfg.format == crate::report::printer::Format::Text
         && !cfg.ordered
         && !cfg.quiet
         && !cfg.only_failed;
-    let sink_token = stream_lines.then(|| token.clone());
+    let sink_token = stream_lines.then(|| {
+        // As the printer writes the record: `TARGET@ADDRESS` for each address of a name.
+        let mut shown = Record::failed(
+            seq,
+            index,
+            token.clone(),
+            None,
+            ProbeError::new(ErrorKind::Cancelled, ""),
+        );
+        if let (Some(pinned), crate::proto::Job::Target(t)) = (one, &job) {
+            shown.target = Some(t.clone());
+            shown.one_of = Some(pinned.one_of);
+        }
+        shown.text_token().into_owned()
+    });
     let sink = |what: Streamed| {
         if let Some(token) = &sink_token {
             let _ = ctx.events.try_send(Event::Streamed {
-                seq,
+                seq: (seq, position),
                 token: token.clone(),
                 what,
             });
@@ -256,7 +445,7 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
     let mut attempt = 1;
     // The last attempt takes the job itself; only earlier ones copy it.
     let (mut job, mut token) = (Some(job), Some(token));
-    let rec = loop {
+    loop {
         let (this, this_token) = match (&job, &token) {
             (Some(j), Some(t)) if attempt <= cfg.retry => (j.clone(), t.clone()),
             _ => match (job.take(), token.take()) {
@@ -268,7 +457,11 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
             None => None,
             Some(connections) => match ctx.cancel.guard(connections.acquire_arc()).await {
                 Some(permit) => Some(permit),
-                None => break unstarted(cfg, seq, index, this_token, this),
+                None => {
+                    let mut rec = unstarted(cfg, seq, index, this_token, this);
+                    rec.one_of = one.map(|p| p.one_of);
+                    return rec;
+                }
             },
         };
         let mut rec = probe::probe(
@@ -279,13 +472,15 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
             this,
             lines,
             ctx.cancel.wait(),
+            one.map(|p| &p.address),
         )
         .await;
         drop(connection);
+        rec.one_of = one.map(|p| p.one_of);
         verdict::judge(&cfg.expect, &mut rec);
         rec.attempts = attempt;
         if attempt > cfg.retry || !retry::is_transient(&rec) {
-            break rec;
+            return rec;
         }
         attempt += 1;
         let wait = retry::delay(cfg, attempt, &rec);
@@ -308,10 +503,9 @@ async fn run_one(ctx: &Ctx, job: Admitted) {
                 ),
             );
             rec.error = Some(err);
-            break rec;
+            return rec;
         }
-    };
-    let _ = ctx.events.try_send(Event::Done(Box::new(rec), Some(slot)));
+    }
 }
 
 /// `503 Service Unavailable` or `timeout: no response within 1s (--timeout)`.

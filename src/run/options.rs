@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub defaults: Defaults,
     pub format: Format,
     pub ordered: bool,
+    /// `--all-addresses`: each address of a name is probed, and recorded, on its own.
+    pub all_addresses: bool,
     pub quiet: bool,
     /// `--only-failed`: records of ok targets are counted, not printed.
     pub only_failed: bool,
@@ -71,6 +73,7 @@ impl Default for RunOptions {
             },
             format: Format::Text,
             ordered: false,
+            all_addresses: false,
             quiet: false,
             only_failed: false,
             expect: Expectations::default(),

@@ -36,9 +36,10 @@ pub async fn print_events(
         only_failed: cfg.only_failed,
         cancel: &cancel,
     };
-    // `--ordered`: records that finished before an earlier one, each with its slot.
-    let mut pending: BTreeMap<u64, (Box<Record>, Option<SemaphoreGuardArc>)> = BTreeMap::new();
-    let mut next_seq = 0u64;
+    // `--ordered`: records that finished before an earlier one, each with its slot, by
+    // (seq, place among its target's records), and how many records that target makes.
+    let mut pending: BTreeMap<(u64, u32), Waiting> = BTreeMap::new();
+    let mut next = (0u64, 0u32);
 
     while let Ok(first) = events.recv().await {
         // Take everything that is ready, then hand it on as one chunk.
@@ -47,13 +48,25 @@ pub async fn print_events(
             match event {
                 Event::Streamed { seq, token, what } => sink.streamed(seq, &token, what),
                 Event::Done(rec, slot) if cfg.ordered => {
-                    pending.insert(rec.seq, (rec, slot));
-                    while let Some((rec, _slot)) = pending.remove(&next_seq) {
-                        next_seq += 1;
+                    let seq = rec.seq;
+                    pending.insert((seq, 0), (Some(rec), slot, 1));
+                    write_in_order(&mut pending, &mut next, &mut sink);
+                }
+                Event::Done(rec, _slot) => sink.record(&rec),
+                Event::Part {
+                    rec,
+                    seq,
+                    slot,
+                    part,
+                } if cfg.ordered => {
+                    pending.insert((seq, part.j), (rec, slot, part.count));
+                    write_in_order(&mut pending, &mut next, &mut sink);
+                }
+                Event::Part { rec, .. } => {
+                    if let Some(rec) = rec {
                         sink.record(&rec);
                     }
                 }
-                Event::Done(rec, _slot) => sink.record(&rec),
             }
         }
         let chunk = sink.printer.take_output();
@@ -62,8 +75,10 @@ pub async fn print_events(
         }
     }
     // Only after a stop can a gap remain (a record lost to no one): write the rest.
-    for (_, (rec, _slot)) in std::mem::take(&mut pending) {
-        sink.record(&rec);
+    for (_, (rec, _slot, _)) in std::mem::take(&mut pending) {
+        if let Some(rec) = rec {
+            sink.record(&rec);
+        }
     }
     let chunk = sink.printer.take_output();
     if !chunk.is_empty() {
@@ -90,6 +105,27 @@ pub async fn print_events(
         let _ = chunks.send(chunk).await;
     }
     sink.tally
+}
+
+/// A record waiting for its turn (`--ordered`), with its slot and how many records its
+/// target makes; `None` stands for a target that makes none.
+type Waiting = (Option<Box<Record>>, Option<SemaphoreGuardArc>, u32);
+
+/// Writes the records at the head of `pending`, in order, while they are there.
+fn write_in_order(
+    pending: &mut BTreeMap<(u64, u32), Waiting>,
+    next: &mut (u64, u32),
+    sink: &mut Sink<'_>,
+) {
+    while let Some((rec, _slot, count)) = pending.remove(next) {
+        *next = match next.1 + 1 < count {
+            true => (next.0, next.1 + 1),
+            false => (next.0 + 1, 0),
+        };
+        if let Some(rec) = rec {
+            sink.record(&rec);
+        }
+    }
 }
 
 /// How much end-of-run output (`prometheus`) is handed to the writer at a time.
@@ -151,13 +187,13 @@ impl Sink<'_> {
             // Formatting into memory: nothing to fail but JSON encoding, which cannot here.
             let _ = self.printer.record(rec);
         } else {
-            self.printer.forget(rec.seq);
+            self.printer.forget(crate::report::printer::probe_of(rec));
             // Run-wide counts (prometheus) still cover it.
             self.printer.count_hidden(rec);
         }
     }
 
-    fn streamed(&mut self, seq: u64, token: &[u8], what: Streamed) {
+    fn streamed(&mut self, seq: crate::report::printer::Probe, token: &[u8], what: Streamed) {
         if self.writing() {
             let _ = self.printer.streamed(seq, token, what);
         }

@@ -29,6 +29,11 @@ struct Line<'a> {
     index: u64,
     #[serde(borrow)]
     error: Option<LineError<'a>>,
+    /// `--all-addresses` records: the address probed, and how many the name has.
+    #[serde(default, borrow)]
+    address: Option<Cow<'a, str>>,
+    #[serde(default)]
+    of_addresses: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +98,15 @@ pub struct Resume {
     other_shards: u64,
     /// Records whose index no input reaches.
     huge: u64,
+    /// `--all-addresses`: targets with records for some of their addresses, not all.
+    partial: std::collections::HashMap<u64, Partial>,
+}
+
+/// The addresses of one target that have a record, and how many the name has.
+#[derive(Debug, Default)]
+struct Partial {
+    of: u32,
+    addresses: Vec<std::net::SocketAddr>,
 }
 
 impl Resume {
@@ -125,6 +139,7 @@ impl Resume {
             cut_short: false,
             other_shards: 0,
             huge: 0,
+            partial: Default::default(),
         };
         let mut line = Vec::new();
         let mut number = 0u64;
@@ -180,10 +195,32 @@ impl Resume {
         } else if shard.is_some_and(|(k, n)| rec.index % n != k) {
             self.other_shards += 1;
         } else if !self.done.contains(rec.index) {
+            let address = rec.address.as_deref().and_then(|a| a.parse().ok());
+            if let (Some(of), Some(address)) = (rec.of_addresses, address) {
+                // One address of several: the target is done once each has a record.
+                let partial = self.partial.entry(rec.index).or_default();
+                partial.of = of;
+                if partial.addresses.contains(&address) {
+                    return false;
+                }
+                partial.addresses.push(address);
+                if partial.addresses.len() < of as usize {
+                    return true;
+                }
+                self.partial.remove(&rec.index);
+            }
             self.done.insert(rec.index);
             return true;
         }
         false
+    }
+
+    /// `--all-addresses`: the addresses of target `index` that already have a record
+    /// (empty when it has none, or is done as a whole).
+    pub fn done_addresses(&self, index: u64) -> &[std::net::SocketAddr] {
+        self.partial
+            .get(&index)
+            .map_or(&[], |p| p.addresses.as_slice())
     }
 
     /// Whether target `index` already has a record.
@@ -283,6 +320,34 @@ mod tests {
         assert_eq!(done, [0, 1, 2]);
         assert_eq!(r.problems(), None);
         assert_eq!(r.past_end(5), None);
+    }
+
+    #[test]
+    fn with_all_addresses_a_target_is_done_once_each_address_has_a_record() {
+        let r = load(
+            concat!(
+                r#"{"index":0,"address":"10.0.0.1:80","of_addresses":3,"error":null}"#,
+                "\n",
+                r#"{"index":0,"address":"10.0.0.2:80","of_addresses":3,"error":{"kind":"cancelled","message":"x"}}"#,
+                "\n",
+                r#"{"index":0,"address":"10.0.0.3:80","of_addresses":3,"error":{"kind":"refused","message":"x"}}"#,
+                "\n",
+                r#"{"index":1,"address":"10.0.0.1:80","of_addresses":2,"error":null}"#,
+                "\n",
+                r#"{"index":1,"address":"10.0.0.1:80","of_addresses":2,"error":null}"#,
+                "\n",
+                r#"{"index":1,"address":"[::1]:80","of_addresses":2,"error":null}"#,
+                "\n",
+                r#"{"index":2,"address":null,"of_addresses":null,"error":{"kind":"dns","message":"x"}}"#,
+                "\n",
+            )
+            .as_bytes(),
+            None,
+        );
+        assert!(!r.is_done(0) && r.is_done(1) && r.is_done(2));
+        let done: Vec<String> = r.done_addresses(0).iter().map(|a| a.to_string()).collect();
+        assert_eq!(done, ["10.0.0.1:80", "10.0.0.3:80"]);
+        assert!(r.done_addresses(1).is_empty());
     }
 
     #[test]

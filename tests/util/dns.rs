@@ -64,6 +64,8 @@ struct State {
     script: Box<Script>,
     counts: Mutex<HashMap<(String, u16), usize>>,
     log: Mutex<Vec<Question>>,
+    /// Where each UDP query came from, in arrival order.
+    senders: Mutex<Vec<SocketAddr>>,
     ttl: u32,
     stop: AtomicBool,
     /// `Action::Hold`: how many held answers release them all.
@@ -127,6 +129,7 @@ impl DnsServer {
             script,
             counts: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
+            senders: Mutex::new(Vec::new()),
             ttl: 60,
             stop: AtomicBool::new(false),
             hold,
@@ -180,6 +183,11 @@ impl DnsServer {
         self.state.log.lock().unwrap().clone()
     }
 
+    /// Where each UDP query came from, in arrival order.
+    pub fn senders(&self) -> Vec<SocketAddr> {
+        self.state.senders.lock().unwrap().clone()
+    }
+
     pub fn total(&self) -> usize {
         self.state.log.lock().unwrap().len()
     }
@@ -209,6 +217,7 @@ fn serve_udp(sock: UdpSocket, state: Arc<State>) {
             release(&mut held);
             continue;
         };
+        state.senders.lock().unwrap().push(from);
         let Some(question) = parse_question(&buf[..len], &state) else {
             continue;
         };

@@ -45,8 +45,10 @@ pub(crate) async fn exchange(
     got: &mut Gathered,
     answered: Option<&AtomicBool>,
 ) -> Result<(), ProbeError> {
+    // `--interface ADDR`: only addresses of its family can be reached from it.
+    let addrs = crate::net::connect::of_source_family(addrs, visit.cfg.source.as_ref())?;
     let mut last = None;
-    for &addr in addrs {
+    for &addr in addrs.iter() {
         got.addr = Some(addr);
         match connect(visit, addr, got).await {
             Ok((socket, endpoint, conn)) => {
@@ -106,6 +108,27 @@ fn endpoint_config() -> EndpointConfig {
         .clone()
 }
 
+/// A UDP socket for a connection to `addr`: from `--interface`'s address or device when
+/// given, else from any local address of `addr`'s family.
+fn udp_socket(
+    source: Option<&crate::net::options::Source>,
+    addr: SocketAddr,
+) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    match source {
+        Some(source) => crate::net::connect::bind_source(&socket, source)?,
+        None => {
+            let any: SocketAddr = match addr {
+                SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+                SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            };
+            socket.bind(&any.into())?;
+        }
+    }
+    Ok(socket.into())
+}
+
 /// The QUIC handshake with `addr`, within the hop's connect budget; an ICMP port
 /// unreachable ends it as `refused`.
 async fn connect(
@@ -120,11 +143,7 @@ async fn connect(
         lines,
     } = visit;
     let io = |e: std::io::Error| ProbeError::from_io(&e, "opening a UDP socket for", addr);
-    let local: SocketAddr = match addr {
-        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = std::net::UdpSocket::bind(local).map_err(io)?;
+    let socket = udp_socket(cfg.source.as_ref(), addr).map_err(io)?;
     // Connected, so the kernel reports ICMP errors from the server's host on it.
     socket
         .connect(addr)

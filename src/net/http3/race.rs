@@ -76,7 +76,8 @@ pub(crate) async fn race(
             if let Some(tcp_got) = tcp_got.take_if(|_| due) {
                 let request = &request;
                 tcp = Some(Box::pin(async move {
-                    let stream = open(addrs, quiet.clock, tcp_got).await?;
+                    let stream =
+                        open(addrs, quiet.cfg.source.as_ref(), quiet.clock, tcp_got).await?;
                     converse(quiet, template, request, stream, tcp_got).await
                 }));
             }

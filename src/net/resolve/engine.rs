@@ -363,7 +363,10 @@ impl State {
             true => Ipv4Addr::UNSPECIFIED.into(),
             false => Ipv6Addr::UNSPECIFIED.into(),
         };
-        let std = std::net::UdpSocket::bind(SocketAddr::new(source.unwrap_or(any), 0))?;
+        // `--interface ADDR`: queries go from it, to servers of its family (a socket bound
+        // to an IPv4 address cannot reach an IPv6 server).
+        let from = source.filter(|ip| ip.is_ipv4() == server.is_ipv4());
+        let std = std::net::UdpSocket::bind(SocketAddr::new(from.unwrap_or(any), 0))?;
         // Connected, as glibc's resolver does: the kernel then reports a closed port
         // (ICMP port unreachable) as an error instead of leaving the lookup to time
         // out, keeps datagrams from any other address away (the source half of

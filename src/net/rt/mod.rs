@@ -130,6 +130,8 @@ impl TcpStream {
         if let Some(e) = stream.get_ref().take_error()? {
             return Err(e);
         }
+        // Writable without an error can still be a socket that never connected.
+        stream.get_ref().peer_addr()?;
         let stream = stream.into_inner()?;
         Ok(TcpStream {
             io: async_std::net::TcpStream::from(stream),
