@@ -674,3 +674,87 @@ fn the_connection_ends_with_h3_no_error_and_its_control_stream_open() {
         "the server closed the connection itself: {closes:?}"
     );
 }
+
+// --- the addresses options over QUIC ---------------------------------------------------
+
+/// `--all-addresses` over HTTP/3: each address its own QUIC connection and record; the one
+/// with nothing listening (127.0.0.3 refuses by ICMP) fails alone.
+#[test]
+fn all_addresses_probes_each_address_over_quic() {
+    let Some(peer) = Aioquic::start() else { return };
+    let out = headprobe()
+        .args([
+            "--http3-only",
+            "--all-addresses",
+            "--format",
+            "json",
+            "--cacert",
+            &cacert(),
+            "--resolve",
+            &format!("probe.test:{}:127.0.0.1,127.0.0.3", peer.port),
+            &format!("https://probe.test:{}/ok", peer.port),
+        ])
+        .run();
+    out.expect_code(1);
+    let records = out.json();
+    assert_eq!(records.len(), 2, "{}", out.out());
+    let live = format!("127.0.0.1:{}", peer.port);
+    let dead = format!("127.0.0.3:{}", peer.port);
+    for r in &records {
+        assert_eq!(r["of_addresses"], 2, "{r}");
+        if r["address"] == live.as_str() {
+            assert_eq!(r["ok"], true, "{r}");
+            assert_eq!(r["version"], "HTTP/3", "{r}");
+            assert_eq!(r["addr"], live.as_str(), "{r}");
+        } else {
+            assert_eq!(r["address"], dead.as_str(), "{r}");
+            assert_eq!(r["error"]["kind"], "refused", "{r}");
+        }
+    }
+}
+
+/// `--interface ADDR` binds QUIC's UDP socket as it binds TCP's: the server sees the
+/// Initial come from that address; an address of the other family is never sent to.
+#[test]
+fn interface_binds_the_quic_socket_and_keeps_its_family() {
+    let server = silent_udp();
+    server.set_read_timeout(Some(WAIT)).expect("a read timeout");
+    let port = server.local_addr().unwrap().port();
+    let child = headprobe()
+        .args([
+            "--http3-only",
+            "--connect-timeout",
+            "2s",
+            "--interface",
+            "127.0.0.9",
+            &format!("https://127.0.0.1:{port}/"),
+        ])
+        .spawn();
+    let mut buf = [0u8; 2048];
+    let (_, from) = server.recv_from(&mut buf).expect("an Initial within WAIT");
+    assert_eq!(from.ip().to_string(), "127.0.0.9");
+    child.finish().expect_code(1);
+
+    // From ::1, 127.0.0.1 is the other family: nothing is sent, and the record says so.
+    // (A fresh socket: the first run's retransmitted Initials may still be queued.)
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped the IPv6 half: no ::1 here");
+        return;
+    }
+    let server = silent_udp();
+    let port = server.local_addr().unwrap().port();
+    let r = failing(
+        &[
+            "--http3-only",
+            "--interface",
+            "::1",
+            &format!("https://127.0.0.1:{port}/"),
+        ],
+        "unreachable",
+    );
+    assert!(message(&r).contains("nothing was sent"), "{r}");
+    server
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(server.recv_from(&mut buf).is_err(), "a datagram came: {r}");
+}
