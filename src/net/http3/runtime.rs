@@ -43,9 +43,11 @@ impl Runtime for AsyncStd {
     }
 
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
-        // Detached: quinn's drivers end by themselves once their connection and
+        // On the probe's own thread (quinn spawns from the probe's task, inside the
+        // thread's `rt::block_on`): its drivers then wake the probe without a hand-over
+        // to another thread. Detached: they end by themselves once their connection and
         // endpoint are gone.
-        drop(async_std::task::spawn(future));
+        drop(crate::net::rt::spawn_local(future));
     }
 
     /// `socket` must be connected (see `Socket::new`).
