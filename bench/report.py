@@ -110,16 +110,16 @@ def main():
     def ratio(a, b):
         return a / b if a is not None and b else None
 
-    # Issue 25's goals, on a quiet machine.
+    # Issue 33's goals (the probe path on async-std's reactor), on a quiet machine.
     t = ratio(g(hp, "rate"), g(wrk, "rate"))
-    checks.append(("headprobe / wrk throughput", fmt(t), ">= 0.90", verdict(t, 0.90, ">=")))
+    checks.append(("headprobe / wrk throughput", fmt(t), ">= 0.85", verdict(t, 0.85, ">=")))
     t = ratio(g(hp, "rate"), g(seed, "rate"))
     checks.append(("headprobe / seed (asyncio) throughput", fmt(t), ">= 4", verdict(t, 4, ">=")))
     if "httprobe" in rows:
         t = ratio(g(hp, "rate"), g("httprobe", "rate"))
         checks.append(("headprobe / httprobe throughput", fmt(t), ">= 1.6", verdict(t, 1.6, ">=")))
     t = ratio(g(hp, "cpu1k"), g(wrk, "cpu1k"))
-    checks.append(("headprobe / wrk CPU per 1k probes", fmt(t), "<= 1.15", verdict(t, 1.15, "<=")))
+    checks.append(("headprobe / wrk CPU per 1k probes", fmt(t), "<= 1.25", verdict(t, 1.25, "<=")))
     t = g(hp, "rss_mib")
     checks.append(("headprobe peak RSS at -c 256 (MiB)", fmt(t, 1), "<= 16", verdict(t, 16, "<=")))
     if big in rows:
