@@ -408,16 +408,6 @@ fn the_summary_after_a_closed_output_separates_probed_from_cut_short() {
     assert_eq!(probed + in_flight + not_started, 11, "{summary}");
 }
 
-/// The names in `dir`, sorted.
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// Issue 32: as root, `-o /dev/null` replaced the machine's /dev/null with a regular
 /// file. A device is written in place: it stays the device, nothing is made beside it.
 /// (A stand-in made with mknod in a scratch directory, never /dev/null itself.)

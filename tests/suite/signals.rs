@@ -31,15 +31,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// GNU `timeout -s INT` signals the child and then its process group: two SIGINTs
 /// microseconds apart. They are one interrupt: every record is written, with
 /// `--ordered` and without. The pair comes while standard output is a full pipe (the

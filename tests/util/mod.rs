@@ -970,3 +970,14 @@ pub fn free_port() -> u16 {
 
 /// The version the binary should report, from the manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The names of the files in `dir`, sorted: what a run left behind (temporary files,
+/// locks, `.partial`).
+pub fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
