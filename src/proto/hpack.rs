@@ -189,6 +189,23 @@ fn lookup(table: &VecDeque<Entry>, index: usize) -> Result<(&[u8], &[u8]), Hpack
     Ok((entry.name(), entry.value()))
 }
 
+/// Writes an integer with a `bits`-bit prefix (RFC 7541 section 5.1; QPACK's, RFC 9204
+/// section 4.1.1, is the same): `first` holds the bits above the prefix.
+pub fn encode_int(out: &mut Vec<u8>, first: u8, bits: u32, mut value: u64) {
+    let max = (1u64 << bits) - 1;
+    if value < max {
+        out.push(first | value as u8);
+        return;
+    }
+    out.push(first | max as u8);
+    value -= max;
+    while value >= 128 {
+        out.push((value % 128) as u8 | 0x80);
+        value /= 128;
+    }
+    out.push(value as u8);
+}
+
 /// An integer with an `n`-bit prefix (section 5.1) and the bytes it took. At most four
 /// continuation bytes (values up to about 2^28), as loona-hpack and nghttp2 allow.
 fn integer(bytes: &[u8], n: u32) -> Result<(usize, usize), HpackError> {

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::proto::hpack::{self, HpackError};
+use crate::proto::hpack::{self, encode_int, HpackError};
 use crate::proto::http::{HeadParser, Progress};
 
 /// What a client sends first (RFC 9113, section 3.4).
@@ -223,7 +223,7 @@ fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
 /// the static table when it is there.
 fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     match static_name_index(name) {
-        Some(index) => encode_int(out, 0x00, 4, index),
+        Some(index) => encode_int(out, 0x00, 4, index as u64),
         None => {
             out.push(0x00);
             encode_str(out, name);
@@ -233,24 +233,8 @@ fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 fn encode_str(out: &mut Vec<u8>, s: &[u8]) {
-    encode_int(out, 0x00, 7, s.len());
+    encode_int(out, 0x00, 7, s.len() as u64);
     out.extend_from_slice(s);
-}
-
-/// An HPACK integer with an `n`-bit prefix (RFC 7541, section 5.1).
-fn encode_int(out: &mut Vec<u8>, first: u8, n: u32, mut value: usize) {
-    let max = (1usize << n) - 1;
-    if value < max {
-        out.push(first | value as u8);
-        return;
-    }
-    out.push(first | max as u8);
-    value -= max;
-    while value >= 128 {
-        out.push((value % 128) as u8 | 0x80);
-        value /= 128;
-    }
-    out.push(value as u8);
 }
 
 /// The static table's index of the names a probe sends.

@@ -9,7 +9,7 @@
 //! The request is encoded with the static table where a name or a whole field is in it,
 //! and literals otherwise, never Huffman-coded (a request of a few fields gains little).
 
-use crate::proto::hpack::huffman_decode;
+use crate::proto::hpack::{encode_int, huffman_decode};
 
 /// The static table (RFC 9204 Appendix A), by index.
 pub const STATIC: [(&str, &str); 99] = [
@@ -180,23 +180,6 @@ pub fn encode<F: AsRef<[u8]>>(fields: &[(F, F)]) -> Vec<u8> {
         out.extend_from_slice(value);
     }
     out
-}
-
-/// A prefixed integer (RFC 9204 section 4.1.1, as HPACK's): `first` holds the bits
-/// above the `bits`-bit prefix.
-pub fn encode_int(out: &mut Vec<u8>, first: u8, bits: u32, mut value: u64) {
-    let max = (1u64 << bits) - 1;
-    if value < max {
-        out.push(first | value as u8);
-        return;
-    }
-    out.push(first | max as u8);
-    value -= max;
-    while value >= 128 {
-        out.push((value % 128) as u8 | 0x80);
-        value /= 128;
-    }
-    out.push(value as u8);
 }
 
 /// Reads a prefixed integer of `bits` bits from the start of `input`: the value and the
