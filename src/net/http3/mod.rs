@@ -99,6 +99,7 @@ fn endpoint_config() -> EndpointConfig {
     static CONFIG: OnceLock<EndpointConfig> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
+            runtime::map_large_buffers();
             let mut config = EndpointConfig::default();
             config
                 .max_udp_payload_size(runtime::MAX_DATAGRAM)
@@ -317,14 +318,14 @@ async fn talk(
     let _ = send.finish();
 
     let head = got.head.insert(HeadParser::new(cfg.max_header_bytes));
-    let mut buf = [0u8; READ_CHUNK];
     loop {
-        let n = match recv.read(&mut buf).await {
-            Ok(Some(n)) => n,
+        // quinn's own buffer, without a copy: no read buffer in every probe's future.
+        let chunk = match recv.read_chunk(READ_CHUNK, true).await {
+            Ok(Some(chunk)) => chunk.bytes,
             Ok(None) => return Err(ended(addr, reader, head)),
             Err(e) => return Err(read_failed(e, addr)),
         };
-        let progress = reader.feed(&buf[..n], head);
+        let progress = reader.feed(&chunk, head);
         if got.timing.first_byte.is_none() && reader.got_any() {
             got.timing.first_byte = Some(clock.start.elapsed());
         }
