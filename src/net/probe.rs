@@ -311,38 +311,3 @@ mod tests {
         assert!(size <= 2048, "the probe future grew to {size} bytes");
     }
 }
-#[cfg(test)]
-mod size_probe_tmp {
-    #[test]
-    fn sizes() {
-        let cfg = crate::net::options::ProbeOptions::default();
-        let clock = crate::net::hop::Clock::new(&cfg, std::time::Instant::now());
-        let mut got = crate::net::hop::Gathered::default();
-        let addrs = ["127.0.0.1:1".parse().unwrap()];
-        let f = crate::net::connect::open(&addrs, None, &clock, &mut got);
-        eprintln!("open: {}", std::mem::size_of_val(&f));
-        drop(f);
-        let defaults = crate::proto::target::Defaults::default();
-        let t = crate::proto::target::parse("127.0.0.1:1", &defaults).unwrap();
-        let visit = crate::net::hop::Visit {
-            cfg: &cfg,
-            target: &t,
-            clock: &clock,
-            lines: None,
-        };
-        let f = super::exchange(visit, &cfg.request, None, None, &mut got);
-        eprintln!("exchange: {}", std::mem::size_of_val(&f));
-        let job = crate::proto::Job::Target(t.clone());
-        let f = super::probe(
-            &cfg,
-            0,
-            0,
-            vec![],
-            job,
-            None,
-            std::future::pending::<()>(),
-            None,
-        );
-        eprintln!("probe: {}", std::mem::size_of_val(&f));
-    }
-}
