@@ -152,7 +152,7 @@ fn explain(cfg: &ProbeOptions, addr: AddrText, scheme: Scheme, e: H2Error) -> Pr
         )),
         H2Error::Malformed(why) => protocol(format!(
             "{addr} sent a malformed HTTP/2 response head: {}",
-            malformed(&why)
+            malformed(&why, "HTTP/2", "body data")
         )),
         H2Error::Reset(code) => protocol(format!(
             "{addr} reset the stream (RST_STREAM): the server {code}"
@@ -203,14 +203,16 @@ fn explain(cfg: &ProbeOptions, addr: AddrText, scheme: Scheme, e: H2Error) -> Pr
     }
 }
 
-/// What is wrong with a head, quoting the peer's bytes as the output escapes them.
-fn malformed(m: &Malformed) -> String {
+/// What is wrong with a head, quoting the peer's bytes as the output escapes them. The
+/// rules are HTTP/2's, which HTTP/3 shares (RFC 9114 section 4.3): `version` names the
+/// protocol (`HTTP/2`) and `body` what it calls the body's frames (`body data`, `DATA`).
+pub(crate) fn malformed(m: &Malformed, version: &str, body: &str) -> String {
     let quote = |bytes: &[u8]| quote_peer(bytes, QUOTE_MAX);
     match m {
-        Malformed::BodyFirst => "the server sent body data before the response head".into(),
+        Malformed::BodyFirst => format!("the server sent {body} before the response head"),
         Malformed::NoStatus => "the response head has no :status".into(),
         Malformed::SwitchingProtocols => {
-            "status 101 (Switching Protocols), which HTTP/2 forbids".into()
+            format!("status 101 (Switching Protocols), which {version} forbids")
         }
         Malformed::EndedInterim(status) => {
             format!("the stream ended with the interim status {status}")
@@ -223,7 +225,7 @@ fn malformed(m: &Malformed) -> String {
             quote(value)
         ),
         Malformed::BadName(name) => format!(
-            "the field name {} (HTTP/2 names are lower-case tokens)",
+            "the field name {} ({version} names are lower-case tokens)",
             quote(name)
         ),
         Malformed::BadValue(name) => format!("the value of {} holds NUL, CR or LF", quote(name)),

@@ -357,7 +357,11 @@ fn ended(addr: Option<SocketAddr>, reader: &Reader, head: &HeadParser) -> ProbeE
             ErrorKind::Protocol,
             format!(
                 "{addr} sent a malformed HTTP/3 response head: {}",
-                malformed(&Malformed::EndedInterim(b.status.code))
+                crate::net::http2::malformed(
+                    &Malformed::EndedInterim(b.status.code),
+                    "HTTP/3",
+                    "DATA"
+                )
             ),
         ),
         _ => ProbeError::new(
@@ -521,7 +525,7 @@ fn explain(max: usize, addr: AddrText, e: H3Error) -> ProbeError {
         )),
         H3Error::Malformed(why) => protocol(format!(
             "{addr} sent a malformed HTTP/3 response head: {}",
-            malformed(&why)
+            crate::net::http2::malformed(&why, "HTTP/3", "DATA")
         )),
         H3Error::TooLarge => ProbeError::new(
             ErrorKind::HeadersTooLarge,
@@ -530,32 +534,5 @@ fn explain(max: usize, addr: AddrText, e: H3Error) -> ProbeError {
                  counted as HTTP/3 does: name + value + 32 per field)"
             ),
         ),
-    }
-}
-
-/// What is wrong with a head (the same rules as HTTP/2's).
-fn malformed(m: &Malformed) -> String {
-    let quote = |bytes: &[u8]| quote_peer(bytes, crate::proto::http2::QUOTE_MAX);
-    match m {
-        Malformed::BodyFirst => "the server sent DATA before the response head".into(),
-        Malformed::NoStatus => "the response head has no :status".into(),
-        Malformed::SwitchingProtocols => {
-            "status 101 (Switching Protocols), which HTTP/3 forbids".into()
-        }
-        Malformed::EndedInterim(status) => {
-            format!("the stream ended with the interim status {status}")
-        }
-        Malformed::Pseudo(name) => format!("the pseudo-header {} in a response", quote(name)),
-        Malformed::StatusAfterField => ":status after a regular field".into(),
-        Malformed::StatusTwice => ":status twice".into(),
-        Malformed::BadStatus(value) => format!(
-            ":status {}, which is no HTTP status (three digits, 100 to 599)",
-            quote(value)
-        ),
-        Malformed::BadName(name) => format!(
-            "the field name {} (HTTP/3 names are lower-case tokens)",
-            quote(name)
-        ),
-        Malformed::BadValue(name) => format!("the value of {} holds NUL, CR or LF", quote(name)),
     }
 }
